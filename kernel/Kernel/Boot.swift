@@ -1,0 +1,134 @@
+// Boot.swift — kmain: the first Swift code, called by boot.S in long mode.
+// Prints the boot protocol (docs/KERNEL.md) and exits through isa-debug-exit.
+
+import _Volatile
+
+/// Longest command line we read from the start-info pointer.
+let commandLineLimit = 4096
+
+@c(kmain)
+func kmain(startInfo: UInt64) {
+    Serial.initialize()
+
+    guard startInfo != 0, startInfo < MemoryBounds.fourGiB,
+        let info = PVHStartInfo(bytes: physicalBytes(startInfo, count: PVHStartInfo.size))
+    else { panic("no valid PVH start info (bad magic in hvm_start_info)") }
+    // A bare "\n" first: firmware (SeaBIOS: "Booting from ROM..") may have
+    // left the line unterminated, and every protocol line must start a line.
+    Console.write("\nos3: boot ok entry=pvh mode=long64\n")
+
+    let commandLine = KernelCommandLine(readCommandLine(info.commandLineAddress))
+    Console.write("os3: cmdline \"")
+    Console.write(bytes: commandLine.bytes)
+    Console.write("\"\n")
+
+    runRequestedFailureModes(commandLine)
+
+    guard info.memoryMapEntryCount > 0, info.memoryMapAddress != 0,
+        info.memoryMapAddress < MemoryBounds.fourGiB
+    else { panic("PVH start info has no memory map") }
+    let memoryMap = MemoryMap(
+        PVHMemoryMapEntries(
+            bytes: physicalBytes(
+                info.memoryMapAddress,
+                count: Int(info.memoryMapEntryCount) * PVHMemoryMapEntries.entrySize)))
+    let summary = memoryMap.summary()
+    Console.write("os3: memmap entries=")
+    Console.writeDecimal(summary.entryCount)
+    Console.write(" ram=")
+    Console.writeDecimal(summary.ramMiB)
+    Console.write(" usable=")
+    Console.writeDecimal(summary.usableMiB)
+    Console.write(" above4g=")
+    Console.writeDecimal(summary.above4GMiB)
+    Console.write("\n")
+
+    if let address = memoryMap.highMemoryTestAddress() {
+        touchHighMemory(address)
+        Console.write("os3: highmem touched ok addr=")
+        Console.writeHex(address)
+        Console.write("\n")
+    } else {
+        Console.write("os3: highmem none\n")
+    }
+
+    switch commandLine.decimal(forKey: "os3.exit") {
+    case .absent:
+        Console.write("os3: ALL OK\n")
+        DebugExit.exit(DebugExit.success)
+    case .value(let code) where code <= 255:
+        Console.write("os3: exiting with ")
+        Console.writeDecimal(code)
+        Console.write("\n")
+        DebugExit.exit(UInt8(code))
+    default:
+        panic("os3.exit must be a decimal from 0 to 255")
+    }
+}
+
+/// The test-only kernel arguments that make the boot fail on purpose.
+func runRequestedFailureModes(_ commandLine: KernelCommandLine<UnsafeRawBufferPointer>) {
+    if commandLine.flag("os3.panic") {
+        panic("deliberate panic requested by os3.panic=1")
+    }
+    if commandLine.flag("os3.triplefault") {
+        arch_triple_fault()
+    }
+    if commandLine.flag("os3.hang") {
+        arch_halt_forever()
+    }
+    if commandLine.flag("os3.chatter") {
+        var n: UInt64 = 0
+        while true {
+            Console.write("os3: chatter ")
+            Console.writeDecimal(n)
+            Console.write("\n")
+            n &+= 1
+            // Busy delay by TSC (~0.1-0.3 ms at 1-3 GHz). Not `pause` in a
+            // loop: under nested KVM pause-loop exiting makes that crawl.
+            let start = arch_rdtsc()
+            while arch_rdtsc() &- start < 300_000 {}
+        }
+    }
+}
+
+/// Bytes at an identity-mapped physical address (below 4 GiB at boot).
+func physicalBytes(_ address: UInt64, count: Int) -> UnsafeRawBufferPointer {
+    UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: UInt(address)), count: count)
+}
+
+/// The NUL-terminated command line at `address`, without the NUL.
+func readCommandLine(_ address: UInt64) -> UnsafeRawBufferPointer {
+    guard address != 0, address < MemoryBounds.fourGiB - UInt64(commandLineLimit) else {
+        return UnsafeRawBufferPointer(start: nil, count: 0)
+    }
+    let bytes = physicalBytes(address, count: commandLineLimit)
+    var length = 0
+    while length < commandLineLimit && bytes[length] != 0 { length += 1 }
+    return UnsafeRawBufferPointer(rebasing: bytes[0..<length])
+}
+
+/// Maps the 2 MiB block at `address`, writes address-dependent patterns to
+/// its first, middle and last words, and reads them back (volatile, so the
+/// compiler cannot fold the round trip). Panics on a mismatch.
+func touchHighMemory(_ address: UInt64) {
+    EarlyPaging.identityMap2MiB(address)
+    let offsets: (UInt64, UInt64, UInt64) = (0, MemoryBounds.oneMiB, MemoryBounds.twoMiB - 8)
+    func pattern(_ at: UInt64) -> UInt64 { 0x05F3_C0DE_0000_0000 ^ at ^ (at << 17) }
+    func check(_ offset: UInt64) {
+        let at = address + offset
+        let word = VolatileMappedRegister<UInt64>(unsafeBitPattern: UInt(at))
+        word.store(pattern(at))
+        word.store(~pattern(at))
+        guard word.load() == ~pattern(at) else {
+            panic("highmem readback mismatch")
+        }
+        word.store(pattern(at))
+        guard word.load() == pattern(at) else {
+            panic("highmem readback mismatch")
+        }
+    }
+    check(offsets.0)
+    check(offsets.1)
+    check(offsets.2)
+}

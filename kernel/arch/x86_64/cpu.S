@@ -1,0 +1,70 @@
+/* cpu.S — privileged single instructions Swift cannot express. */
+        .text
+        .code64
+
+/* noreturn: interrupts off, halt forever (NMIs just re-enter hlt) */
+        .globl  arch_halt_forever
+        .type   arch_halt_forever, @function
+arch_halt_forever:
+        cli
+1:      hlt
+        jmp     1b
+        .size   arch_halt_forever, . - arch_halt_forever
+
+/* spin-wait hint; also an opaque call the optimizer cannot delete */
+        .globl  arch_pause
+        .type   arch_pause, @function
+arch_pause:
+        pause
+        ret
+        .size   arch_pause, . - arch_pause
+
+        .globl  arch_read_cr3
+        .type   arch_read_cr3, @function
+arch_read_cr3:
+        movq    %cr3, %rax
+        ret
+        .size   arch_read_cr3, . - arch_read_cr3
+
+        .globl  arch_write_cr3
+        .type   arch_write_cr3, @function
+arch_write_cr3:
+        movq    %rdi, %cr3
+        ret
+        .size   arch_write_cr3, . - arch_write_cr3
+
+        .globl  arch_invlpg
+        .type   arch_invlpg, @function
+arch_invlpg:
+        invlpg  (%rdi)
+        ret
+        .size   arch_invlpg, . - arch_invlpg
+
+/* uint64_t arch_rdtsc(void) */
+        .globl  arch_rdtsc
+        .type   arch_rdtsc, @function
+arch_rdtsc:
+        rdtsc
+        shlq    $32, %rdx
+        orq     %rdx, %rax
+        ret
+        .size   arch_rdtsc, . - arch_rdtsc
+
+/* noreturn: load an empty IDT and raise #UD; its delivery fails (#GP, then
+ * #DF) and the CPU shuts down: a triple fault (QEMU -no-reboot exits 0).
+ * Not int3: under nested KVM here, int3 with an empty IDT ends in "KVM
+ * internal error. Suberror: 1 / emulation failure" and QEMU hangs paused. */
+        .globl  arch_triple_fault
+        .type   arch_triple_fault, @function
+arch_triple_fault:
+        cli
+        lidt    empty_idt_ptr(%rip)
+        ud2
+        jmp     arch_halt_forever
+        .size   arch_triple_fault, . - arch_triple_fault
+
+        .section .rodata.cpu, "a", @progbits
+        .p2align 3
+empty_idt_ptr:
+        .word   0
+        .quad   0
