@@ -1,0 +1,35 @@
+// swift-tools-version:6.1
+// os3ctl: build the os3 kernel, boot it in QEMU lanes, judge each boot by markers and exit code.
+// The kernel's own pure logic is a separate package in kernel/ (its host tests run there).
+import PackageDescription
+
+let package = Package(
+    name: "os3ctl",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "os3ctl", targets: ["os3ctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // The executable: one file that hands over to OS3Commands.
+        .executableTarget(name: "os3ctl", dependencies: ["OS3Commands"]),
+        // One command per file; owns the CLI and terminal output.
+        .target(name: "OS3Commands", dependencies: [
+            "OS3Core", "OS3Runner",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // Everything that touches processes, files of the host, and the toolchain.
+        .target(name: "OS3Runner", dependencies: ["OS3Core", "COS3Sys"]),
+        // Linux calls Swift cannot make directly (variadic prctl/ioctl, fork+exec with a parent-death signal).
+        .target(name: "COS3Sys"),
+        // The pure core: lanes, markers, matching, verdicts, records, reports. No processes, no CLI.
+        .target(name: "OS3Core", dependencies: ["TOMLKit", "COS3Bytes"]),
+        // Fast substring search for the marker matcher (glibc memmem).
+        .target(name: "COS3Bytes"),
+        .testTarget(name: "OS3CoreTests", dependencies: ["OS3Core"]),
+        .testTarget(name: "OS3IntegrationTests", dependencies: ["OS3Core", "OS3Runner", "OS3Commands"]),
+    ]
+)

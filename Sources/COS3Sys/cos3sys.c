@@ -1,0 +1,130 @@
+#define _GNU_SOURCE
+#include "cos3sys.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
+static void child_fail(int fd, int err) {
+    // Only async-signal-safe calls between fork and exec.
+    ssize_t r = write(fd, &err, sizeof err);
+    (void)r;
+    _exit(127);
+}
+
+pid_t os3_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
+                int stdin_fd, int stdout_fd, int stderr_fd, int *child_errno) {
+    int report[2];
+    *child_errno = 0;
+    if (pipe2(report, O_CLOEXEC) != 0) { *child_errno = errno; return -1; }
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) { *child_errno = errno; close(report[0]); close(report[1]); return -1; }
+    if (pid == 0) {
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) child_fail(report[1], errno);
+        // The parent may have died before prctl took effect.
+        if (getppid() != parent) _exit(127);
+        if (setpgid(0, 0) != 0) child_fail(report[1], errno);
+        // Signals os3ctl ignores or handles must not leak into the child.
+        sigset_t none; sigemptyset(&none); sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGPIPE, SIG_DFL); signal(SIGINT, SIG_DFL); signal(SIGTERM, SIG_DFL);
+        int fds[3] = { stdin_fd, stdout_fd, stderr_fd };
+        // Move sources out of the 0..2 range first so dup2 cannot clobber one with another.
+        for (int i = 0; i < 3; i++) {
+            if (fds[i] >= 0 && fds[i] < 3) {
+                int moved = fcntl(fds[i], F_DUPFD, 3);
+                if (moved < 0) child_fail(report[1], errno);
+                fds[i] = moved;
+            }
+        }
+        for (int i = 0; i < 3; i++) {
+            int src = fds[i];
+            if (src < 0) {
+                src = open("/dev/null", O_RDWR);
+                if (src < 0) child_fail(report[1], errno);
+            }
+            if (dup2(src, i) < 0) child_fail(report[1], errno);
+        }
+        // Close everything else except the report pipe (which is close-on-exec).
+        if (report[1] > 3) syscall(SYS_close_range, 3, report[1] - 1, 0);
+        syscall(SYS_close_range, report[1] + 1, ~0U, 0);
+        if (cwd && chdir(cwd) != 0) child_fail(report[1], errno);
+        execve(path, argv, envp);
+        child_fail(report[1], errno);
+    }
+    close(report[1]);
+    int err = 0;
+    ssize_t n;
+    do { n = read(report[0], &err, sizeof err); } while (n < 0 && errno == EINTR);
+    close(report[0]);
+    if (n == (ssize_t)sizeof err) {
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        *child_errno = err;
+        return -1;
+    }
+    return pid;
+}
+
+int os3_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
+int os3_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1); }
+
+int os3_kvm_api_version(const char *path) {
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    int v = ioctl(fd, 0xAE00 /* KVM_GET_API_VERSION */, 0);
+    int e = errno;
+    close(fd);
+    return v < 0 ? -e : v;
+}
+
+unsigned long long os3_monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
+}
+
+static int interrupt_pipe[2] = { -1, -1 };
+static volatile sig_atomic_t interrupt_signal = 0;
+
+static void on_interrupt(int sig) {
+    int saved = errno;
+    if (!interrupt_signal) interrupt_signal = sig;
+    char b = 1;
+    ssize_t r = write(interrupt_pipe[1], &b, 1);
+    (void)r;
+    errno = saved;
+}
+
+int os3_install_interrupt_pipe(void) {
+    if (interrupt_pipe[0] >= 0) return interrupt_pipe[0];
+    if (pipe2(interrupt_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return -1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    return interrupt_pipe[0];
+}
+
+int os3_interrupt_signal(void) { return interrupt_signal; }
+
+int os3_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }

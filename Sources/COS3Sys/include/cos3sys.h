@@ -1,0 +1,34 @@
+#ifndef COS3SYS_H
+#define COS3SYS_H
+#include <sys/types.h>
+
+/// Forks and execs `path` with `argv`/`envp`, wiring fds 0/1/2 to the given descriptors.
+/// The child gets its own process group (so the whole tree can be signalled at once) and
+/// PR_SET_PDEATHSIG=SIGKILL (so it dies with os3ctl even if os3ctl is SIGKILLed).
+/// `cwd` may be NULL. Returns the pid, or -1 with the child's exec errno in *child_errno.
+pid_t os3_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
+                int stdin_fd, int stdout_fd, int stderr_fd, int *child_errno);
+
+/// pidfd_open(2): a descriptor that polls readable when the process exits. -1 if unsupported.
+int os3_pidfd_open(pid_t pid);
+
+/// Makes this process a child subreaper (orphaned descendants are reparented to us).
+int os3_set_child_subreaper(void);
+
+/// Opens /dev/kvm and asks for the API version: returns the version (12) or -errno.
+int os3_kvm_api_version(const char *path);
+
+/// Monotonic clock in nanoseconds.
+unsigned long long os3_monotonic_ns(void);
+
+/// Installs handlers for SIGINT, SIGTERM and SIGHUP that record the signal and write one byte to
+/// a pipe whose read end is returned. Nobody reads it, so it stays readable and every poll() that
+/// includes it wakes up at once. Idempotent. Returns -1 on failure.
+int os3_install_interrupt_pipe(void);
+/// The first termination signal received, or 0.
+int os3_interrupt_signal(void);
+
+/// pipe2(fds, O_CLOEXEC): Swift cannot see pipe2 without _GNU_SOURCE.
+int os3_pipe_cloexec(int fds[2]);
+
+#endif

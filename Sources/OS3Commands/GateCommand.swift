@@ -1,0 +1,135 @@
+import ArgumentParser
+import Foundation
+import OS3Core
+import OS3Runner
+
+struct GateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gate",
+        abstract: "Run the kernel's host tests, build, boot every lane in parallel, and summarise.",
+        discussion: "Exit 0 only if every lane passed. Skipped lanes fail the gate unless --allow-skipped is given.")
+
+    @OptionGroup var options: ProjectOptions
+    @OptionGroup var kernelOptions: KernelOptions
+
+    @Option(name: .customLong("lane"), help: ArgumentHelp("Only these lanes (repeatable; default: every file in lanes/).", valueName: "name"))
+    var lanes: [String] = []
+
+    @Option(help: ArgumentHelp("Lanes booted at once (default: the number of cores).", valueName: "n"))
+    var jobs: Int?
+
+    @Option(help: ArgumentHelp("Write JUnit XML here.", valueName: "file"))
+    var junit: String?
+
+    @Flag(help: "Print the records as JSON on stdout instead of the table.")
+    var json = false
+
+    @Flag(name: .customLong("allow-skipped"), help: "Lanes this machine cannot run do not fail the gate (they are still reported).")
+    var allowSkipped = false
+
+    @Flag(name: .customLong("skip-host-tests"), help: "Do not run the kernel's host tests first.")
+    var skipHostTests = false
+
+    func validate() throws {
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+    }
+
+    func run() throws {
+        let project = try options.locate()
+        // Load and check every lane and marker file before any work: a typo fails fast.
+        let selected = try lanes.isEmpty ? project.loadLanes() : lanes.map(project.loadLane)
+        let plans = try selected.map { ($0, try project.markers(for: $0)) }
+
+        if kernelOptions.kernel == nil && !skipHostTests {
+            try runHostTests(project)
+        }
+        let kernel = try kernelOptions.resolveKernel(project: project, quiet: false)
+        let runner = LaneRunner(project: project, state: options.state, kernel: kernel, qemu: kernelOptions.qemuBinary,
+                                extraAppend: kernelOptions.append)
+        let width = jobs ?? HostProbe.cores
+        printErr("gate: booting \(plans.count) lane(s), \(width) at a time")
+        let start = Clock.now
+        let records = try runParallel(plans, width: width) { lane, markers in
+            let record = try runner.run(lane, markers: markers)
+            printErr("gate: \(summaryLine(record).split(separator: "\n").first!)")
+            return record
+        }
+        let wall = Clock.now - start
+        let outcome = GateOutcome(records: records, allowSkipped: allowSkipped)
+        if let junit {
+            try Reports.junit(records, suite: "os3ctl-gate").write(toFile: absolutePath(junit), atomically: true, encoding: .utf8)
+        }
+        if json {
+            printOut(encodeJSON(records))
+        } else {
+            printOut(Reports.table(records))
+            printOut("gate: \(outcome.passed ? "PASS" : "FAIL") (\(records.filter { $0.verdict.kind == .pass }.count)/\(records.count) lanes passed, wall \(Reports.seconds(wall)))")
+        }
+        let skipped = records.filter { $0.verdict.kind == .skipped }
+        for r in skipped {
+            printErr("gate: WARNING lane \(r.lane) was SKIPPED and proves nothing: \(r.verdict.detail)\(allowSkipped ? "" : " (pass --allow-skipped to accept)")")
+        }
+        for r in records where !r.runDirectory.isEmpty && !r.verdict.kind.passed {
+            printErr("gate: \(r.lane) evidence: \(r.serialLog)")
+        }
+        if let status = Interrupts.exitStatus { throw ExitCode(status) }
+        throw ExitCode(outcome.exitCode)
+    }
+
+    private func runHostTests(_ project: Project) throws {
+        let package = project.kernelDirectory
+        guard FileManager.default.fileExists(atPath: "\(package)/Package.swift") else {
+            printErr("gate: kernel/Package.swift not found: no kernel host tests to run")
+            return
+        }
+        printErr("gate: running the kernel's host tests (swift test in kernel/)")
+        let start = Clock.now
+        let child = try ChildProcess.spawn(["swift", "test", "--package-path", package,
+                                            "--scratch-path", "\(project.buildDirectory)/kernel-host-tests"],
+                                           stdin: -1, stdout: 2, stderr: 2)
+        let end = child.wait()
+        guard end == .exited(0) else {
+            throw OS3Error(.buildFailed, "the kernel's host tests failed (\(end)); their output is above",
+                           fix: "run `swift test --package-path kernel` and fix the failures")
+        }
+        printErr("gate: kernel host tests passed in \(Reports.seconds(Clock.now - start))")
+    }
+}
+
+/// Runs `work` for every item with at most `width` at once, each on its own thread (boots block
+/// in poll(), so they must not occupy the shared pool). Results keep the input order.
+func runParallel<T: Sendable, R: Sendable>(_ items: [T], width: Int, _ work: @escaping @Sendable (T) throws -> R) throws -> [R] {
+    let box = ResultBox<R>(items.count)
+    let slots = DispatchSemaphore(value: max(1, width))
+    let group = DispatchGroup()
+    for (index, item) in items.enumerated() {
+        slots.wait()
+        group.enter()
+        let thread = Thread {
+            let result = Result { try work(item) }
+            box.lock.lock()
+            box.results[index] = result
+            box.lock.unlock()
+            slots.signal()
+            group.leave()
+        }
+        thread.start()
+    }
+    group.wait()
+    return try box.results.map { try $0!.get() }
+}
+
+func runParallel<R: Sendable>(_ plans: [(Lane, MarkerSet)], width: Int, _ work: @escaping @Sendable (Lane, MarkerSet) throws -> R) throws -> [R] {
+    try runParallel(plans.map { Plan(lane: $0.0, markers: $0.1) }, width: width) { try work($0.lane, $0.markers) }
+}
+
+struct Plan: Sendable {
+    var lane: Lane
+    var markers: MarkerSet
+}
+
+private final class ResultBox<R>: @unchecked Sendable {
+    var results: [Result<R, Error>?]
+    let lock = NSLock()
+    init(_ n: Int) { results = Array(repeating: nil, count: n) }
+}

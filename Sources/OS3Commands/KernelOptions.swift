@@ -1,0 +1,33 @@
+import ArgumentParser
+import Foundation
+import OS3Core
+import OS3Runner
+
+/// How a command obtains the kernel and QEMU: build ours, or use what the user names.
+struct KernelOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Boot this kernel image instead of building kernel/ (any PVH ELF).", valueName: "path"))
+    var kernel: String?
+
+    @Option(help: ArgumentHelp("The QEMU binary to run (default: qemu-system-x86_64 on PATH).", valueName: "path"))
+    var qemu: String?
+
+    @Option(help: ArgumentHelp("Appended to the lane's kernel command line.", valueName: "args"))
+    var append: String = ""
+
+    /// The image to boot, building ours first if needed.
+    func resolveKernel(project: Project, quiet: Bool) throws -> String {
+        if let kernel {
+            let path = absolutePath(kernel)
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                throw OS3Error(.notFound, "kernel image \(path) does not exist or is not readable", fix: "pass the path of a PVH ELF kernel, or omit --kernel to build kernel/")
+            }
+            return path
+        }
+        let builder = KernelBuilder(project: project, toolchain: try Toolchain.locate())
+        let result = try builder.build(log: { if !quiet { printErr("build: \($0)") } })
+        if result.rebuilt && !quiet { printErr("build: \(project.relative(result.image)) rebuilt in \(Reports.seconds(result.seconds))") }
+        return result.image
+    }
+
+    var qemuBinary: String { qemu.map { $0.contains("/") ? absolutePath($0) : $0 } ?? HostProbe.defaultQemu }
+}

@@ -1,0 +1,63 @@
+import ArgumentParser
+import OS3Core
+import OS3Runner
+
+/// `os3ctl`: build the os3 kernel, boot it in lanes, judge each boot by markers and exit code.
+public struct OS3Command: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "os3ctl",
+        abstract: "Build the os3 kernel, boot it in QEMU lanes, and judge every boot by its markers and exit code.",
+        discussion: """
+        A boot passes only when QEMU exits with the lane's success code (33) AND every required marker
+        appeared. Exit codes: 0 pass, 10 missing markers, 11 forbidden marker, 12 wrong exit code,
+        13 order violated, 14 hang, 15 timeout, 20 infrastructure error, 30 skipped, 2 bad input,
+        3 build or host tests failed, 4 a tool is missing, 130/143 interrupted. See docs/VERDICTS.md.
+        """,
+        version: "0.1.0",
+        subcommands: [BuildCommand.self, BootCommand.self, GateCommand.self, LanesCommand.self, DoctorCommand.self]
+    )
+
+    public init() {}
+
+    /// Runs the command line and exits with os3ctl's documented codes.
+    public static func runMain() -> Never {
+        Interrupts.install()
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+            exit(withError: nil)
+        } catch let error as OS3Error {
+            printErr(error.description)
+            Interrupts.killAllChildren()
+            exit(withError: ExitCode(error.exitCode))
+        } catch {
+            Interrupts.killAllChildren()
+            exit(withError: error)
+        }
+    }
+}
+
+/// Options every command that touches the project shares.
+struct ProjectOptions: ParsableArguments {
+    @Option(name: .customLong("project"), help: ArgumentHelp("The os3 checkout (default: found upwards from the current directory, or $OS3_PROJECT).", valueName: "dir"))
+    var project: String?
+
+    @Option(name: .customLong("state-dir"), help: ArgumentHelp("Where run directories go (default: $OS3_STATE_DIR, else $XDG_STATE_HOME/os3ctl, else ~/.local/state/os3ctl).", valueName: "dir"))
+    var stateDir: String?
+
+    func locate() throws -> Project { try Project.locate(explicit: project) }
+
+    var state: StateDirectory { stateDir.map { StateDirectory(path: absolutePath($0)) } ?? StateDirectory() }
+}
+
+extension OS3Error {
+    /// os3ctl's exit status for an error that stopped it before any verdict.
+    var exitCode: Int32 {
+        switch code {
+        case .invalidLane, .invalidMarkers, .notFound, .usage: 2
+        case .buildFailed: 3
+        case .toolMissing: 4
+        case .io: 5
+        }
+    }
+}

@@ -1,0 +1,128 @@
+/// A lane: one way of booting the kernel (accelerator, machine, memory, CPUs, command line),
+/// the markers it requires, and how long it may take. One TOML file in `lanes/` each.
+public struct Lane: Sendable, Equatable, Codable {
+    public enum Accelerator: String, Sendable, Codable, CaseIterable { case kvm, tcg }
+
+    public var name: String
+    public var file: String
+    public var description: String
+    public var accelerator: Accelerator
+    public var machine: String
+    /// As QEMU's `-m` takes it ("256M", "16G").
+    public var memory: String
+    public var memoryMiB: Int
+    public var cpus: Int
+    public var cpuModel: String
+    /// Kernel command line the lane always passes; `--append` adds to it.
+    public var append: String
+    /// Marker file names (in `markers/`, without `.toml`), all required.
+    public var markerFiles: [String]
+    public var successExitCode: Int32
+    public var totalTimeout: Double
+    public var idleTimeout: Double
+    /// Optional `-bios` image (e.g. qboot: SeaBIOS costs seconds per KVM boot).
+    public var firmware: String?
+    /// Extra QEMU arguments appended verbatim (no shell involved).
+    public var qemuArgs: [String]
+
+    public init(name: String, file: String = "", description: String = "", accelerator: Accelerator, machine: String,
+                memory: String, cpus: Int, cpuModel: String, append: String = "", markerFiles: [String],
+                successExitCode: Int32 = 33, totalTimeout: Double = 30, idleTimeout: Double = 10,
+                firmware: String? = nil, qemuArgs: [String] = []) throws {
+        self.name = name
+        self.file = file
+        self.description = description
+        self.accelerator = accelerator
+        self.machine = machine
+        self.memory = memory
+        guard let mib = Lane.parseMemory(memory) else {
+            throw OS3Error(.invalidLane, "memory '\(memory)' is not a size", file: file.isEmpty ? nil : file)
+        }
+        self.memoryMiB = mib
+        self.cpus = cpus
+        self.cpuModel = cpuModel
+        self.append = append
+        self.markerFiles = markerFiles
+        self.successExitCode = successExitCode
+        self.totalTimeout = totalTimeout
+        self.idleTimeout = idleTimeout
+        self.firmware = firmware
+        self.qemuArgs = qemuArgs
+    }
+
+    static let keys = ["description", "accelerator", "machine", "memory", "cpus", "cpu", "append", "markers",
+                       "success-exit", "timeouts", "firmware", "qemu-args"]
+    static let timeoutKeys = ["total", "idle"]
+
+    /// Parses a lane file. `name` is the file's base name; every error names the file and line.
+    public static func parse(name: String, file: String, text: String) throws -> Lane {
+        let doc = try TOMLDocument(file: file, text: text, code: .invalidLane)
+        let r = TOMLReader(document: doc, table: doc.table, section: "", code: .invalidLane, allowedKeys: keys)
+        try r.checkUnknownKeys()
+        guard isValidName(name) else {
+            throw OS3Error(.invalidLane, "lane name '\(name)' is not allowed", file: file,
+                           fix: "name lane files with letters, digits, '-' and '_' only (e.g. kvm-hugemem.toml)")
+        }
+        let accelName = try r.string("accelerator")
+        guard let accel = Accelerator(rawValue: accelName) else {
+            throw r.fail("accelerator", "accelerator '\(accelName)' is not supported", fix: "use \"kvm\" or \"tcg\"")
+        }
+        let machine = try r.string("machine")
+        guard !machine.isEmpty, !machine.hasPrefix("-") else {
+            throw r.fail("machine", "machine must name a QEMU machine type", fix: "e.g. \"microvm\" or \"q35\"")
+        }
+        let memory = try r.string("memory")
+        guard let mib = parseMemory(memory) else {
+            throw r.fail("memory", "memory '\(memory)' is not a size QEMU understands", fix: "write a number with M or G, e.g. \"256M\" or \"16G\"")
+        }
+        guard mib >= 1 else { throw r.fail("memory", "memory must be at least 1 MiB", fix: "e.g. \"32M\"") }
+        let cpus = try r.int("cpus", range: 1...288)
+        let cpu = try r.string("cpu")
+        guard !cpu.isEmpty, !cpu.hasPrefix("-") else { throw r.fail("cpu", "cpu must name a CPU model", fix: "e.g. \"qemu64\" or \"host,-arch-capabilities\"") }
+        let append = try r.string("append", required: false)
+        let markers = try r.strings("markers")
+        guard !markers.isEmpty else {
+            throw r.fail("markers", "a lane must require at least one marker file",
+                         fix: "list marker files from markers/, e.g. markers = [\"boot\"]: a lane that checks nothing cannot pass honestly")
+        }
+        for m in markers where !isValidName(m) {
+            throw r.fail("markers", "marker file name '\(m)' is not allowed", fix: "give the base name of a file in markers/, without .toml")
+        }
+        let exit = try r.int("success-exit", required: false, default: 33, range: 1...255)
+        guard let t = try r.subtable("timeouts", allowed: timeoutKeys) else {
+            throw r.fail(nil, "missing [timeouts] section", fix: "add\n  [timeouts]\n  total = 30   # seconds for the whole boot\n  idle = 10    # seconds without serial output = hang")
+        }
+        try t.checkUnknownKeys()
+        let total = try t.seconds("total", range: 0.1...86_400)
+        let idle = try t.seconds("idle", range: 0.05...86_400)
+        guard idle <= total else { throw t.fail("idle", "idle timeout (\(idle) s) is longer than the total timeout (\(total) s)", fix: "make idle <= total") }
+        let firmware = try r.optionalString("firmware")
+        let extra = try r.strings("qemu-args", required: false)
+        return try Lane(name: name, file: file, description: try r.string("description", required: false),
+                        accelerator: accel, machine: machine, memory: memory, cpus: cpus, cpuModel: cpu,
+                        append: append, markerFiles: markers, successExitCode: Int32(exit),
+                        totalTimeout: total, idleTimeout: idle, firmware: firmware, qemuArgs: extra)
+    }
+
+    static func isValidName(_ s: String) -> Bool {
+        !s.isEmpty && s.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45 || $0 == 95 }
+    }
+
+    /// QEMU `-m` sizes: a number with an optional K/M/G/T suffix (default MiB). Returns MiB.
+    public static func parseMemory(_ text: String) -> Int? {
+        var digits = text.uppercased()
+        var factorKiB = 1024
+        if digits.hasSuffix("B") { digits.removeLast() }
+        switch digits.last {
+        case "K": factorKiB = 1; digits.removeLast()
+        case "M": factorKiB = 1024; digits.removeLast()
+        case "G": factorKiB = 1024 * 1024; digits.removeLast()
+        case "T": factorKiB = 1024 * 1024 * 1024; digits.removeLast()
+        default: break
+        }
+        guard !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let n = Int(digits) else { return nil }
+        let (kib, overflow) = n.multipliedReportingOverflow(by: factorKiB)
+        guard !overflow else { return nil }
+        return kib / 1024
+    }
+}

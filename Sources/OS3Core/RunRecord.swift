@@ -1,0 +1,60 @@
+/// The record of one boot: everything reports and statistics are computed from.
+public struct RunRecord: Sendable, Codable, Equatable {
+    public var lane: String
+    public var laneFile: String
+    public var kernel: String
+    public var argv: [String]
+    public var kernelCommandLine: String
+    public var runDirectory: String
+    public var serialLog: String
+    /// Wall-clock start, ISO 8601.
+    public var startedAt: String
+    /// Seconds from starting QEMU to the verdict.
+    public var duration: Double
+    public var verdict: Verdict
+    public var end: ProcessEnd?
+    /// Markers seen, in console order.
+    public var markers: [MarkerHit]
+    public var requiredCount: Int
+    public var consoleBytes: Int
+
+    public init(lane: String, laneFile: String, kernel: String, argv: [String], kernelCommandLine: String,
+                runDirectory: String, serialLog: String, startedAt: String, duration: Double, verdict: Verdict,
+                end: ProcessEnd?, markers: [MarkerHit], requiredCount: Int, consoleBytes: Int) {
+        self.lane = lane
+        self.laneFile = laneFile
+        self.kernel = kernel
+        self.argv = argv
+        self.kernelCommandLine = kernelCommandLine
+        self.runDirectory = runDirectory
+        self.serialLog = serialLog
+        self.startedAt = startedAt
+        self.duration = duration
+        self.verdict = verdict
+        self.end = end
+        self.markers = markers
+        self.requiredCount = requiredCount
+        self.consoleBytes = consoleBytes
+    }
+
+    /// Required markers seen (forbidden ones are never in `markers`).
+    public var seenCount: Int { requiredCount - verdict.missing.count }
+}
+
+/// Several runs judged together (`gate`): the worst verdict decides the exit code.
+public struct GateOutcome: Sendable {
+    public var records: [RunRecord]
+    public var allowSkipped: Bool
+
+    public init(records: [RunRecord], allowSkipped: Bool) {
+        self.records = records
+        self.allowSkipped = allowSkipped
+    }
+
+    public var worst: VerdictKind {
+        records.map(\.verdict.kind).filter { !(allowSkipped && $0 == .skipped) }.max() ?? .pass
+    }
+
+    public var exitCode: Int32 { worst.exitCode }
+    public var passed: Bool { worst == .pass }
+}

@@ -1,0 +1,176 @@
+import TOMLKit
+
+/// A parsed TOML file that remembers where each key was written, so a bad value is reported
+/// with its line. TOMLKit gives lines only for syntax errors; keys are located by a light scan
+/// of the source, which is all an error message needs.
+struct TOMLDocument {
+    let file: String
+    let table: TOMLTable
+    private let keyLines: [String: Int]   // "table.key" (or "key") -> 1-based line
+    private let headerLines: [String: [Int]]  // "[[name]]" occurrences, in order
+
+    init(file: String, text: String, code: OS3Error.Code) throws {
+        self.file = file
+        do {
+            table = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw OS3Error(code, "not valid TOML: \(error.description)", file: file,
+                           line: Int(error.source.begin.line),
+                           fix: "correct the TOML syntax at that line (see docs/FORMATS.md)")
+        }
+        var keys: [String: Int] = [:]
+        var headers: [String: [Int]] = [:]
+        var section = ""
+        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingSpaces()
+            if line.hasPrefix("[[") , let end = line.firstRange(of: "]]") {
+                section = String(line[line.index(line.startIndex, offsetBy: 2)..<end.lowerBound]).trimmingSpaces()
+                let occurrence = headers[section, default: []].count
+                headers[section, default: []].append(index + 1)
+                section += "#\(occurrence)"
+                continue
+            }
+            if line.hasPrefix("["), let end = line.firstIndex(of: "]") {
+                section = String(line[line.index(after: line.startIndex)..<end]).trimmingSpaces()
+                headers[section, default: []].append(index + 1)
+                continue
+            }
+            guard !line.hasPrefix("#"), let eq = line.firstIndex(of: "=") else { continue }
+            var key = String(line[..<eq]).trimmingSpaces()
+            if key.hasPrefix("\"") && key.hasSuffix("\"") && key.count >= 2 { key = String(key.dropFirst().dropLast()) }
+            let full = section.isEmpty ? key : "\(section).\(key)"
+            if keys[full] == nil { keys[full] = index + 1 }
+        }
+        keyLines = keys
+        headerLines = headers
+    }
+
+    /// Line of `key` inside `section` ("" for top level, "marker#2" for the third [[marker]]).
+    func line(of key: String, in section: String = "") -> Int? {
+        keyLines[section.isEmpty ? key : "\(section).\(key)"] ?? line(ofSection: section)
+    }
+
+    func line(ofSection section: String) -> Int? {
+        guard !section.isEmpty else { return nil }
+        if let hash = section.lastIndex(of: "#"), let n = Int(section[section.index(after: hash)...]) {
+            let name = String(section[..<hash])
+            let lines = headerLines[name] ?? []
+            return n < lines.count ? lines[n] : nil
+        }
+        return headerLines[section]?.first
+    }
+}
+
+/// Typed access to one TOML table with errors that carry file, line and a fix.
+struct TOMLReader {
+    let document: TOMLDocument
+    let table: TOMLTable
+    let section: String   // for line lookup
+    let code: OS3Error.Code
+    let allowedKeys: [String]
+
+    func fail(_ key: String?, _ message: String, fix: String? = nil) -> OS3Error {
+        let line = key.flatMap { document.line(of: $0, in: section) } ?? document.line(ofSection: section)
+        return OS3Error(code, message, file: document.file, line: line, fix: fix)
+    }
+
+    func checkUnknownKeys() throws {
+        for key in table.keys.sorted() where !allowedKeys.contains(key) {
+            let suggestion = allowedKeys.min { editDistance($0, key) < editDistance($1, key) }
+            let near = suggestion.map { editDistance($0, key) <= 3 ? "did you mean '\($0)'? " : "" } ?? ""
+            throw fail(key, "unknown key '\(key)'\(section.isEmpty ? "" : " in [\(sectionName)]")",
+                       fix: "\(near)allowed keys: \(allowedKeys.joined(separator: ", "))")
+        }
+    }
+
+    var sectionName: String {
+        if let hash = section.lastIndex(of: "#") { return String(section[..<hash]) }
+        return section
+    }
+
+    func string(_ key: String, required: Bool = true, default value: String = "") throws -> String {
+        guard let node = table[key] else {
+            if required { throw fail(nil, "missing required key '\(key)'\(section.isEmpty ? "" : " in [\(sectionName)]")", fix: "add `\(key) = \"...\"`") }
+            return value
+        }
+        guard let s = node.string else { throw fail(key, "'\(key)' must be a string", fix: "quote the value: `\(key) = \"...\"`") }
+        return s
+    }
+
+    func optionalString(_ key: String) throws -> String? {
+        guard table[key] != nil else { return nil }
+        return try string(key)
+    }
+
+    func int(_ key: String, required: Bool = true, default value: Int = 0, range: ClosedRange<Int>) throws -> Int {
+        guard let node = table[key] else {
+            if required { throw fail(nil, "missing required key '\(key)'\(section.isEmpty ? "" : " in [\(sectionName)]")", fix: "add `\(key) = <integer>`") }
+            return value
+        }
+        guard let i = node.int else { throw fail(key, "'\(key)' must be an integer", fix: "write a whole number without quotes") }
+        guard range.contains(i) else { throw fail(key, "'\(key)' = \(i) is out of range", fix: "use a value from \(range.lowerBound) to \(range.upperBound)") }
+        return i
+    }
+
+    func seconds(_ key: String, range: ClosedRange<Double>) throws -> Double {
+        guard let node = table[key] else {
+            throw fail(nil, "missing required key '\(key)'\(section.isEmpty ? "" : " in [\(sectionName)]")", fix: "add `\(key) = <seconds>`")
+        }
+        let value: Double
+        if let i = node.int { value = Double(i) } else if let d = node.double { value = d } else {
+            throw fail(key, "'\(key)' must be a number of seconds", fix: "write e.g. `\(key) = 10` or `\(key) = 2.5`")
+        }
+        guard range.contains(value) else { throw fail(key, "'\(key)' = \(value) s is out of range", fix: "use \(range.lowerBound)...\(range.upperBound) seconds") }
+        return value
+    }
+
+    func strings(_ key: String, required: Bool = true) throws -> [String] {
+        guard let node = table[key] else {
+            if required { throw fail(nil, "missing required key '\(key)'", fix: "add `\(key) = [\"...\"]`") }
+            return []
+        }
+        guard let array = node.array else { throw fail(key, "'\(key)' must be an array of strings", fix: "write `\(key) = [\"a\", \"b\"]`") }
+        return try array.map { element in
+            guard let s = element.string else { throw fail(key, "'\(key)' must contain only strings", fix: "quote every element") }
+            return s
+        }
+    }
+
+    func subtable(_ key: String, allowed: [String]) throws -> TOMLReader? {
+        guard let node = table[key] else { return nil }
+        guard let t = node.table else { throw fail(key, "'\(key)' must be a table", fix: "write it as a [\(key)] section") }
+        return TOMLReader(document: document, table: t, section: key, code: code, allowedKeys: allowed)
+    }
+
+    func tableArray(_ key: String, allowed: [String]) throws -> [TOMLReader] {
+        guard let node = table[key] else { return [] }
+        guard let array = node.array else { throw fail(key, "'\(key)' must be written as [[\(key)]] sections", fix: nil) }
+        return try array.enumerated().map { index, element in
+            guard let t = element.table else { throw fail(key, "'\(key)' must be written as [[\(key)]] sections", fix: nil) }
+            return TOMLReader(document: document, table: t, section: "\(key)#\(index)", code: code, allowedKeys: allowed)
+        }
+    }
+}
+
+extension StringProtocol {
+    func trimmingSpaces() -> String {
+        var s = Substring(self)
+        while let f = s.first, f == " " || f == "\t" || f == "\r" { s = s.dropFirst() }
+        while let l = s.last, l == " " || l == "\t" || l == "\r" { s = s.dropLast() }
+        return String(s)
+    }
+}
+
+func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a), b = Array(b)
+    if a.isEmpty { return b.count }
+    var previous = Array(0...b.count)
+    for i in 1...a.count {
+        var current = [i] + Array(repeating: 0, count: b.count)
+        for j in stride(from: 1, through: b.count, by: 1) {
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+        }
+        previous = current
+    }
+    return previous[b.count]
+}

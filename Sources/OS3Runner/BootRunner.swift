@@ -1,0 +1,182 @@
+import COS3Sys
+import Foundation
+import OS3Core
+
+/// What a running boot reports as it goes (for live checklists and `--serial`).
+public enum BootEvent: Sendable {
+    case started(pid: Int32, runDirectory: String)
+    case console(Data)
+    case marker(MarkerHit)
+    case forbidden(MarkerHit)
+    case stopping(StopReason)
+}
+
+/// Boots one lane once: starts QEMU, streams its console through the marker matcher into the
+/// run's serial log, enforces the idle and total timeouts, stops the guest on a forbidden
+/// marker at once, and returns the record with its verdict. Blocking; run it on its own thread.
+public struct BootRunner: Sendable {
+    public var invocation: QemuInvocation
+    public var markers: MarkerSet
+    public var state: StateDirectory
+    /// Grace between SIGTERM and SIGKILL when os3ctl stops a guest.
+    public var killGrace: Double = 0.2
+
+    public init(invocation: QemuInvocation, markers: MarkerSet, state: StateDirectory) {
+        self.invocation = invocation
+        self.markers = markers
+        self.state = state
+    }
+
+    public func run(onEvent: @Sendable (BootEvent) -> Void = { _ in }) throws -> RunRecord {
+        let lane = invocation.lane
+        let dir = try state.makeRunDirectory(label: lane.name)
+        let serialPath = "\(dir)/serial.log"
+        let argv = invocation.argv
+        try writeFile("\(dir)/argv.txt", argv.joined(separator: "\n") + "\n")
+        try writeFile("\(dir)/command.sh", "#!/bin/sh\n# The exact QEMU command of this run.\nexec \(invocation.shellCommand)\n")
+        let startedAt = iso8601.string(from: Date())
+        let log = open(serialPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard log >= 0 else { throw OS3Error(.io, "cannot create \(serialPath): \(String(cString: strerror(errno)))") }
+        defer { close(log) }
+        let errLog = open("\(dir)/qemu.stderr", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        defer { if errLog >= 0 { close(errLog) } }
+
+        let interruptFD = Interrupts.install()
+        var matcher = MarkerMatcher(markers)
+        var stopReason: StopReason?
+        var stderrTail = [UInt8]()
+        var verdictTime: Double?
+
+        var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1], inPipe: [Int32] = [-1, -1]
+        guard os3_pipe_cloexec(&outPipe) == 0, os3_pipe_cloexec(&errPipe) == 0, os3_pipe_cloexec(&inPipe) == 0 else {
+            throw OS3Error(.io, "pipe: \(String(cString: strerror(errno)))")
+        }
+        let start = Clock.now
+        let child: ChildProcess
+        do {
+            child = try ChildProcess.spawn(argv, stdin: inPipe[0], stdout: outPipe[1], stderr: errPipe[1])
+        } catch {
+            for fd in outPipe + errPipe + inPipe { close(fd) }
+            let observation = BootObservation(end: .failedToStart("\(error)"))
+            return finish(observation, matcher: matcher, dir: dir, serialPath: serialPath, startedAt: startedAt,
+                          duration: Clock.now - start)
+        }
+        close(outPipe[1]); close(errPipe[1]); close(inPipe[0])
+        // Our end of the guest's stdin stays open (EOF on a chardev can stop QEMU); closed at the end.
+        defer { close(inPipe[1]); close(outPipe[0]); close(errPipe[0]) }
+        _ = fcntl(outPipe[0], F_SETFL, fcntl(outPipe[0], F_GETFL) | O_NONBLOCK)
+        _ = fcntl(errPipe[0], F_SETFL, fcntl(errPipe[0], F_GETFL) | O_NONBLOCK)
+        onEvent(.started(pid: child.pid, runDirectory: dir))
+
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        var outOpen = true, errOpen = true
+        var lastOutput = start
+        var end: ProcessEnd?
+
+        /// Reads what is available now from the console; false at EOF.
+        func drainConsole() -> Bool {
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(outPipe[0], $0.baseAddress, $0.count) }
+                if n > 0 {
+                    let now = Clock.now
+                    lastOutput = now
+                    buffer.withUnsafeBytes { try? writeAll(log, UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                    onEvent(.console(Data(buffer[0..<n])))
+                    let events = buffer.withUnsafeBytes { matcher.feed(UnsafeRawBufferPointer(rebasing: $0[0..<n]), at: now - start) }
+                    for event in events {
+                        switch event {
+                        case .seen(let hit): onEvent(.marker(hit))
+                        case .forbidden(let hit):
+                            onEvent(.forbidden(hit))
+                            if stopReason == nil {
+                                stopReason = .forbiddenMarker
+                                verdictTime = now
+                            }
+                        }
+                    }
+                    if stopReason != nil { return true }
+                    continue
+                }
+                if n == 0 { return false }
+                if errno == EINTR { continue }
+                return errno == EAGAIN || errno == EWOULDBLOCK
+            }
+        }
+
+        func drainStderr() -> Bool {
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(errPipe[0], $0.baseAddress, $0.count) }
+                if n > 0 {
+                    if errLog >= 0 { buffer.withUnsafeBytes { try? writeAll(errLog, UnsafeRawBufferPointer(rebasing: $0[0..<n])) } }
+                    stderrTail += buffer[0..<n]
+                    if stderrTail.count > 4096 { stderrTail.removeFirst(stderrTail.count - 4096) }
+                    continue
+                }
+                if n == 0 { return false }
+                if errno == EINTR { continue }
+                return true
+            }
+        }
+
+        while end == nil && stopReason == nil {
+            let now = Clock.now
+            let idleDeadline = lastOutput + lane.idleTimeout
+            let totalDeadline = start + lane.totalTimeout
+            if now >= totalDeadline { stopReason = .totalTimeout; verdictTime = now; break }
+            if now >= idleDeadline { stopReason = .idleTimeout; verdictTime = now; break }
+            let wait = min(idleDeadline, totalDeadline) - now
+            var fds: [pollfd] = []
+            if outOpen { fds.append(pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0)) }
+            if errOpen { fds.append(pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0)) }
+            if child.exitFD >= 0 { fds.append(pollfd(fd: child.exitFD, events: Int16(POLLIN), revents: 0)) }
+            if interruptFD >= 0 { fds.append(pollfd(fd: interruptFD, events: Int16(POLLIN), revents: 0)) }
+            // Without pidfd, fall back to checking the child every 20 ms.
+            let cap = child.exitFD >= 0 ? 1000.0 : 20.0
+            let r = Glibc.poll(&fds, nfds_t(fds.count), Int32(max(1, min(wait * 1000, cap).rounded(.up))))
+            if r < 0 && errno != EINTR { break }
+            if outOpen { outOpen = drainConsole() }
+            if stopReason != nil { break }
+            if errOpen { errOpen = drainStderr() }
+            if Interrupts.signal != nil { stopReason = .interrupted; verdictTime = Clock.now; break }
+            if let e = child.poll() {
+                // The guest may have written its last bytes just before exiting: take them all.
+                if outOpen { outOpen = drainConsole() }
+                if errOpen { errOpen = drainStderr() }
+                end = e
+                verdictTime = Clock.now
+            }
+        }
+        if let reason = stopReason {
+            onEvent(.stopping(reason))
+            end = child.terminate(grace: killGrace)
+        } else {
+            // Anything QEMU left in its group (a fake QEMU's children) goes too.
+            child.killGroup(SIGKILL)
+        }
+        if outOpen { _ = drainConsole() }
+        if errOpen { _ = drainStderr() }
+        let now = Clock.now
+        for event in matcher.finish(at: now - start) {
+            if case .seen(let hit) = event { onEvent(.marker(hit)) }
+        }
+        let observation = BootObservation(end: end ?? child.wait(), stopReason: stopReason, hits: matcher.hits,
+                                          forbidden: matcher.forbiddenHit, consoleBytes: matcher.bytes,
+                                          stderrTail: String(decoding: stderrTail, as: UTF8.self))
+        return finish(observation, matcher: matcher, dir: dir, serialPath: serialPath, startedAt: startedAt,
+                      duration: (verdictTime ?? now) - start)
+    }
+
+    private func finish(_ observation: BootObservation, matcher: MarkerMatcher, dir: String, serialPath: String,
+                        startedAt: String, duration: Double) -> RunRecord {
+        let lane = invocation.lane
+        let verdict = Verdict.judge(observation, markers: markers, successExitCode: lane.successExitCode,
+                                    idleTimeout: lane.idleTimeout, totalTimeout: lane.totalTimeout)
+        let record = RunRecord(lane: lane.name, laneFile: lane.file, kernel: invocation.kernel, argv: invocation.argv,
+                               kernelCommandLine: invocation.kernelCommandLine, runDirectory: dir, serialLog: serialPath,
+                               startedAt: startedAt, duration: duration, verdict: verdict, end: observation.end,
+                               markers: observation.hits.values.sorted { ($0.line, $0.time) < ($1.line, $1.time) },
+                               requiredCount: markers.required.count, consoleBytes: observation.consoleBytes)
+        try? writeFile("\(dir)/result.json", encodeJSON(record) + "\n")
+        return record
+    }
+}

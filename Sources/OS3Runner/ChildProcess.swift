@@ -1,0 +1,202 @@
+import COS3Sys
+import Foundation
+import OS3Core
+
+/// A child process in its own process group, with a parent-death signal, so that no QEMU or hog
+/// outlives os3ctl whatever kills it. Spawned with fork+exec in C (no shell ever interprets input).
+public final class ChildProcess: @unchecked Sendable {
+    public let pid: pid_t
+    /// Readable once the process has exited (pidfd), or -1 where the kernel lacks pidfd_open.
+    public let exitFD: Int32
+    private let lock = NSLock()
+    private var reaped: ProcessEnd?
+
+    init(pid: pid_t) {
+        self.pid = pid
+        self.exitFD = os3_pidfd_open(pid)
+        LiveProcesses.shared.add(pid)
+    }
+
+    deinit {
+        if exitFD >= 0 { close(exitFD) }
+    }
+
+    /// Starts `argv[0]` (an absolute path or a name looked up in PATH).
+    public static func spawn(_ argv: [String], stdin: Int32 = -1, stdout: Int32 = -1, stderr: Int32 = -1,
+                             environment: [String: String]? = nil, directory: String? = nil) throws -> ChildProcess {
+        guard let first = argv.first else { throw OS3Error(.usage, "empty command") }
+        guard let path = resolveExecutable(first) else {
+            throw SpawnError(errno: ENOENT, program: first)
+        }
+        let env = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
+        let (pid, err) = Spawner.shared.spawn(path: path, argv: argv, env: env, cwd: directory,
+                                              fds: (stdin, stdout, stderr))
+        guard pid > 0 else { throw SpawnError(errno: err, program: first) }
+        return ChildProcess(pid: pid)
+    }
+
+    /// Non-blocking check: the end, if the process has exited (and is then reaped).
+    public func poll() -> ProcessEnd? { reap(flags: WNOHANG) }
+
+    /// Blocks until the process exits.
+    public func wait() -> ProcessEnd { reap(flags: 0)! }
+
+    /// Waits up to `seconds` for the process to exit.
+    public func wait(upTo seconds: Double) -> ProcessEnd? {
+        let deadline = Clock.now + seconds
+        while true {
+            if let end = poll() { return end }
+            let left = deadline - Clock.now
+            if left <= 0 { return nil }
+            if exitFD >= 0 {
+                var p = pollfd(fd: exitFD, events: Int16(POLLIN), revents: 0)
+                _ = Glibc.poll(&p, 1, Int32(max(1, min(left * 1000, 1000))))
+            } else {
+                usleep(UInt32(min(left, 0.005) * 1_000_000))
+            }
+        }
+    }
+
+    /// The kill ladder: SIGTERM to the whole group, a bounded grace, then SIGKILL. Always reaps.
+    @discardableResult
+    public func terminate(grace: Double = 0.5) -> ProcessEnd {
+        if let end = poll() { killGroup(SIGKILL); return end }
+        killGroup(SIGTERM)
+        if let end = wait(upTo: grace) { killGroup(SIGKILL); return end }
+        killGroup(SIGKILL)
+        return wait()
+    }
+
+    /// Signals every process of the child's group (the child and anything it started).
+    public func killGroup(_ signal: Int32) {
+        _ = kill(-pid, signal)
+    }
+
+    private func reap(flags: Int32) -> ProcessEnd? {
+        lock.lock()
+        defer { lock.unlock() }
+        if let reaped { return reaped }
+        var status: Int32 = 0
+        var r: pid_t
+        repeat { r = waitpid(pid, &status, flags) } while r < 0 && errno == EINTR
+        guard r == pid else {
+            if r < 0 { reaped = .failedToStart("waitpid: \(String(cString: strerror(errno)))") }
+            return reaped
+        }
+        // WIFEXITED / WIFSIGNALED, spelled out (the macros are not imported).
+        let end: ProcessEnd = (status & 0x7f) == 0 ? .exited((status >> 8) & 0xff) : .signaled(status & 0x7f)
+        reaped = end
+        LiveProcesses.shared.remove(pid)
+        return end
+    }
+}
+
+public struct SpawnError: Error, CustomStringConvertible {
+    public var errno: Int32
+    public var program: String
+    public var description: String {
+        errno == ENOENT ? "cannot run '\(program)': no such file (is it installed and on PATH?)"
+            : "cannot run '\(program)': \(String(cString: strerror(errno)))"
+    }
+}
+
+/// Finds a program the way execvp would, but up front so the error is clear.
+public func resolveExecutable(_ name: String) -> String? {
+    if name.contains("/") { return access(name, X_OK) == 0 ? name : nil }
+    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+    for dir in path.split(separator: ":") where !dir.isEmpty {
+        let candidate = "\(dir)/\(name)"
+        var st = stat()
+        if access(candidate, X_OK) == 0, stat(candidate, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG { return candidate }
+    }
+    return nil
+}
+
+/// Every child os3ctl has started and not yet reaped, so an interrupt can take them all down.
+final class LiveProcesses: @unchecked Sendable {
+    static let shared = LiveProcesses()
+    private let lock = NSLock()
+    private var pids: Set<pid_t> = []
+
+    func add(_ pid: pid_t) { lock.lock(); pids.insert(pid); lock.unlock() }
+    func remove(_ pid: pid_t) { lock.lock(); pids.remove(pid); lock.unlock() }
+
+    /// SIGKILLs every live child's process group (used on the way out).
+    func killAll() {
+        lock.lock()
+        let all = pids
+        lock.unlock()
+        for pid in all { _ = kill(-pid, SIGKILL) }
+    }
+}
+
+/// PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, not the process. Forking
+/// from a pool thread that later retires would kill a healthy QEMU, so every fork happens on this
+/// one thread, which lives as long as os3ctl.
+final class Spawner: @unchecked Sendable {
+    static let shared = Spawner()
+
+    private struct Request {
+        var path: String
+        var argv: [String]
+        var env: [String]
+        var cwd: String?
+        var fds: (Int32, Int32, Int32)
+        var done: (pid_t, Int32) -> Void
+    }
+
+    private let condition = NSCondition()
+    private var queue: [Request] = []
+
+    private init() {
+        let thread = Thread { [unowned self] in self.loop() }
+        thread.name = "os3ctl-spawner"
+        thread.start()
+    }
+
+    func spawn(path: String, argv: [String], env: [String], cwd: String?, fds: (Int32, Int32, Int32)) -> (pid_t, Int32) {
+        let semaphore = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var result: (pid_t, Int32) = (-1, 0)
+        condition.lock()
+        queue.append(Request(path: path, argv: argv, env: env, cwd: cwd, fds: fds) { pid, err in
+            result = (pid, err)
+            semaphore.signal()
+        })
+        condition.signal()
+        condition.unlock()
+        semaphore.wait()
+        return result
+    }
+
+    private func loop() {
+        while true {
+            condition.lock()
+            while queue.isEmpty { condition.wait() }
+            let request = queue.removeFirst()
+            condition.unlock()
+            let (pid, err) = Self.forkExec(request)
+            request.done(pid, err)
+        }
+    }
+
+    private static func forkExec(_ r: Request) -> (pid_t, Int32) {
+        var cArgs: [UnsafeMutablePointer<CChar>?] = r.argv.map { strdup($0) } + [nil]
+        var cEnv: [UnsafeMutablePointer<CChar>?] = r.env.map { strdup($0) } + [nil]
+        defer {
+            cArgs.forEach { free($0) }
+            cEnv.forEach { free($0) }
+        }
+        var err: Int32 = 0
+        let pid = cArgs.withUnsafeMutableBufferPointer { a in
+            cEnv.withUnsafeMutableBufferPointer { e in
+                os3_spawn(r.path, a.baseAddress, e.baseAddress, r.cwd, r.fds.0, r.fds.1, r.fds.2, &err)
+            }
+        }
+        return (pid, err)
+    }
+}
+
+/// Monotonic time in seconds.
+public enum Clock {
+    public static var now: Double { Double(os3_monotonic_ns()) / 1e9 }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import OS3Core
+
+/// The os3 checkout: `lanes/`, `markers/`, `kernel/`. Found from `--project`, `$OS3_PROJECT`, or
+/// by walking up from the current directory.
+public struct Project: Sendable {
+    public let root: String
+
+    public init(root: String) { self.root = root }
+
+    public static func locate(explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Project {
+        if let dir = explicit ?? environment["OS3_PROJECT"] {
+            let abs = absolutePath(dir)
+            guard FileManager.default.fileExists(atPath: "\(abs)/lanes") else {
+                throw OS3Error(.notFound, "\(abs) has no lanes/ directory", fix: "point --project at the root of an os3 checkout")
+            }
+            return Project(root: abs)
+        }
+        var dir = FileManager.default.currentDirectoryPath
+        while true {
+            if FileManager.default.fileExists(atPath: "\(dir)/lanes"), FileManager.default.fileExists(atPath: "\(dir)/markers") {
+                return Project(root: dir)
+            }
+            let parent = (dir as NSString).deletingLastPathComponent
+            if parent == dir || parent.isEmpty { break }
+            dir = parent
+        }
+        throw OS3Error(.notFound, "not inside an os3 checkout (no lanes/ and markers/ found upwards from \(FileManager.default.currentDirectoryPath))",
+                       fix: "cd into the repository, or pass --project DIR (or set OS3_PROJECT)")
+    }
+
+    public var lanesDirectory: String { "\(root)/lanes" }
+    public var markersDirectory: String { "\(root)/markers" }
+    public var kernelDirectory: String { "\(root)/kernel" }
+    /// Build outputs stay under .build (ignored by git).
+    public var buildDirectory: String { "\(root)/.build/os3" }
+    /// The kernel image `os3ctl build` produces.
+    public var kernelImage: String { "\(buildDirectory)/kernel/os3.elf" }
+
+    /// Lane names, sorted.
+    public func laneNames() throws -> [String] {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: lanesDirectory)) ?? []
+        return files.filter { $0.hasSuffix(".toml") }.map { String($0.dropLast(5)) }.sorted()
+    }
+
+    public func loadLane(_ name: String) throws -> Lane {
+        let file = "\(lanesDirectory)/\(name).toml"
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+            let known = (try? laneNames()) ?? []
+            throw OS3Error(.notFound, "no lane named '\(name)' (looked for \(relative(file)))",
+                           fix: known.isEmpty ? "add a lane file in lanes/ (docs/FORMATS.md)" : "known lanes: \(known.joined(separator: ", "))")
+        }
+        return try Lane.parse(name: name, file: relative(file), text: text)
+    }
+
+    public func loadLanes() throws -> [Lane] {
+        let names = try laneNames()
+        guard !names.isEmpty else { throw OS3Error(.notFound, "no lane files in \(relative(lanesDirectory))", fix: "add lanes/NAME.toml (docs/FORMATS.md)") }
+        return try names.map(loadLane)
+    }
+
+    /// The merged marker set a lane requires.
+    public func markers(for lane: Lane) throws -> MarkerSet {
+        var sets: [MarkerSet] = []
+        for name in lane.markerFiles {
+            let file = "\(markersDirectory)/\(name).toml"
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw OS3Error(.invalidLane, "lane '\(lane.name)' requires marker file '\(name)', which does not exist (\(relative(file)))",
+                               file: lane.file, line: nil, fix: "create \(relative(file)) or fix the `markers` list")
+            }
+            sets.append(try MarkerSet.parse(file: relative(file), text: text))
+        }
+        return try MarkerSet.merging(sets)
+    }
+
+    /// A path relative to the project root, for messages.
+    public func relative(_ path: String) -> String {
+        path.hasPrefix(root + "/") ? String(path.dropFirst(root.count + 1)) : path
+    }
+}
+
+public func absolutePath(_ path: String) -> String {
+    let p = path.hasPrefix("/") ? path : "\(FileManager.default.currentDirectoryPath)/\(path)"
+    return (p as NSString).standardizingPath
+}

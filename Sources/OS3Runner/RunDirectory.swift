@@ -1,0 +1,79 @@
+import Foundation
+import OS3Core
+
+/// Where os3ctl keeps its state: `$OS3_STATE_DIR`, else `$XDG_STATE_HOME/os3ctl`, else
+/// `~/.local/state/os3ctl`. Each run gets a private directory (mode 0700) under `runs/`.
+public struct StateDirectory: Sendable {
+    public let path: String
+
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+        if let explicit = environment["OS3_STATE_DIR"], !explicit.isEmpty {
+            path = explicit
+        } else if let xdg = environment["XDG_STATE_HOME"], !xdg.isEmpty {
+            path = "\(xdg)/os3ctl"
+        } else {
+            path = "\(environment["HOME"] ?? NSTemporaryDirectory())/.local/state/os3ctl"
+        }
+    }
+
+    public init(path: String) { self.path = path }
+
+    /// Creates a fresh run directory, unique even across concurrent os3ctl processes (mkdtemp).
+    public func makeRunDirectory(label: String) throws -> String {
+        let runs = "\(path)/runs"
+        try FileManager.default.createDirectory(atPath: runs, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        let stamp = Self.timestampFormatter.string(from: Date())
+        var template = Array("\(runs)/\(stamp)-\(label)-XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        guard made != nil else {
+            throw OS3Error(.io, "cannot create a run directory under \(runs): \(String(cString: strerror(errno)))",
+                           fix: "check permissions, or set OS3_STATE_DIR to a writable directory")
+        }
+        return String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
+    }
+
+    nonisolated(unsafe) static let timestampFormatter: DateFormatter = {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyyMMdd-HHmmss"
+        return f
+    }()
+}
+
+/// Writes a file, creating it owner-only.
+func writeFile(_ path: String, _ contents: String) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    guard fd >= 0 else { throw OS3Error(.io, "cannot write \(path): \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
+    try writeAll(fd, Array(contents.utf8))
+}
+
+func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws {
+    var offset = 0
+    while offset < bytes.count {
+        let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+        if n < 0 {
+            if errno == EINTR { continue }
+            throw OS3Error(.io, "write failed: \(String(cString: strerror(errno)))")
+        }
+        offset += n
+    }
+}
+
+func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
+    try bytes.withUnsafeBytes { try writeAll(fd, $0) }
+}
+
+nonisolated(unsafe) public let iso8601: ISO8601DateFormatter = {
+    let f = ISO8601DateFormatter()
+    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    return f
+}()
+
+public func encodeJSON<T: Encodable>(_ value: T) -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    return (try? String(decoding: encoder.encode(value), as: UTF8.self)) ?? "{}"
+}

@@ -1,0 +1,2 @@
+import OS3Commands
+OS3Command.runMain()
