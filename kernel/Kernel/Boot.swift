@@ -32,6 +32,7 @@ func kmain(startInfo: UInt64) {
             bytes: physicalBytes(
                 info.memoryMapAddress,
                 count: Int(info.memoryMapEntryCount) * PVHMemoryMapEntries.entrySize)))
+    if commandLine.flag("os3.memmap") { printMemoryMap(memoryMap) }
     let summary = memoryMap.summary()
     Console.write("os3: memmap entries=")
     Console.writeDecimal(summary.entryCount)
@@ -131,4 +132,24 @@ func touchHighMemory(_ address: UInt64) {
     check(offsets.0)
     check(offsets.1)
     check(offsets.2)
+}
+
+/// `os3.memmap=1`: one line per firmware entry, then per resolved region.
+func printMemoryMap(_ memoryMap: MemoryMap<PVHMemoryMapEntries>) {
+    for entry in memoryMap.entries {
+        Console.write("os3: memmap entry base=")
+        Console.writeHex(entry.base)
+        Console.write(" size=")
+        Console.writeHex(entry.size)
+        Console.write(" type=")
+        Console.writeDecimal(UInt64(entry.type))
+        Console.write("\n")
+    }
+    memoryMap.forEachRegion { region in
+        Console.write("os3: memmap region base=")
+        Console.writeHex(region.base)
+        Console.write(" end=")
+        Console.writeHex(region.end)
+        Console.write(region.kind == .ram ? " ram\n" : " reserved\n")
+    }
 }

@@ -94,7 +94,7 @@ public struct KernelCommandLine<Bytes: Collection> where Bytes.Element == UInt8 
     }
 }
 
-public enum DecimalLookup: Equatable {
+public enum DecimalLookup: Equatable, Sendable {
     case absent
     case malformed
     case value(UInt64)

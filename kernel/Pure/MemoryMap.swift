@@ -26,7 +26,7 @@ public enum MemoryType {
 }
 
 /// One firmware memory map entry: `[base, base + size)` of `type`.
-public struct MemoryMapEntry: Equatable {
+public struct MemoryMapEntry: Equatable, Sendable {
     public var base: UInt64
     public var size: UInt64
     public var type: UInt32
@@ -85,14 +85,14 @@ public struct PVHMemoryMapEntries: RandomAccessCollection {
 }
 
 /// What one stretch of the physical address space is, after resolving overlaps.
-public enum MemoryRegionKind: Equatable {
+public enum MemoryRegionKind: Equatable, Sendable {
     case ram
     case reserved  // covered by at least one non-RAM entry
 }
 
 /// A maximal run of address space of one kind. Holes (covered by no entry)
 /// separate regions and are not reported.
-public struct MemoryRegion: Equatable {
+public struct MemoryRegion: Equatable, Sendable {
     public var base: UInt64
     public var end: UInt64  // exclusive
     public var kind: MemoryRegionKind
@@ -107,7 +107,7 @@ public struct MemoryRegion: Equatable {
 }
 
 /// Totals printed on the `os3: memmap` line.
-public struct MemoryMapSummary: Equatable {
+public struct MemoryMapSummary: Equatable, Sendable {
     public var entryCount: Int
     public var ramBytes: UInt64
     public var usableBytes: UInt64

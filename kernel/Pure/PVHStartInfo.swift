@@ -5,7 +5,7 @@
 // cmdline_paddr u64 @24, rsdp_paddr u64 @32, memmap_paddr u64 @40 and
 // memmap_entries u32 @48 (the memmap fields exist from version 1 on).
 
-public struct PVHStartInfo: Equatable {
+public struct PVHStartInfo: Equatable, Sendable {
     public static let magicValue: UInt32 = 0x336e_c578
     /// Bytes to read for a version-1 structure.
     public static let size = 56
