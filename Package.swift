@@ -30,6 +30,6 @@ let package = Package(
         // Fast substring search for the marker matcher (glibc memmem).
         .target(name: "COS3Bytes"),
         .testTarget(name: "OS3CoreTests", dependencies: ["OS3Core"]),
-        .testTarget(name: "OS3IntegrationTests", dependencies: ["OS3Core", "OS3Runner", "OS3Commands"]),
+        .testTarget(name: "OS3IntegrationTests", dependencies: ["OS3Core", "OS3Runner", "os3ctl"]),
     ]
 )

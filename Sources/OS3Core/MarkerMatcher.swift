@@ -47,6 +47,7 @@ public struct MarkerMatcher: Sendable {
     private let overlap: Int
     private var partial: [UInt8] = []
     private var partialCheckedForbidden = 0
+    private var forbiddenInPartial = false
     private var lineNumber = 1
     public private(set) var hits: [String: MarkerHit] = [:]
     public private(set) var forbiddenHit: MarkerHit?
@@ -67,13 +68,19 @@ public struct MarkerMatcher: Sendable {
         overlap = min(longest, 4096)
     }
 
+    /// True while a forbidden marker was seen in a line whose newline has not arrived yet.
+    public var forbiddenLineIncomplete: Bool { forbiddenInPartial }
+
     /// The required markers not seen yet, in definition order.
     public var missing: [Marker] { pendingRequired.map(\.marker) }
 
     /// Feeds a chunk of console output that arrived `time` seconds after start.
     public mutating func feed(_ chunk: UnsafeRawBufferPointer, at time: Double) -> [MatchEvent] {
         var events: [MatchEvent] = []
-        guard forbiddenHit == nil else { return events }
+        guard forbiddenHit == nil else {
+            completeForbiddenLine(chunk)
+            return events
+        }
         bytes += chunk.count
         var start = 0
         let base = chunk.baseAddress
@@ -121,6 +128,23 @@ public struct MarkerMatcher: Sendable {
         return events
     }
 
+    /// A forbidden marker caught in an unfinished line: keep reading until its newline so the
+    /// report shows the whole line (the verdict and its time are already fixed).
+    private mutating func completeForbiddenLine(_ chunk: UnsafeRawBufferPointer) {
+        guard forbiddenInPartial, var hit = forbiddenHit else { return }
+        bytes += chunk.count
+        if let nl = chunk.firstIndex(of: 0x0A) {
+            partial.append(contentsOf: chunk[..<nl])
+            forbiddenInPartial = false
+        } else if partial.count < Self.maxLine {
+            partial.append(contentsOf: chunk)
+        }
+        var line = partial
+        if line.last == 0x0D { line.removeLast() }
+        hit.text = line.withUnsafeBytes { Self.excerpt($0) }
+        forbiddenHit = hit
+    }
+
     private mutating func checkPartialForForbidden(time: Double, into events: inout [MatchEvent]) {
         // Only look at bytes not checked before (plus an overlap) to stay linear.
         let from = max(0, partialCheckedForbidden - overlap)
@@ -129,6 +153,7 @@ public struct MarkerMatcher: Sendable {
             for f in forbidden {
                 if let lit = f.literal, contains(window, lit) {
                     record(forbidden: f.marker, line: all, time: time, into: &events)
+                    forbiddenInPartial = true
                     return
                 }
             }

@@ -20,6 +20,8 @@ public struct BootRunner: Sendable {
     public var state: StateDirectory
     /// Grace between SIGTERM and SIGKILL when os3ctl stops a guest.
     public var killGrace: Double = 0.2
+    /// How long to wait for the rest of a forbidden line before stopping the guest.
+    public var forbiddenLineGrace: Double = 0.02
 
     public init(invocation: QemuInvocation, markers: MarkerSet, state: StateDirectory) {
         self.invocation = invocation
@@ -94,7 +96,6 @@ public struct BootRunner: Sendable {
                             }
                         }
                     }
-                    if stopReason != nil { return true }
                     continue
                 }
                 if n == 0 { return false }
@@ -122,8 +123,9 @@ public struct BootRunner: Sendable {
             let now = Clock.now
             let idleDeadline = lastOutput + lane.idleTimeout
             let totalDeadline = start + lane.totalTimeout
-            if now >= totalDeadline { stopReason = .totalTimeout; verdictTime = now; break }
+            // Silence is a hang even when the total budget ran out at the same moment.
             if now >= idleDeadline { stopReason = .idleTimeout; verdictTime = now; break }
+            if now >= totalDeadline { stopReason = .totalTimeout; verdictTime = now; break }
             let wait = min(idleDeadline, totalDeadline) - now
             var fds: [pollfd] = []
             if outOpen { fds.append(pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0)) }
@@ -135,7 +137,17 @@ public struct BootRunner: Sendable {
             let r = Glibc.poll(&fds, nfds_t(fds.count), Int32(max(1, min(wait * 1000, cap).rounded(.up))))
             if r < 0 && errno != EINTR { break }
             if outOpen { outOpen = drainConsole() }
-            if stopReason != nil { break }
+            if stopReason == .forbiddenMarker {
+                // Give the panic line a moment to finish so the report shows all of it; the
+                // verdict and its time are already fixed, and the guest is stopped well within 50 ms.
+                let lineDeadline = Clock.now + forbiddenLineGrace
+                while outOpen && matcher.forbiddenLineIncomplete && Clock.now < lineDeadline {
+                    var p = pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0)
+                    _ = Glibc.poll(&p, 1, Int32(max(1, (lineDeadline - Clock.now) * 1000)))
+                    outOpen = drainConsole()
+                }
+                break
+            }
             if errOpen { errOpen = drainStderr() }
             if Interrupts.signal != nil { stopReason = .interrupted; verdictTime = Clock.now; break }
             if let e = child.poll() {

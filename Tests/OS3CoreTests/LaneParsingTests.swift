@@ -1,0 +1,136 @@
+import Testing
+@testable import OS3Core
+
+@Suite("Lane files")
+struct LaneParsingTests {
+    static let good = """
+    description = "test lane"
+    accelerator = "kvm"
+    machine = "microvm"
+    memory = "16G"
+    cpus = 2
+    cpu = "host,-arch-capabilities"
+    append = "os3.lane=x"
+    markers = ["boot", "highmem"]
+    success-exit = 33
+    firmware = "/usr/share/qemu/qboot.rom"
+    qemu-args = ["-d", "guest_errors"]
+
+    [timeouts]
+    total = 30
+    idle = 2.5
+    """
+
+    @Test("a complete lane file yields every setting")
+    func parsesEverything() throws {
+        let lane = try Lane.parse(name: "big", file: "lanes/big.toml", text: Self.good)
+        #expect(lane.name == "big")
+        #expect(lane.accelerator == .kvm)
+        #expect(lane.machine == "microvm")
+        #expect(lane.memory == "16G")
+        #expect(lane.memoryMiB == 16 * 1024)
+        #expect(lane.cpus == 2)
+        #expect(lane.cpuModel == "host,-arch-capabilities")
+        #expect(lane.append == "os3.lane=x")
+        #expect(lane.markerFiles == ["boot", "highmem"])
+        #expect(lane.successExitCode == 33)
+        #expect(lane.totalTimeout == 30)
+        #expect(lane.idleTimeout == 2.5)
+        #expect(lane.firmware == "/usr/share/qemu/qboot.rom")
+        #expect(lane.qemuArgs == ["-d", "guest_errors"])
+    }
+
+    @Test("optional keys take their documented defaults")
+    func defaults() throws {
+        let text = """
+        accelerator = "tcg"
+        machine = "q35"
+        memory = "128M"
+        cpus = 1
+        cpu = "qemu64"
+        markers = ["boot"]
+        [timeouts]
+        total = 10
+        idle = 5
+        """
+        let lane = try Lane.parse(name: "t", file: "lanes/t.toml", text: text)
+        #expect(lane.successExitCode == 33)
+        #expect(lane.append == "")
+        #expect(lane.firmware == nil)
+        #expect(lane.qemuArgs.isEmpty)
+    }
+
+    static func error(_ text: String) -> OS3Error? {
+        do {
+            _ = try Lane.parse(name: "bad", file: "lanes/bad.toml", text: text)
+            return nil
+        } catch let e as OS3Error {
+            return e
+        } catch {
+            return nil
+        }
+    }
+
+    @Test("a misspelt key is rejected with its line and a suggestion")
+    func unknownKey() throws {
+        let e = try #require(Self.error(Self.good.replacingAll("memory = ", with: "memroy = ")))
+        #expect(e.code == .invalidLane)
+        #expect(e.file == "lanes/bad.toml")
+        #expect(e.line == 4)
+        #expect(e.message.contains("memroy"))
+        #expect(e.fix?.contains("did you mean 'memory'") == true)
+    }
+
+    @Test("a value of the wrong type names the key and its line")
+    func wrongType() throws {
+        let e = try #require(Self.error(Self.good.replacingAll("cpus = 2", with: "cpus = \"two\"")))
+        #expect(e.line == 5)
+        #expect(e.message.contains("'cpus' must be an integer"))
+    }
+
+    @Test("an unknown accelerator is rejected and the fix lists the valid ones")
+    func badAccelerator() throws {
+        let e = try #require(Self.error(Self.good.replacingAll("\"kvm\"", with: "\"hvf\"")))
+        #expect(e.line == 2)
+        #expect(e.fix?.contains("\"kvm\" or \"tcg\"") == true)
+    }
+
+    @Test("a memory size QEMU would not understand is rejected", arguments: ["lots", "16Q", "", "-1G"])
+    func badMemory(_ memory: String) throws {
+        let e = try #require(Self.error(Self.good.replacingAll("\"16G\"", with: "\"\(memory)\"")))
+        #expect(e.line == 4)
+    }
+
+    @Test("a TOML syntax error reports the line TOML stopped at")
+    func syntaxError() throws {
+        let e = try #require(Self.error(Self.good.replacingAll("markers = [\"boot\", \"highmem\"]", with: "markers = [\"boot\", \"highmem\"")))
+        #expect(e.message.contains("not valid TOML"))
+        #expect(e.line != nil)
+        #expect(e.line! >= 8)
+    }
+
+    @Test("a missing [timeouts] section is an error that shows what to add")
+    func missingTimeouts() throws {
+        let text = Self.good.split(separator: "\n").prefix(while: { !$0.hasPrefix("[timeouts]") }).joined(separator: "\n")
+        let e = try #require(Self.error(text))
+        #expect(e.message.contains("[timeouts]"))
+        #expect(e.fix?.contains("idle") == true)
+    }
+
+    @Test("an idle timeout longer than the total is rejected at its line")
+    func idleLongerThanTotal() throws {
+        let e = try #require(Self.error(Self.good.replacingAll("idle = 2.5", with: "idle = 45")))
+        #expect(e.line == 15)
+    }
+
+    @Test("a lane that requires no markers is refused: it could pass without checking anything")
+    func noMarkers() throws {
+        let e = try #require(Self.error(Self.good.replacingAll("markers = [\"boot\", \"highmem\"]", with: "markers = []")))
+        #expect(e.line == 8)
+    }
+
+    @Test("memory sizes follow QEMU's suffixes", arguments: [("256M", 256), ("16G", 16384), ("512", 512), ("2048K", 2), ("1T", 1_048_576), ("4GB", 4096)])
+    func memorySizes(_ text: String, _ mib: Int) {
+        #expect(Lane.parseMemory(text) == mib)
+    }
+}

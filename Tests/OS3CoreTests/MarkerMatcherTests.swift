@@ -1,0 +1,104 @@
+import Testing
+@testable import OS3Core
+
+@Suite("Marker matching on a console stream")
+struct MarkerMatcherTests {
+    static let set = MarkerSet(
+        required: [Marker(id: "boot", pattern: .literal("os3: boot ok")),
+                   Marker(id: "mem", pattern: .regex("mem total=\\d+ MiB")),
+                   Marker(id: "done", pattern: .literal("os3: ALL OK"))],
+        forbidden: [Marker(id: "panic", pattern: .literal("os3: PANIC"))],
+        orders: [["boot", "mem", "done"]])
+
+    static let console = Array("hello\nos3: boot ok entry=pvh\nos3: mem total=256 MiB\nos3: ALL OK\n".utf8)
+
+    @Test("a marker split across two reads is still matched, wherever the split falls", arguments: 0...console.count)
+    func splitAnywhere(_ cut: Int) {
+        var m = MarkerMatcher(Self.set)
+        _ = m.feed(Array(Self.console[..<cut]), at: 0.1)
+        _ = m.feed(Array(Self.console[cut...]), at: 0.2)
+        _ = m.finish(at: 0.3)
+        #expect(m.missing.isEmpty)
+        #expect(m.hits["boot"]?.line == 2)
+        #expect(m.hits["mem"]?.line == 3)
+        #expect(m.hits["done"]?.line == 4)
+    }
+
+    @Test("byte-at-a-time delivery (how a UART arrives) matches every marker once")
+    func byteAtATime() {
+        var m = MarkerMatcher(Self.set)
+        var events: [MatchEvent] = []
+        for b in Self.console { events += m.feed([b], at: 0) }
+        #expect(events.count == 3)
+        #expect(m.missing.isEmpty)
+    }
+
+    @Test("a marker not printed stays missing")
+    func missing() {
+        var m = MarkerMatcher(Self.set)
+        _ = m.feed(Array("os3: boot ok\nos3: mem total=1 MiB\n".utf8), at: 0)
+        _ = m.finish(at: 0)
+        #expect(m.missing.map(\.id) == ["done"])
+    }
+
+    @Test("a forbidden literal is caught before its line ends")
+    func forbiddenInUnfinishedLine() {
+        var m = MarkerMatcher(Self.set)
+        let events = m.feed(Array("os3: boot ok\nos3: PAN".utf8), at: 0.1) + m.feed(Array("IC: oh no".utf8), at: 0.2)
+        #expect(events.contains { if case .forbidden(let h) = $0 { h.id == "panic" && h.time == 0.2 } else { false } })
+        #expect(m.forbiddenLineIncomplete)
+        _ = m.feed(Array(" at rip\nmore".utf8), at: 0.3)
+        #expect(!m.forbiddenLineIncomplete)
+        #expect(m.forbiddenHit?.text == "os3: PANIC: oh no at rip")
+        #expect(m.forbiddenHit?.time == 0.2)
+    }
+
+    @Test("a forbidden marker stops matching: later markers are not credited")
+    func nothingAfterForbidden() {
+        var m = MarkerMatcher(Self.set)
+        _ = m.feed(Array("os3: PANIC: x\nos3: ALL OK\n".utf8), at: 0)
+        #expect(m.hits["done"] == nil)
+        #expect(m.forbiddenHit?.id == "panic")
+    }
+
+    @Test("CRLF line ends, NUL bytes and invalid UTF-8 do not hide markers")
+    func dirtyBytes() {
+        var m = MarkerMatcher(Self.set)
+        var bytes: [UInt8] = [0xFF, 0xFE, 0x00, 0x0A]
+        bytes += Array("\u{0}os3: boot ok\r\n".utf8) + [0xC3, 0x28] + Array(" os3: mem total=4 MiB\r\nos3: ALL OK".utf8)
+        _ = m.feed(bytes, at: 0)
+        _ = m.finish(at: 0)
+        #expect(m.missing.isEmpty)
+        #expect(m.hits["boot"]?.line == 2)
+    }
+
+    @Test("a regex marker with an anchor matches the whole line without its line ending")
+    func anchoredRegex() {
+        let set = MarkerSet(required: [Marker(id: "c", pattern: .regex("^os3: cmdline \".*\"$"))])
+        var m = MarkerMatcher(set)
+        _ = m.feed(Array("os3: cmdline \"a b\"\r\n".utf8), at: 0)
+        #expect(m.missing.isEmpty)
+    }
+
+    @Test("an endless line without newlines keeps memory bounded and still finds a marker inside it")
+    func runawayLine() {
+        var m = MarkerMatcher(Self.set)
+        let filler = [UInt8](repeating: 0x41, count: 10_000)
+        for i in 0..<100 {
+            _ = m.feed(filler, at: 0)
+            if i == 50 { _ = m.feed(Array("os3: boot ok".utf8), at: 0) }
+        }
+        #expect(m.hits["boot"] != nil)
+        #expect(m.bytes == 1_000_000 + 12)
+    }
+
+    @Test("the last line is matched even when the guest exits without a newline")
+    func unterminatedLastLine() {
+        var m = MarkerMatcher(Self.set)
+        _ = m.feed(Array("os3: ALL O".utf8), at: 0)
+        #expect(m.hits["done"] == nil)
+        _ = m.feed(Array("K".utf8), at: 0)
+        _ = m.finish(at: 1)
+        #expect(m.hits["done"]?.time == 1)
+    }
+}

@@ -1,0 +1,88 @@
+import Testing
+@testable import OS3Core
+
+@Suite("Marker files")
+struct MarkerParsingTests {
+    static let good = """
+    description = "boot"
+
+    [[marker]]
+    id = "boot"
+    text = "os3: boot ok"
+
+    [[marker]]
+    id = "mem"
+    regex = 'mem total=\\d+'
+
+    [[forbidden]]
+    id = "panic"
+    text = "PANIC"
+
+    [[order]]
+    sequence = ["boot", "mem"]
+    """
+
+    static func error(_ text: String) -> OS3Error? {
+        do { _ = try MarkerSet.parse(file: "markers/m.toml", text: text); return nil } catch let e as OS3Error { return e } catch { return nil }
+    }
+
+    @Test("literal, regex, forbidden and order entries are read with their lines")
+    func parses() throws {
+        let set = try MarkerSet.parse(file: "markers/m.toml", text: Self.good)
+        #expect(set.required.map(\.id) == ["boot", "mem"])
+        #expect(set.required[0].pattern == .literal("os3: boot ok"))
+        #expect(set.required[1].pattern == .regex("mem total=\\d+"))
+        #expect(set.required[1].line == 8)
+        #expect(set.forbidden.map(\.id) == ["panic"])
+        #expect(set.orders == [["boot", "mem"]])
+    }
+
+    @Test("a regular expression that does not compile is rejected at its line")
+    func badRegex() throws {
+        let e = try #require(Self.error(Self.good.replacingAll("'mem total=\\d+'", with: "'mem (total'")))
+        #expect(e.code == .invalidMarkers)
+        #expect(e.line == 9)
+        #expect(e.message.contains("invalid regular expression"))
+    }
+
+    @Test("a pattern that matches the empty line is refused: it would match anything")
+    func emptyMatchingRegex() throws {
+        let e = try #require(Self.error(Self.good.replacingAll("'mem total=\\d+'", with: "'.*'")))
+        #expect(e.line == 9)
+    }
+
+    @Test("a duplicate id names both places")
+    func duplicateID() throws {
+        let e = try #require(Self.error(Self.good.replacingAll("id = \"mem\"", with: "id = \"boot\"")))
+        #expect(e.line == 8)
+        #expect(e.message.contains("first defined at line 4"))
+    }
+
+    @Test("a marker with both text and regex is rejected")
+    func bothPatterns() throws {
+        let e = try #require(Self.error(Self.good.replacingAll("text = \"os3: boot ok\"", with: "text = \"os3: boot ok\"\nregex = 'x'")))
+        #expect(e.message.contains("both text and regex"))
+    }
+
+    @Test("an order that names an unknown marker is rejected")
+    func unknownOrderID() throws {
+        let e = try #require(Self.error(Self.good.replacingAll("[\"boot\", \"mem\"]", with: "[\"boot\", \"memory\"]")))
+        #expect(e.line == 16)
+        #expect(e.message.contains("'memory'"))
+    }
+
+    @Test("an unknown key inside a marker entry is rejected at its line")
+    func unknownKey() throws {
+        let e = try #require(Self.error(Self.good.replacingAll("text = \"PANIC\"", with: "txt = \"PANIC\"")))
+        #expect(e.line == 13)
+        #expect(e.fix?.contains("did you mean 'text'") == true)
+    }
+
+    @Test("a lane's marker files are merged and an id defined in two files is an error")
+    func merging() throws {
+        let a = try MarkerSet.parse(file: "markers/a.toml", text: "[[marker]]\nid = \"x\"\ntext = \"X\"\n")
+        let b = try MarkerSet.parse(file: "markers/b.toml", text: "[[marker]]\nid = \"y\"\ntext = \"Y\"\n")
+        #expect(try MarkerSet.merging([a, b]).required.map(\.id) == ["x", "y"])
+        #expect(throws: OS3Error.self) { try MarkerSet.merging([a, a]) }
+    }
+}

@@ -1,0 +1,82 @@
+import Testing
+@testable import OS3Core
+
+@Suite("Verdicts")
+struct VerdictTests {
+    static let markers = MarkerSet(
+        required: [Marker(id: "boot", pattern: .literal("boot")), Marker(id: "done", pattern: .literal("done"))],
+        forbidden: [Marker(id: "panic", pattern: .literal("PANIC"))],
+        orders: [["boot", "done"]])
+
+    static func hit(_ id: String, line: Int) -> MarkerHit { MarkerHit(id: id, time: Double(line) / 10, line: line, text: id) }
+    static let both = ["boot": hit("boot", line: 1), "done": hit("done", line: 2)]
+    static let onlyBoot = ["boot": hit("boot", line: 1)]
+
+    struct Case: Sendable, CustomTestStringConvertible {
+        var name: String
+        var observation: BootObservation
+        var expected: VerdictKind
+        var missing: [String] = []
+        var testDescription: String { name }
+    }
+
+    static let cases: [Case] = [
+        Case(name: "exit 33 with every marker passes",
+             observation: BootObservation(end: .exited(33), hits: both, consoleBytes: 10), expected: .pass),
+        Case(name: "exit 33 with a marker missing fails as missing-markers",
+             observation: BootObservation(end: .exited(33), hits: onlyBoot, consoleBytes: 10), expected: .missingMarkers, missing: ["done"]),
+        Case(name: "exit 0 (a triple fault under -no-reboot) is a wrong exit code even with every marker",
+             observation: BootObservation(end: .exited(0), hits: both, consoleBytes: 10), expected: .wrongExitCode),
+        Case(name: "exit 35 (the kernel's failure code) is a wrong exit code",
+             observation: BootObservation(end: .exited(35), hits: onlyBoot, consoleBytes: 10), expected: .wrongExitCode, missing: ["done"]),
+        Case(name: "QEMU killed by SIGSEGV is an infrastructure error, never a pass",
+             observation: BootObservation(end: .signaled(11), hits: both, consoleBytes: 10), expected: .infraError),
+        Case(name: "QEMU killed by SIGKILL from outside is an infrastructure error",
+             observation: BootObservation(end: .signaled(9), hits: [:]), expected: .infraError, missing: ["boot", "done"]),
+        Case(name: "QEMU that could not be started is an infrastructure error",
+             observation: BootObservation(end: .failedToStart("no such file")), expected: .infraError, missing: ["boot", "done"]),
+        Case(name: "QEMU exiting 1 with an error and no guest output is an infrastructure error",
+             observation: BootObservation(end: .exited(1), consoleBytes: 0, stderrTail: "qemu: could not access KVM kernel module"),
+             expected: .infraError, missing: ["boot", "done"]),
+        Case(name: "exit 1 after the guest printed is the guest's wrong exit code",
+             observation: BootObservation(end: .exited(1), hits: onlyBoot, consoleBytes: 10, stderrTail: ""), expected: .wrongExitCode, missing: ["done"]),
+        Case(name: "a forbidden marker wins over everything else",
+             observation: BootObservation(end: .signaled(15), stopReason: .forbiddenMarker, hits: both,
+                                          forbidden: MarkerHit(id: "panic", time: 0.1, line: 3, text: "PANIC: x")), expected: .forbiddenMarker),
+        Case(name: "silence until the idle timeout is a hang",
+             observation: BootObservation(end: .signaled(15), stopReason: .idleTimeout, hits: onlyBoot), expected: .hang, missing: ["done"]),
+        Case(name: "printing past the total timeout is a timeout, not a hang",
+             observation: BootObservation(end: .signaled(15), stopReason: .totalTimeout, hits: onlyBoot), expected: .timeout, missing: ["done"]),
+        Case(name: "an interrupt by the user is reported as interrupted",
+             observation: BootObservation(end: .signaled(15), stopReason: .interrupted, hits: onlyBoot), expected: .interrupted, missing: ["done"]),
+        Case(name: "markers out of the required order fail",
+             observation: BootObservation(end: .exited(33), hits: ["boot": hit("boot", line: 5), "done": hit("done", line: 2)]), expected: .orderViolated),
+    ]
+
+    @Test("each observation gets the verdict the documentation promises", arguments: cases)
+    func table(_ c: Case) {
+        let v = Verdict.judge(c.observation, markers: Self.markers, successExitCode: 33, idleTimeout: 5, totalTimeout: 30)
+        #expect(v.kind == c.expected, "\(v.detail)")
+        #expect(v.missing == c.missing)
+    }
+
+    @Test("every verdict has its own exit code, and only pass exits 0")
+    func distinctExitCodes() {
+        let codes = VerdictKind.allCases.map(\.exitCode)
+        #expect(Set(codes).count == codes.count)
+        #expect(VerdictKind.allCases.filter { $0.exitCode == 0 } == [.pass])
+    }
+
+    @Test("the gate fails on any failure, on skipped lanes unless allowed, and reports the worst")
+    func gateOutcome() throws {
+        func record(_ kind: VerdictKind) -> RunRecord {
+            RunRecord(lane: kind.rawValue, laneFile: "", kernel: "", argv: [], kernelCommandLine: "", runDirectory: "", serialLog: "",
+                      startedAt: "", duration: 0, verdict: Verdict(kind: kind, detail: ""), end: nil, markers: [], requiredCount: 0, consoleBytes: 0)
+        }
+        #expect(GateOutcome(records: [record(.pass), record(.pass)], allowSkipped: false).exitCode == 0)
+        #expect(GateOutcome(records: [record(.pass), record(.skipped)], allowSkipped: false).exitCode == 30)
+        #expect(GateOutcome(records: [record(.pass), record(.skipped)], allowSkipped: true).exitCode == 0)
+        #expect(GateOutcome(records: [record(.missingMarkers), record(.forbiddenMarker), record(.pass)], allowSkipped: true).worst == .forbiddenMarker)
+        #expect(GateOutcome(records: [record(.infraError), record(.hang)], allowSkipped: false).exitCode == 20)
+    }
+}

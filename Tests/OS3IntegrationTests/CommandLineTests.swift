@@ -1,0 +1,92 @@
+import Foundation
+import Testing
+import OS3Core
+
+@Suite("The os3ctl command line", .tags(.integration), .serialized)
+struct CommandLineTests {
+    @Test("boot --json prints one record and exits 0 on a pass")
+    func bootJSON() throws {
+        _ = try Fixture.kernelImage()
+        let (status, out, _) = try Fixture.os3ctl(["boot", "--lane", "tiny", "--json"])
+        #expect(status == 0)
+        let record = try JSONDecoder().decode(RunRecord.self, from: Data(out.utf8))
+        #expect(record.verdict.kind == .pass)
+        #expect(FileManager.default.fileExists(atPath: record.serialLog))
+    }
+
+    @Test("boot exits with the verdict's own code: 11 for a panic, 12 for a triple fault")
+    func exitCodes() throws {
+        #expect(try Fixture.os3ctl(["boot", "--lane", "tiny", "--append", "os3.panic=1"]).status == 11)
+        #expect(try Fixture.os3ctl(["boot", "--lane", "tiny", "--append", "os3.triplefault=1"]).status == 12)
+    }
+
+    @Test("boot --kernel boots an image os3ctl did not build")
+    func foreignKernel() throws {
+        let copy = FileManager.default.temporaryDirectory.appendingPathComponent("foreign-\(UUID().uuidString).elf").path
+        try FileManager.default.copyItem(atPath: try Fixture.kernelImage(), toPath: copy)
+        let (status, out, _) = try Fixture.os3ctl(["boot", "--lane", "tiny", "--kernel", copy, "--json"])
+        #expect(status == 0)
+        #expect(try JSONDecoder().decode(RunRecord.self, from: Data(out.utf8)).kernel == copy)
+    }
+
+    @Test("a malformed lane file is rejected with file, line and fix, exit 2")
+    func malformedLane() throws {
+        let project = try Fixture.scratchProject()
+        let file = "\(project)/lanes/tiny.toml"
+        let text = try String(contentsOfFile: file, encoding: .utf8).replacingOccurrences(of: "cpus = 1", with: "cpus = \"one\"")
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
+        let line = text.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.hasPrefix("cpus") }! + 1
+        let (status, _, err) = try Fixture.os3ctl(["lanes", "--project", project])
+        #expect(status == 2)
+        #expect(err.contains("lanes/tiny.toml:\(line): error: 'cpus' must be an integer"))
+        #expect(err.contains("fix:"))
+    }
+
+    @Test("a marker file with a bad regex is rejected before anything boots, exit 2")
+    func badRegex() throws {
+        let project = try Fixture.scratchProject()
+        try "[[marker]]\nid = \"x\"\nregex = 'os3: (unclosed'\n".write(toFile: "\(project)/markers/boot.toml", atomically: true, encoding: .utf8)
+        let (status, _, err) = try Fixture.os3ctl(["gate", "--project", project, "--skip-host-tests", "--kernel", try Fixture.kernelImage()])
+        #expect(status == 2)
+        #expect(err.contains("markers/boot.toml:3: error: marker 'x' has an invalid regular expression"))
+    }
+
+    @Test("gate boots every lane, prints the table, writes JUnit, and exits 0 only when all passed")
+    func gate() throws {
+        let junit = FileManager.default.temporaryDirectory.appendingPathComponent("junit-\(UUID().uuidString).xml").path
+        let lanes = try Fixture.project.laneNames()
+        let (status, out, err) = try Fixture.os3ctl(["gate", "--skip-host-tests", "--junit", junit])
+        let expected: Int32 = Fixture.kvmUsable ? 0 : 30
+        #expect(status == expected, "\(err)")
+        for lane in lanes { #expect(out.contains("\n\(lane) "), "table lacks \(lane)") }
+        let xml = try String(contentsOfFile: junit, encoding: .utf8)
+        #expect(xml.components(separatedBy: "<testcase ").count - 1 == lanes.count)
+        #expect(xml.contains("failures=\"0\""))
+    }
+
+    @Test("gate fails when one lane fails, and says which")
+    func gateFails() throws {
+        let (status, out, _) = try Fixture.os3ctl(["gate", "--skip-host-tests", "--lane", "tiny", "--append", "os3.panic=1"])
+        #expect(status == 11)
+        #expect(out.contains("forbidden-marker"))
+        #expect(out.contains("gate: FAIL"))
+    }
+
+    @Test("lanes says whether this machine can run each lane")
+    func lanes() throws {
+        let (status, out, _) = try Fixture.os3ctl(["lanes"])
+        #expect(status == 0)
+        #expect(out.contains("tiny"))
+        let (_, noKVM, _) = try Fixture.os3ctl(["lanes"], environment: ["OS3_FORCE_NO_KVM": "1"])
+        #expect(noKVM.contains("NO: needs KVM"))
+    }
+
+    @Test("a lane this machine cannot run is skipped loudly and fails the gate unless allowed")
+    func skippedLane() throws {
+        let env = ["OS3_FORCE_NO_KVM": "1"]
+        let (status, _, err) = try Fixture.os3ctl(["gate", "--skip-host-tests", "--lane", "kvm", "--lane", "tiny"], environment: env)
+        #expect(status == 30)
+        #expect(err.contains("WARNING lane kvm was SKIPPED"))
+        #expect(try Fixture.os3ctl(["gate", "--skip-host-tests", "--lane", "kvm", "--lane", "tiny", "--allow-skipped"], environment: env).status == 0)
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import Testing
+import OS3Core
+import OS3Runner
+
+extension Tag {
+    /// Boots a real kernel in real QEMU (filter with `--filter OS3IntegrationTests` or skip with `--skip`).
+    @Tag static var integration: Self
+    /// Needs a usable /dev/kvm.
+    @Tag static var kvm: Self
+}
+
+/// Shared set-up for tests that boot: the repository, the kernel built once, a private state dir.
+enum Fixture {
+    static let root: String = {
+        // Tests/OS3IntegrationTests/Support.swift -> repository root
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+
+    static let project = Project(root: root)
+
+    static let state: StateDirectory = {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("os3-tests-\(getpid())").path
+        return StateDirectory(path: dir)
+    }()
+
+    /// nil when KVM works; otherwise the reason KVM tests are skipped (printed by Swift Testing).
+    static let kvmProblem = HostProbe.kvmProblem()
+    static var kvmUsable: Bool { kvmProblem == nil }
+
+    static let kernel: Result<String, Error> = Result {
+        try KernelBuilder(project: project, toolchain: try Toolchain.locate()).build().image
+    }
+
+    static func kernelImage() throws -> String { try kernel.get() }
+
+    /// The os3ctl executable built next to the test bundle.
+    static let binary: String = {
+        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [dir.appendingPathComponent("os3ctl").path, "\(root)/.build/debug/os3ctl"] where FileManager.default.isExecutableFile(atPath: candidate) {
+            return candidate
+        }
+        return "\(root)/.build/debug/os3ctl"
+    }()
+
+    static func lane(_ name: String, _ edit: (inout Lane) -> Void = { _ in }) throws -> (Lane, MarkerSet) {
+        var lane = try project.loadLane(name)
+        edit(&lane)
+        return (lane, try project.markers(for: lane))
+    }
+
+    static func boot(_ name: String, append: String = "", qemu: String = HostProbe.defaultQemu,
+                     edit: (inout Lane) -> Void = { _ in }) throws -> RunRecord {
+        let (lane, markers) = try lane(name, edit)
+        let runner = LaneRunner(project: project, state: state, kernel: try kernelImage(), qemu: qemu, extraAppend: append)
+        return try runner.run(lane, markers: markers)
+    }
+
+    /// A private copy of lanes/ and markers/ (to add a lane or marker without touching the repo).
+    static func scratchProject() throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("os3-project-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: "\(dir)/kernel", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: "\(root)/lanes", toPath: "\(dir)/lanes")
+        try FileManager.default.copyItem(atPath: "\(root)/markers", toPath: "\(dir)/markers")
+        return dir
+    }
+
+    /// Writes an executable fake QEMU script and returns its path.
+    static func fakeQemu(_ body: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("fake-qemu-\(UUID().uuidString).sh").path
+        try ("#!/bin/sh\n" + body + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o755)
+        return path
+    }
+
+    /// True if a process with this pid is running (zombies count as gone).
+    static func isAlive(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        let state = stat[stat.index(close, offsetBy: 2)]
+        return state != "Z" && state != "X"
+    }
+
+    /// Runs os3ctl as a real process; returns exit status, stdout, stderr.
+    static func os3ctl(_ args: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        env["OS3_STATE_DIR"] = state.path
+        for (k, v) in environment { env[k] = v }
+        p.environment = env
+        p.currentDirectoryURL = URL(fileURLWithPath: root)
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        // Read both pipes concurrently so neither fills up.
+        nonisolated(unsafe) var errData = Data()
+        let reader = Thread { errData = err.fileHandleForReading.readDataToEndOfFile() }
+        reader.start()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        while !reader.isFinished { usleep(1000) }
+        return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    }
+}
