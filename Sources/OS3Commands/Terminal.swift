@@ -49,7 +49,7 @@ final class BootProgress: @unchecked Sendable {
             if live { draw() } else if !quiet { printErr("[\(lane)] marker \(hit.id) seen at \(Reports.seconds(hit.time)) (line \(hit.line))") }
         case .forbidden(let hit):
             if live { draw() }
-            if !quiet { printErr("[\(lane)] FORBIDDEN marker \(hit.id) at \(Reports.seconds(hit.time)): \(hit.text)") }
+            if !quiet { printErr("[\(lane)] FORBIDDEN marker \(hit.id) at \(Reports.seconds(hit.time)) (line \(hit.line))") }
         case .stopping(let reason):
             if !quiet { printErr("[\(lane)] stopping the guest: \(reason.rawValue)") }
         }

@@ -33,7 +33,7 @@ public struct StateDirectory: Sendable {
         return String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
     }
 
-    nonisolated(unsafe) static let timestampFormatter: DateFormatter = {
+    static let timestampFormatter: DateFormatter = {
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")
         f.timeZone = TimeZone(identifier: "UTC")
