@@ -87,7 +87,7 @@ struct GateCommand: ParsableCommand {
         let child = try ChildProcess.spawn(["swift", "test", "--package-path", package,
                                             "--scratch-path", "\(project.buildDirectory)/kernel-host-tests"],
                                            stdin: -1, stdout: 2, stderr: 2)
-        let end = child.wait()
+        let end = try child.waitUnlessInterrupted(what: "the kernel's host tests")
         guard end == .exited(0) else {
             throw OS3Error(.buildFailed, "the kernel's host tests failed (\(end)); their output is above",
                            fix: "run `swift test --package-path kernel` and fix the failures")

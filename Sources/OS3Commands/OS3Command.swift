@@ -58,6 +58,7 @@ extension OS3Error {
         case .buildFailed: 3
         case .toolMissing: 4
         case .io: 5
+        case .interrupted: 128 + (Interrupts.signal ?? 2)
         }
     }
 }

@@ -9,6 +9,7 @@ public struct OS3Error: Error, CustomStringConvertible, Sendable, Equatable {
         case toolMissing = "tool-missing"
         case io
         case usage
+        case interrupted
     }
 
     public var code: Code

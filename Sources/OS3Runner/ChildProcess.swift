@@ -57,6 +57,21 @@ public final class ChildProcess: @unchecked Sendable {
         }
     }
 
+    /// Waits for the process, but stops it (kill ladder) and throws if os3ctl is interrupted.
+    public func waitUnlessInterrupted(what: String) throws -> ProcessEnd {
+        let interruptFD = Interrupts.install()
+        while true {
+            if let end = poll() { return end }
+            if let sig = Interrupts.signal {
+                terminate()
+                throw OS3Error(.interrupted, "\(what) stopped: os3ctl received \(signalName(sig))")
+            }
+            var fds = [pollfd(fd: interruptFD, events: Int16(POLLIN), revents: 0)]
+            if exitFD >= 0 { fds.append(pollfd(fd: exitFD, events: Int16(POLLIN), revents: 0)) }
+            _ = Glibc.poll(&fds, nfds_t(fds.count), exitFD >= 0 ? 1000 : 20)
+        }
+    }
+
     /// The kill ladder: SIGTERM to the whole group, a bounded grace, then SIGKILL. Always reaps.
     @discardableResult
     public func terminate(grace: Double = 0.5) -> ProcessEnd {

@@ -122,7 +122,7 @@ public struct KernelBuilder: Sendable {
     private func runTool(_ argv: [String], what: String) throws {
         // The compiler talks to the user directly (stderr), so errors arrive verbatim.
         let child = try ChildProcess.spawn(argv, stdin: -1, stdout: 2, stderr: 2, directory: project.root)
-        let end = child.wait()
+        let end = try child.waitUnlessInterrupted(what: what)
         guard end == .exited(0) else {
             throw OS3Error(.buildFailed, "\(what) failed (\(end)); its messages are above", fix: "fix the reported error and run `os3ctl build` again")
         }
