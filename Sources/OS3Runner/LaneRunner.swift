@@ -1,6 +1,28 @@
 import Foundation
 import OS3Core
 
+/// A way of booting a QEMU invocation and judging it: QEMU directly (`QemuBackend`) or through
+/// libvirt. Every backend feeds the same marker engine and verdict logic.
+public protocol BootBackend: Sendable {
+    /// Short name for reports ("qemu", "libvirt qemu:///embed").
+    var name: String { get }
+    /// nil when this backend can boot the lane here, else why not (the lane is then skipped).
+    func skipReason(for lane: Lane) -> String?
+    func boot(_ invocation: QemuInvocation, markers: MarkerSet, state: StateDirectory,
+              onEvent: @Sendable (BootEvent) -> Void) throws -> RunRecord
+}
+
+/// Runs QEMU as a child process of os3ctl.
+public struct QemuBackend: BootBackend {
+    public init() {}
+    public var name: String { "qemu" }
+    public func skipReason(for lane: Lane) -> String? { HostProbe.skipReason(for: lane) }
+    public func boot(_ invocation: QemuInvocation, markers: MarkerSet, state: StateDirectory,
+                     onEvent: @Sendable (BootEvent) -> Void) throws -> RunRecord {
+        try BootRunner(invocation: invocation, markers: markers, state: state).run(onEvent: onEvent)
+    }
+}
+
 /// Boots a lane once, or records why it cannot run on this machine (a loud `skipped`).
 public struct LaneRunner: Sendable {
     public var project: Project
@@ -8,27 +30,33 @@ public struct LaneRunner: Sendable {
     public var kernel: String
     public var qemu: String
     public var extraAppend: String
+    public var backend: any BootBackend
 
-    public init(project: Project, state: StateDirectory, kernel: String, qemu: String = HostProbe.defaultQemu, extraAppend: String = "") {
+    public init(project: Project, state: StateDirectory, kernel: String, qemu: String = HostProbe.defaultQemu,
+                extraAppend: String = "", backend: any BootBackend = QemuBackend()) {
         self.project = project
         self.state = state
         self.kernel = kernel
         self.qemu = qemu
         self.extraAppend = extraAppend
+        self.backend = backend
     }
 
-    public func invocation(for lane: Lane) -> QemuInvocation {
-        QemuInvocation(binary: qemu, lane: lane, kernel: kernel, extraAppend: extraAppend)
+    public func invocation(for lane: Lane, extraAppend more: String = "") -> QemuInvocation {
+        let append = [extraAppend, more].filter { !$0.isEmpty }.joined(separator: " ")
+        return QemuInvocation(binary: qemu, lane: lane, kernel: kernel, extraAppend: append)
     }
 
-    public func run(_ lane: Lane, markers: MarkerSet, onEvent: @Sendable (BootEvent) -> Void = { _ in }) throws -> RunRecord {
-        let invocation = invocation(for: lane)
-        if let why = HostProbe.skipReason(for: lane) {
+    /// Boots `lane`; `extraAppend` adds to the runner's own additions (e.g. a per-run seed).
+    public func run(_ lane: Lane, markers: MarkerSet, extraAppend more: String = "",
+                    onEvent: @Sendable (BootEvent) -> Void = { _ in }) throws -> RunRecord {
+        let invocation = invocation(for: lane, extraAppend: more)
+        if let why = backend.skipReason(for: lane) {
             return RunRecord(lane: lane.name, laneFile: lane.file, kernel: kernel, argv: invocation.argv,
                              kernelCommandLine: invocation.kernelCommandLine, runDirectory: "", serialLog: "",
                              startedAt: iso8601.string(from: Date()), duration: 0, verdict: .skipped(why), end: nil,
                              markers: [], requiredCount: markers.required.count, consoleBytes: 0)
         }
-        return try BootRunner(invocation: invocation, markers: markers, state: state).run(onEvent: onEvent)
+        return try backend.boot(invocation, markers: markers, state: state, onEvent: onEvent)
     }
 }
