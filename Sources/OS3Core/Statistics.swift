@@ -1,0 +1,186 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Exact and approximate statistics for flake rates: a run either fails or passes, so the number
+/// of failures in n runs is binomial. Everything here is a pure function, checked against
+/// published values in the tests.
+public enum Stats {
+    /// z for a two-sided 95% interval.
+    public static let z95 = 1.959963984540054
+
+    public struct Interval: Sendable, Codable, Equatable {
+        public var lower: Double
+        public var upper: Double
+        public init(_ lower: Double, _ upper: Double) { self.lower = lower; self.upper = upper }
+        public func contains(_ p: Double) -> Bool { lower <= p && p <= upper }
+    }
+
+    /// Wilson score interval (two-sided, confidence from z).
+    public static func wilson(failures k: Int, runs n: Int, z: Double = z95) -> Interval {
+        guard n > 0 else { return Interval(0, 1) }
+        let n = Double(n), p = Double(k) / n, z2 = z * z
+        let denominator = 1 + z2 / n
+        let centre = (p + z2 / (2 * n)) / denominator
+        let half = z / denominator * (p * (1 - p) / n + z2 / (4 * n * n)).squareRoot()
+        return Interval(max(0, centre - half), min(1, centre + half))
+    }
+
+    /// Exact Clopper–Pearson interval (two-sided, 1 - alpha), by inverting the binomial tails.
+    public static func clopperPearson(failures k: Int, runs n: Int, alpha: Double = 0.05) -> Interval {
+        guard n > 0 else { return Interval(0, 1) }
+        // lower: P(X >= k | p) = alpha/2; upper: P(X <= k | p) = alpha/2.
+        let lower = k == 0 ? 0 : bisect { p in binomialUpperTail(k, n, p) - alpha / 2 }
+        let upper = k == n ? 1 : bisect { p in alpha / 2 - binomialCDF(k, n, p) }
+        return Interval(lower, upper)
+    }
+
+    /// Finds p in [0, 1] where an increasing f crosses zero.
+    static func bisect(_ f: (Double) -> Double) -> Double {
+        var lo = 0.0, hi = 1.0
+        for _ in 0..<200 {
+            let mid = (lo + hi) / 2
+            if f(mid) < 0 { lo = mid } else { hi = mid }
+        }
+        return (lo + hi) / 2
+    }
+
+    static func logChoose(_ n: Int, _ k: Int) -> Double {
+        lgamma(Double(n) + 1) - lgamma(Double(k) + 1) - lgamma(Double(n - k) + 1)
+    }
+
+    /// P(X = k) for X ~ Binomial(n, p).
+    public static func binomialPMF(_ k: Int, _ n: Int, _ p: Double) -> Double {
+        guard k >= 0, k <= n else { return 0 }
+        if p <= 0 { return k == 0 ? 1 : 0 }
+        if p >= 1 { return k == n ? 1 : 0 }
+        return exp(logChoose(n, k) + Double(k) * log(p) + Double(n - k) * log1p(-p))
+    }
+
+    /// P(X <= k).
+    public static func binomialCDF(_ k: Int, _ n: Int, _ p: Double) -> Double {
+        guard k >= 0 else { return 0 }
+        guard k < n else { return 1 }
+        return min(1, (0...k).reduce(0.0) { $0 + binomialPMF($1, n, p) })
+    }
+
+    /// P(X >= k).
+    public static func binomialUpperTail(_ k: Int, _ n: Int, _ p: Double) -> Double {
+        guard k > 0 else { return 1 }
+        guard k <= n else { return 0 }
+        return min(1, (k...n).reduce(0.0) { $0 + binomialPMF($1, n, p) })
+    }
+
+    /// How surprising the observed failures are if the true rate were `p`: the exact one-sided
+    /// binomial probability in the direction of the observation ("16/16 passes under a 1-in-5
+    /// rate" is P(X <= 0) = 0.8^16 = 0.028).
+    public struct BaselineTest: Sendable, Codable, Equatable {
+        public var rate: Double
+        public var failures: Int
+        public var runs: Int
+        /// "fewer" when observed <= expected (P(X <= k)), else "more" (P(X >= k)).
+        public var direction: String
+        public var pValue: Double
+    }
+
+    public static func baseline(failures k: Int, runs n: Int, rate p: Double) -> BaselineTest {
+        let fewer = Double(k) <= Double(n) * p
+        return BaselineTest(rate: p, failures: k, runs: n, direction: fewer ? "fewer" : "more",
+                            pValue: fewer ? binomialCDF(k, n, p) : binomialUpperTail(k, n, p))
+    }
+
+    /// Fisher's exact test, two-sided, for failures/passes under load (a, b) versus idle (c, d).
+    public static func fisherExact(_ a: Int, _ b: Int, _ c: Int, _ d: Int) -> Double {
+        let row1 = a + b, row2 = c + d, col1 = a + c, n = a + b + c + d
+        guard n > 0 else { return 1 }
+        func p(_ x: Int) -> Double {
+            exp(logChoose(row1, x) + logChoose(row2, col1 - x) - logChoose(n, col1))
+        }
+        let observed = p(a)
+        let lo = max(0, col1 - row2), hi = min(row1, col1)
+        var total = 0.0
+        for x in lo...hi {
+            let px = p(x)
+            if px <= observed * (1 + 1e-7) { total += px }
+        }
+        return min(1, total)
+    }
+
+    /// Runs needed, all passing, to bound the rate below `rate` with one-sided confidence
+    /// 1 - alpha ((1 - rate)^n <= alpha).
+    public static func runsToBound(rate: Double, alpha: Double = 0.05) -> Int {
+        guard rate > 0, rate < 1 else { return rate >= 1 ? 1 : Int.max }
+        return Int((log(alpha) / log1p(-rate)).rounded(.up))
+    }
+
+    /// One-sided exact upper bound on the rate (1 - alpha), e.g. "below 17% at 95%" after 16/16.
+    public static func upperBound(failures k: Int, runs n: Int, alpha: Double = 0.05) -> Double {
+        guard n > 0 else { return 1 }
+        return k == n ? 1 : bisect { p in alpha - binomialCDF(k, n, p) }
+    }
+
+    /// Linear-interpolation quantile (type 7) of sorted values.
+    public static func quantile(_ sorted: [Double], _ q: Double) -> Double? {
+        guard !sorted.isEmpty else { return nil }
+        let h = Double(sorted.count - 1) * q
+        let i = Int(h.rounded(.down))
+        return i + 1 < sorted.count ? sorted[i] + (h - Double(i)) * (sorted[i + 1] - sorted[i]) : sorted[i]
+    }
+
+    public struct Spread: Sendable, Codable, Equatable {
+        public var count: Int
+        public var min: Double
+        public var median: Double
+        public var p95: Double
+        public var max: Double
+    }
+
+    public static func spread(_ values: [Double]) -> Spread? {
+        let s = values.sorted()
+        guard let first = s.first, let last = s.last else { return nil }
+        return Spread(count: s.count, min: first, median: quantile(s, 0.5)!, p95: quantile(s, 0.95)!, max: last)
+    }
+}
+
+/// Wald's sequential probability ratio test between "flake rate <= p0" (H0) and ">= p1" (H1):
+/// feed outcomes one at a time and stop as soon as the data decide.
+public struct SPRT: Sendable, Codable, Equatable {
+    public enum Decision: String, Sendable, Codable { case undecided, atMostP0 = "rate<=p0", atLeastP1 = "rate>=p1" }
+
+    public let p0: Double
+    public let p1: Double
+    public let alpha: Double
+    public let beta: Double
+    public private(set) var llr = 0.0
+    public private(set) var runs = 0
+    public private(set) var failures = 0
+
+    public init(p0: Double, p1: Double, alpha: Double = 0.05, beta: Double = 0.05) {
+        precondition(0 < p0 && p0 < p1 && p1 < 1, "need 0 < p0 < p1 < 1")
+        self.p0 = p0
+        self.p1 = p1
+        self.alpha = alpha
+        self.beta = beta
+    }
+
+    public var upperLimit: Double { log((1 - beta) / alpha) }
+    public var lowerLimit: Double { log(beta / (1 - alpha)) }
+
+    public mutating func record(failed: Bool) {
+        runs += 1
+        if failed {
+            failures += 1
+            llr += log(p1 / p0)
+        } else {
+            llr += log((1 - p1) / (1 - p0))
+        }
+    }
+
+    public var decision: Decision {
+        if llr >= upperLimit { return .atLeastP1 }
+        if llr <= lowerLimit { return .atMostP0 }
+        return .undecided
+    }
+}

@@ -1,0 +1,93 @@
+import Testing
+@testable import OS3Core
+
+/// Reference values computed independently with SciPy (scipy.stats.beta.ppf, binom, fisher_exact).
+@Suite("Flake statistics")
+struct StatisticsTests {
+    static func close(_ a: Double, _ b: Double, _ tolerance: Double = 1e-6) -> Bool { abs(a - b) <= tolerance }
+
+    @Test("Wilson intervals match published values",
+          arguments: [(5, 20, 0.111861701, 0.468700878), (0, 16, 0.0, 0.193607681), (3, 16, 0.065915991, 0.430088810),
+                      (16, 16, 0.806392319, 1.0), (1, 10, 0.017876213, 0.404150027)])
+    func wilson(_ k: Int, _ n: Int, _ lo: Double, _ hi: Double) {
+        let i = Stats.wilson(failures: k, runs: n)
+        #expect(Self.close(i.lower, lo), "\(i.lower)")
+        #expect(Self.close(i.upper, hi), "\(i.upper)")
+    }
+
+    @Test("exact Clopper–Pearson intervals match the beta quantiles",
+          arguments: [(5, 20, 0.086571469, 0.491045872), (0, 16, 0.0, 0.205907214), (3, 16, 0.040473734, 0.456456546),
+                      (16, 16, 0.794092786, 1.0), (1, 10, 0.002528579, 0.445016117)])
+    func clopperPearson(_ k: Int, _ n: Int, _ lo: Double, _ hi: Double) {
+        let i = Stats.clopperPearson(failures: k, runs: n)
+        #expect(Self.close(i.lower, lo), "\(i.lower)")
+        #expect(Self.close(i.upper, hi), "\(i.upper)")
+    }
+
+    @Test("16 passes out of 16 under a 1-in-5 flake rate has probability 0.8^16 ≈ 0.028")
+    func os3Claim() {
+        let t = Stats.baseline(failures: 0, runs: 16, rate: 0.2)
+        #expect(t.direction == "fewer")
+        #expect(Self.close(t.pValue, 0.028147497671065624, 1e-12))
+    }
+
+    @Test("more failures than the baseline expects use the upper tail")
+    func baselineUpperTail() {
+        let t = Stats.baseline(failures: 6, runs: 20, rate: 0.1)
+        #expect(t.direction == "more")
+        #expect(Self.close(t.pValue, 0.011253134164509005, 1e-12))
+        #expect(Self.close(Stats.binomialCDF(2, 20, 0.3), 0.03548313229846864, 1e-12))
+    }
+
+    @Test("Fisher's exact test (two-sided) matches SciPy",
+          arguments: [((5, 11, 0, 16), 0.04338153503893215), ((3, 13, 1, 15), 0.599555061179088), ((8, 2, 1, 5), 0.034965034965034975)])
+    func fisher(_ table: (Int, Int, Int, Int), _ expected: Double) {
+        #expect(Self.close(Stats.fisherExact(table.0, table.1, table.2, table.3), expected, 1e-9))
+    }
+
+    @Test("the one-sided upper bound after 16/16 passes is 1 - 0.05^(1/16) ≈ 17.1%")
+    func upperBound() {
+        #expect(Self.close(Stats.upperBound(failures: 0, runs: 16), 0.17074972298248092))
+        #expect(Self.close(Stats.upperBound(failures: 3, runs: 16), 0.4165722807061528))
+    }
+
+    @Test("bounding the rate below 5% at 95% takes 59 consecutive passes; below 20% takes 14")
+    func runsToBound() {
+        #expect(Stats.runsToBound(rate: 0.05) == 59)
+        #expect(Stats.runsToBound(rate: 0.2) == 14)
+    }
+
+    @Test("quantiles interpolate linearly between ranks")
+    func quantiles() throws {
+        let s = try #require(Stats.spread([5, 1, 4, 2, 3]))
+        #expect(s.min == 1 && s.max == 5 && s.median == 3)
+        #expect(Self.close(s.p95, 4.8))
+        #expect(Stats.spread([]) == nil)
+    }
+
+    @Test("the SPRT accepts 'rate <= p0' after a run of passes and 'rate >= p1' after failures")
+    func sprt() {
+        var good = SPRT(p0: 0.01, p1: 0.2)
+        while good.decision == .undecided && good.runs < 1000 { good.record(failed: false) }
+        #expect(good.decision == .atMostP0)
+        // ln(0.05/0.95) / ln(0.8/0.99) = 13.8: the 14th pass decides.
+        #expect(good.runs == 14)
+        var bad = SPRT(p0: 0.01, p1: 0.2)
+        bad.record(failed: true)
+        bad.record(failed: true)
+        #expect(bad.decision == .atLeastP1)
+    }
+
+    @Test("the SPRT decides correctly on simulated data with known rates", arguments: [0.0, 0.02, 0.4, 0.6])
+    func sprtSimulation(_ rate: Double) {
+        var rng = SplitMix64(seed: 42)
+        var correct = 0
+        for _ in 0..<200 {
+            var t = SPRT(p0: 0.05, p1: 0.25)
+            while t.decision == .undecided && t.runs < 500 { t.record(failed: rng.nextDouble() < rate) }
+            if (rate <= 0.05 && t.decision == .atMostP0) || (rate >= 0.25 && t.decision == .atLeastP1) { correct += 1 }
+        }
+        // alpha = beta = 5%: at least 90% of decisions right, with a wide margin for chance.
+        #expect(correct >= 180)
+    }
+}
