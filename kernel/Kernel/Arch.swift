@@ -4,6 +4,7 @@
 @_extern(c, "arch_outb") func arch_outb(_ port: UInt16, _ value: UInt8)
 @_extern(c, "arch_outw") func arch_outw(_ port: UInt16, _ value: UInt16)
 @_extern(c, "arch_outl") func arch_outl(_ port: UInt16, _ value: UInt32)
+@_extern(c, "arch_outsb") func arch_outsb(_ port: UInt16, _ bytes: UnsafeRawPointer, _ count: UInt64)
 @_extern(c, "arch_inb") func arch_inb(_ port: UInt16) -> UInt8
 @_extern(c, "arch_inw") func arch_inw(_ port: UInt16) -> UInt16
 @_extern(c, "arch_inl") func arch_inl(_ port: UInt16) -> UInt32
@@ -33,4 +34,46 @@ func arch_halt_forever() -> Never {
 func arch_triple_fault() -> Never {
     arch_triple_fault_c()
     while true {}
+}
+
+// traps.S
+@_extern(c, "arch_trap_stub") func arch_trap_stub(_ vector: UInt64) -> UInt64
+@_extern(c, "arch_load_gdt") func arch_load_gdt(_ base: UInt64, _ limit: UInt16, _ code: UInt16, _ data: UInt16)
+@_extern(c, "arch_load_tr") func arch_load_tr(_ selector: UInt16)
+@_extern(c, "arch_load_idt") func arch_load_idt(_ base: UInt64, _ limit: UInt16)
+@_extern(c, "arch_read_cr2") func arch_read_cr2() -> UInt64
+@_extern(c, "arch_cpuid") func arch_cpuid(_ leaf: UInt32, _ subleaf: UInt32, _ out: UnsafeMutablePointer<UInt32>)
+@_extern(c, "arch_breakpoint") func arch_breakpoint()
+@_extern(c, "arch_single_step") func arch_single_step()
+@_extern(c, "arch_probe_read") func arch_probe_read(_ address: UInt64) -> UInt64
+@_extern(c, "arch_probe_read_rip") func arch_probe_read_rip() -> UInt64
+@_extern(c, "arch_probe_read_fixup_rip") func arch_probe_read_fixup_rip() -> UInt64
+@_extern(c, "arch_fault_ud") private func arch_fault_ud_c()
+@_extern(c, "arch_fault_df") private func arch_fault_df_c(_ stack: UInt64)
+@_extern(c, "arch_kernel_start") func arch_kernel_start() -> UInt64
+@_extern(c, "arch_kernel_end") func arch_kernel_end() -> UInt64
+@_extern(c, "arch_idt_base") func arch_idt_base() -> UInt64
+@_extern(c, "arch_gdt_base") func arch_gdt_base() -> UInt64
+@_extern(c, "arch_tss_base") func arch_tss_base() -> UInt64
+@_extern(c, "arch_ist1_top") func arch_ist1_top() -> UInt64
+@_extern(c, "arch_cmdline_buffer") func arch_cmdline_buffer() -> UInt64
+@_extern(c, "arch_memmap_buffer") func arch_memmap_buffer() -> UInt64
+let memmapBufferEntries = 128
+
+func arch_fault_ud() -> Never {
+    arch_fault_ud_c()
+    while true {}
+}
+
+/// Sets %rsp to `stack` (unmapped) and pushes: #PF cannot be delivered, #DF via IST1.
+func arch_fault_df(stack: UInt64) -> Never {
+    arch_fault_df_c(stack)
+    while true {}
+}
+
+/// CPUID leaf/subleaf: (eax, ebx, ecx, edx).
+func cpuid(_ leaf: UInt32, _ subleaf: UInt32 = 0) -> (UInt32, UInt32, UInt32, UInt32) {
+    var regs: (UInt32, UInt32, UInt32, UInt32) = (0, 0, 0, 0)
+    withUnsafeMutableBytes(of: &regs) { arch_cpuid(leaf, subleaf, $0.baseAddress!.assumingMemoryBound(to: UInt32.self)) }
+    return regs
 }

@@ -24,14 +24,16 @@ func kmain(startInfo: UInt64) {
 
     runRequestedFailureModes(commandLine)
 
-    guard info.memoryMapEntryCount > 0, info.memoryMapAddress != 0,
-        info.memoryMapAddress < MemoryBounds.fourGiB
-    else { panic("PVH start info has no memory map") }
-    let memoryMap = MemoryMap(
-        PVHMemoryMapEntries(
-            bytes: physicalBytes(
-                info.memoryMapAddress,
-                count: Int(info.memoryMapEntryCount) * PVHMemoryMapEntries.entrySize)))
+    // Traps first: from here on a CPU exception is a panic line, not a
+    // silent triple fault.
+    Traps.install()
+    Console.write("os3: idt ok vectors=32 ist=1 gdt=code,data,tss\n")
+    guard let how = Traps.testBreakpoint() else { panic("breakpoint did not come back through the IDT") }
+    Console.write("os3: trap breakpoint ok via=")
+    Console.write(how)
+    Console.write("\n")
+
+    let memoryMap = MemoryMap(copyMemoryMap(info))
     if commandLine.flag("os3.memmap") { printMemoryMap(memoryMap) }
     let summary = memoryMap.summary()
     Console.write("os3: memmap entries=")
@@ -44,14 +46,38 @@ func kmain(startInfo: UInt64) {
     Console.writeDecimal(summary.above4GMiB)
     Console.write("\n")
 
+    KernelMemory.initializeFrames(memoryMap)
+    KernelPaging.install(memoryMap)
+
     if let address = memoryMap.highMemoryTestAddress() {
+        // Reserve the block so nothing else holds it, touch it through the
+        // kernel's own tables, give it back.
+        guard let block = KernelMemory.frames!.allocate(count: 512, alignment: MemoryBounds.twoMiB, minimum: address),
+            block == address
+        else { panic("highmem test block is not free") }
         touchHighMemory(address)
+        _ = KernelMemory.frames!.free(block, count: 512)
         Console.write("os3: highmem touched ok addr=")
         Console.writeHex(address)
-        Console.write("\n")
+        Console.write(" tables=kernel\n")
     } else {
         Console.write("os3: highmem none\n")
     }
+
+    guard let cr2 = Traps.probeUnmapped(unmappedProbeAddress), cr2 == unmappedProbeAddress else {
+        panic("page fault on an unmapped address was not recovered")
+    }
+    Console.write("os3: trap pagefault recovered cr2=")
+    Console.writeHex(cr2)
+    Console.write("\n")
+
+    runRequestedFaults(commandLine)
+
+    KernelMemory.initializeHeap()
+    HeapSelfTest.runtimeObjects()
+    HeapSelfTest.doubleFree()
+    HeapSelfTest.conservation()
+    if commandLine.flag("os3.exhaust") { HeapSelfTest.exhaustion() }
 
     switch commandLine.decimal(forKey: "os3.exit") {
     case .absent:
@@ -93,6 +119,35 @@ func runRequestedFailureModes(_ commandLine: KernelCommandLine<UnsafeRawBufferPo
     }
 }
 
+/// Canonical, never mapped (PML4 slot 252 is empty): the page-fault probe
+/// and os3.fault=pf/df use it.
+let unmappedProbeAddress: UInt64 = 0x0000_7E57_0000_0ACE
+
+/// `os3.fault=ud|pf|df`: an exception nobody expects, after the IDT exists,
+/// so the panic path is tested end to end (vector 6, 14, or 8 on IST1).
+func runRequestedFaults(_ commandLine: KernelCommandLine<UnsafeRawBufferPointer>) {
+    if commandLine.value(forKey: "os3.fault", is: "ud") { arch_fault_ud() }
+    if commandLine.value(forKey: "os3.fault", is: "pf") {
+        let value = UnsafePointer<UInt64>(bitPattern: UInt(unmappedProbeAddress))!.pointee
+        Console.writeHex(value)
+        panic("os3.fault=pf: the unmapped read did not fault")
+    }
+    if commandLine.value(forKey: "os3.fault", is: "df") { arch_fault_df(stack: unmappedProbeAddress & ~0xFFF) }
+}
+
+/// The PVH memory map copied into the kernel (the firmware's copy sits in
+/// low memory that is slow to read under KVM: ~20 ms for the map's O(n²)
+/// analysis when read in place).
+func copyMemoryMap(_ info: PVHStartInfo) -> PVHMemoryMapEntries {
+    guard info.memoryMapEntryCount > 0, info.memoryMapAddress != 0,
+        info.memoryMapAddress < MemoryBounds.fourGiB
+    else { panic("PVH start info has no memory map") }
+    let count = min(Int(info.memoryMapEntryCount), memmapBufferEntries) * PVHMemoryMapEntries.entrySize
+    let buffer = UnsafeMutableRawPointer(bitPattern: UInt(arch_memmap_buffer()))!
+    buffer.copyMemory(from: physicalBytes(info.memoryMapAddress, count: count).baseAddress!, byteCount: count)
+    return PVHMemoryMapEntries(bytes: UnsafeRawBufferPointer(start: buffer, count: count))
+}
+
 /// Bytes at an identity-mapped physical address (below 4 GiB at boot).
 func physicalBytes(_ address: UInt64, count: Int) -> UnsafeRawBufferPointer {
     UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: UInt(address)), count: count)
@@ -106,14 +161,16 @@ func readCommandLine(_ address: UInt64) -> UnsafeRawBufferPointer {
     let bytes = physicalBytes(address, count: commandLineLimit)
     var length = 0
     while length < commandLineLimit && bytes[length] != 0 { length += 1 }
-    return UnsafeRawBufferPointer(rebasing: bytes[0..<length])
+    // Copy into the kernel (see copyMemoryMap).
+    let buffer = UnsafeMutableRawPointer(bitPattern: UInt(arch_cmdline_buffer()))!
+    buffer.copyMemory(from: bytes.baseAddress!, byteCount: length)
+    return UnsafeRawBufferPointer(start: buffer, count: length)
 }
 
-/// Maps the 2 MiB block at `address`, writes address-dependent patterns to
+/// Through the kernel's page tables (which map all RAM), writes address-dependent patterns to
 /// its first, middle and last words, and reads them back (volatile, so the
 /// compiler cannot fold the round trip). Panics on a mismatch.
 func touchHighMemory(_ address: UInt64) {
-    EarlyPaging.identityMap2MiB(address)
     let offsets: (UInt64, UInt64, UInt64) = (0, MemoryBounds.oneMiB, MemoryBounds.twoMiB - 8)
     func pattern(_ at: UInt64) -> UInt64 { 0x05F3_C0DE_0000_0000 ^ at ^ (at << 17) }
     func check(_ offset: UInt64) {

@@ -9,6 +9,7 @@ enum DebugExit {
 
     /// Asks QEMU to exit; without the device the write is ignored and we halt.
     static func exit(_ value: UInt8) -> Never {
+        Serial.flush()
         arch_outb(port, value)
         arch_halt_forever()
     }

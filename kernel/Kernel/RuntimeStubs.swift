@@ -1,19 +1,35 @@
-// RuntimeStubs.swift — C symbols the Embedded Swift runtime may reference.
-// There is no heap yet: anything that allocates panics loudly.
+// RuntimeStubs.swift — C symbols the Embedded Swift runtime references.
+// posix_memalign/free are backed by the kernel heap (Pure/KernelHeap.swift).
+
+let EINVAL: Int32 = 22
+let ENOMEM: Int32 = 12
 
 @c(posix_memalign)
 func posix_memalign(
     _ memptr: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ alignment: Int, _ size: Int
 ) -> Int32 {
-    panic("posix_memalign called but the kernel has no heap yet")
+    guard let memptr else { return EINVAL }
+    guard alignment >= 8, alignment & (alignment - 1) == 0 else { return EINVAL }
+    guard KernelMemory.heap != nil else { panic("posix_memalign called before the heap exists") }
+    guard let address = KernelMemory.heap!.allocate(size: max(size, 1), alignment: alignment) else {
+        memptr.pointee = nil
+        return ENOMEM
+    }
+    memptr.pointee = UnsafeMutableRawPointer(bitPattern: UInt(address))
+    return 0
 }
 
 /// `free` itself is a trampoline in arch/x86_64/libc.S (Swift will not
-/// export that name).
+/// export that name). A double free or a foreign pointer is a kernel bug.
 @c(os3_free)
 func os3_free(_ pointer: UnsafeMutableRawPointer?) {
-    if pointer == nil { return }
-    panic("free called but the kernel has no heap yet")
+    guard let pointer else { return }
+    guard KernelMemory.heap != nil else { panic("free called before the heap exists") }
+    switch KernelMemory.heap!.free(UInt64(UInt(bitPattern: pointer))) {
+    case .freed: return
+    case .doubleFree: panic("free: double free")
+    case .invalid: panic("free: pointer the heap never handed out")
+    }
 }
 
 @c(arc4random_buf)

@@ -73,6 +73,12 @@ public struct KernelCommandLine<Bytes: Collection> where Bytes.Element == UInt8 
         lastArgument(forKey: key)?.value
     }
 
+    /// Whether the last occurrence of `key` is `key=<expected>` exactly.
+    public func value(forKey key: StaticString, is expected: StaticString) -> Bool {
+        guard let value = value(forKey: key) else { return false }
+        return expected.withUTF8Buffer { value.elementsEqual($0) }
+    }
+
     /// The last value of `key` as an unsigned decimal: `.absent` without the
     /// key, `.malformed` for a bare word or a value that is not a decimal
     /// fitting in UInt64.

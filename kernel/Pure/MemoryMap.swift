@@ -192,6 +192,41 @@ public struct MemoryMap<Entries: RandomAccessCollection> where Entries.Element =
         return best
     }
 
+    /// End of the highest RAM region (0 without RAM).
+    public var ramEnd: UInt64 {
+        var end: UInt64 = 0
+        forEachRegion { region in
+            if region.kind == .ram && region.end > end { end = region.end }
+        }
+        return end
+    }
+
+    /// Calls `body(start, end)` for each usable range: RAM at or above 1 MiB,
+    /// trimmed to whole 4 KiB pages (the frames the kernel may hand out).
+    public func forEachUsableRange(_ body: (UInt64, UInt64) -> Void) {
+        forEachRegion { region in
+            guard region.kind == .ram else { return }
+            let lo = alignUp(max(region.base, MemoryBounds.oneMiB), MemoryBounds.pageSize)
+            let hi = alignDown(region.end, MemoryBounds.pageSize)
+            if hi > lo { body(lo, hi) }
+        }
+    }
+
+    /// The lowest `alignment`-aligned address at or above `minimum` such that
+    /// [address, address + size) is inside one usable range and ends at or
+    /// below `maximum`; nil if there is none.
+    public func firstFit(size: UInt64, alignment: UInt64 = MemoryBounds.pageSize,
+                         minimum: UInt64 = 0, maximum: UInt64 = UInt64.max) -> UInt64? {
+        var found: UInt64? = nil
+        forEachUsableRange { lo, hi in
+            guard found == nil else { return }
+            let start = alignUp(max(lo, minimum), alignment)
+            let (end, overflow) = start.addingReportingOverflow(size)
+            if !overflow && start >= lo && end <= hi && end <= maximum { found = start }
+        }
+        return found
+    }
+
     // MARK: - Elementary segments
 
     /// Visits the elementary segments between consecutive distinct entry
