@@ -20,7 +20,11 @@ public struct StateDirectory: Sendable {
 
     /// Creates a fresh run directory, unique even across concurrent os3ctl processes (mkdtemp).
     public func makeRunDirectory(label: String) throws -> String {
-        let runs = "\(path)/runs"
+        try makeDirectory(in: "runs", label: label)
+    }
+
+    private func makeDirectory(in parent: String, label: String) throws -> String {
+        let runs = "\(path)/\(parent)"
         try FileManager.default.createDirectory(atPath: runs, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
         let stamp = Self.timestampFormatter.string(from: Date())
@@ -31,6 +35,11 @@ public struct StateDirectory: Sendable {
                            fix: "check permissions, or set OS3_STATE_DIR to a writable directory")
         }
         return String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
+    }
+
+    /// A private directory for one multi-run experiment (stress), under `experiments/`.
+    public func makeExperimentDirectory(label: String) throws -> String {
+        try makeDirectory(in: "experiments", label: label)
     }
 
     static let timestampFormatter: DateFormatter = {

@@ -1,0 +1,223 @@
+import ArgumentParser
+import Foundation
+import OS3Core
+import OS3Runner
+
+struct StressCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stress",
+        abstract: "Boot a lane many times under synthetic host load and measure how often it flakes.",
+        discussion: """
+        Every run gets its own kernel seed (os3.seed=N) so any run can be replayed. The summary gives the
+        failure rate with 95% intervals (Wilson and exact Clopper–Pearson) and, on request, an exact
+        binomial test against a baseline rate, Fisher's exact test of load versus idle, and a sequential
+        test that stops as soon as the data decide. Exits 0 only if every run passed.
+        """)
+
+    @OptionGroup var options: ProjectOptions
+    @OptionGroup var kernelOptions: KernelOptions
+
+    @Option(help: ArgumentHelp("The lane to boot.", valueName: "name"))
+    var lane: String = "kvm"
+
+    @Option(help: ArgumentHelp("Busy processes loading the host for the whole experiment.", valueName: "n"))
+    var hog: Int = 0
+
+    @Option(help: ArgumentHelp("What the hogs do: cpu (os3ctl's own busy loops), or through stress-ng: vm, cache, io, mixed.", valueName: "recipe"))
+    var load: String = "cpu"
+
+    @Option(help: ArgumentHelp("Boots under load.", valueName: "m"))
+    var runs: Int = 16
+
+    @Option(help: ArgumentHelp("Boots at once.", valueName: "j"))
+    var jobs: Int = 1
+
+    @Option(help: ArgumentHelp("Base seed for the per-run kernel seeds (default: random, printed).", valueName: "n"))
+    var seed: UInt64?
+
+    @Option(help: ArgumentHelp("Test the result against this flake rate (exact binomial probability).", valueName: "p"))
+    var baseline: Double?
+
+    @Flag(name: .customLong("compare-idle"), help: "Also boot the same number of times without load, and compare (Fisher's exact test).")
+    var compareIdle = false
+
+    @Flag(name: .customLong("until-confident"), help: "Stop as soon as a sequential probability ratio test decides between --p0 and --p1 (at most --max-runs).")
+    var untilConfident = false
+
+    @Option(help: ArgumentHelp("--until-confident: the acceptable flake rate.", valueName: "p"))
+    var p0: Double = 0.02
+
+    @Option(help: ArgumentHelp("--until-confident: the flake rate that must be detected.", valueName: "p"))
+    var p1: Double = 0.2
+
+    @Option(name: .customLong("max-runs"), help: ArgumentHelp("--until-confident: the cap on runs.", valueName: "n"))
+    var maxRuns: Int = 200
+
+    @Option(name: .customLong("target-rate"), help: ArgumentHelp("Report how many passing runs would bound the rate below this.", valueName: "p"))
+    var targetRate: Double = 0.05
+
+    @Option(help: ArgumentHelp("Total timeout per boot in seconds (overrides the lane's).", valueName: "seconds"))
+    var timeout: Double?
+
+    @Flag(help: "Print the summary, load and every run as JSON on stdout.")
+    var json = false
+
+    @Option(help: ArgumentHelp("Write JUnit XML (one test case per run).", valueName: "file"))
+    var junit: String?
+
+    @Option(help: ArgumentHelp("Write a self-contained HTML report.", valueName: "file"))
+    var report: String?
+
+    func validate() throws {
+        if runs < 1 { throw ValidationError("--runs must be at least 1") }
+        if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        if hog < 0 { throw ValidationError("--hog cannot be negative") }
+        if HostLoad.Recipe(rawValue: load) == nil {
+            throw ValidationError("--load must be one of: \(HostLoad.Recipe.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        for (name, p) in [("--baseline", baseline ?? 0.5), ("--p0", p0), ("--p1", p1), ("--target-rate", targetRate)] where !(p > 0 && p < 1) {
+            throw ValidationError("\(name) must be a rate strictly between 0 and 1 (got \(p))")
+        }
+        if untilConfident && p0 >= p1 { throw ValidationError("--p0 must be below --p1") }
+        if untilConfident && maxRuns < 1 { throw ValidationError("--max-runs must be at least 1") }
+        if let timeout, timeout <= 0 { throw ValidationError("--timeout must be positive") }
+    }
+
+    struct Output: Codable {
+        var lane: String
+        var baseSeed: UInt64
+        var experimentDirectory: String
+        var summary: StressSummary
+        var load: LoadRecord?
+        var runs: [StressRun]
+    }
+
+    func run() throws {
+        let project = try options.locate()
+        var lane = try project.loadLane(self.lane)
+        if let timeout { lane.totalTimeout = timeout; lane.idleTimeout = min(lane.idleTimeout, timeout) }
+        let markers = try project.markers(for: lane)
+        let kernel = try kernelOptions.resolveKernel(project: project, quiet: json)
+        let runner = LaneRunner(project: project, state: options.state, kernel: kernel, qemu: kernelOptions.qemuBinary,
+                                extraAppend: kernelOptions.append)
+        if let why = runner.backend.skipReason(for: lane) {
+            printErr("stress: lane \(lane.name) cannot run on this machine: \(why) — nothing was measured")
+            throw ExitCode(VerdictKind.skipped.exitCode)
+        }
+        let base = seed ?? UInt64.random(in: 0...UInt64.max)
+        let experiment = try options.state.makeExperimentDirectory(label: "stress-\(lane.name)")
+        printErr("stress: lane \(lane.name), \(untilConfident ? "up to \(maxRuns)" : "\(runs)") runs, \(jobs) at a time, \(hog) hog(s) (\(load)); base seed \(base)")
+        printErr("stress: results in \(experiment)")
+
+        let replayPrefix = replayCommand()
+        var all: [StressRun] = []
+        let clockStart = Clock.now
+        if compareIdle {
+            printErr("stress: \(runs) idle runs first (no load)")
+            all += try boots(count: runs, firstIndex: 0, underLoad: false, lane: lane, markers: markers, runner: runner,
+                             base: base, start: clockStart, replayPrefix: replayPrefix, sprt: nil)
+        }
+        var load: LoadRecord?
+        var sequential: StressSummary.Sequential?
+        if Interrupts.signal == nil {
+            let hostLoad = try HostLoad.start(hogs: hog, recipe: HostLoad.Recipe(rawValue: self.load)!)
+            if hog > 0 { usleep(300_000) } // let the hogs reach the run queue before the first boot
+            let sprt = untilConfident ? SPRT(p0: p0, p1: p1) : nil
+            let loaded: [StressRun]
+            do {
+                loaded = try boots(count: untilConfident ? maxRuns : runs, firstIndex: all.count, underLoad: true, lane: lane,
+                                   markers: markers, runner: runner, base: base, start: clockStart, replayPrefix: replayPrefix, sprt: sprt)
+            } catch {
+                _ = hostLoad.stop()
+                throw error
+            }
+            load = hog > 0 ? hostLoad.stop() : nil
+            if hog == 0 { _ = hostLoad.stop() }
+            all += loaded
+            if var s = sprt {
+                for r in loaded where !r.infra { s.record(failed: r.failed) }
+                sequential = .init(p0: p0, p1: p1, decision: s.decision, runs: s.runs, cap: maxRuns)
+            }
+        }
+        let summary = StressSummary.make(lane: lane.name, runs: all, baselineRate: baseline, sequential: sequential, targetRate: targetRate)
+        let output = Output(lane: lane.name, baseSeed: base, experimentDirectory: experiment, summary: summary, load: load, runs: all)
+        // Everything measured is written before anything else can fail.
+        try encodeJSON(output).write(toFile: "\(experiment)/stress.json", atomically: true, encoding: .utf8)
+        let failing = all.filter(\.failed).map { "#\($0.index) seed \($0.seed) \($0.record.verdict.kind.rawValue) \($0.record.serialLog)\n  \($0.replay)" }
+        try (failing.joined(separator: "\n") + "\n").write(toFile: "\(experiment)/failing-runs.txt", atomically: true, encoding: .utf8)
+        let title = "os3ctl stress: lane \(lane.name), \(hog) hog(s), \(summary.runs) runs"
+        let html = HTMLReport.render(summary: summary, runs: all, load: load, title: title)
+        try html.write(toFile: "\(experiment)/report.html", atomically: true, encoding: .utf8)
+        if let report { try html.write(toFile: absolutePath(report), atomically: true, encoding: .utf8) }
+        if let junit {
+            let records = all.map { r -> RunRecord in var c = r.record; c.lane = "\(r.record.lane)#\(r.index)\(r.underLoad ? "" : "-idle")-seed\(r.seed)"; return c }
+            try Reports.junit(records, suite: "os3ctl-stress").write(toFile: absolutePath(junit), atomically: true, encoding: .utf8)
+        }
+        if json { printOut(encodeJSON(output)) } else { printOut(summary.text(runs: all, load: load)) }
+        printErr("stress: report \(report.map(absolutePath) ?? "\(experiment)/report.html")")
+        if let status = Interrupts.exitStatus { throw ExitCode(status) }
+        let worst = all.map(\.record.verdict.kind).max() ?? .pass
+        throw ExitCode(worst.exitCode)
+    }
+
+    /// The command that replays a run, given its seed.
+    private func replayCommand() -> [String] {
+        var argv = ["os3ctl", "boot", "--lane", lane]
+        if let k = kernelOptions.kernel { argv += ["--kernel", absolutePath(k)] }
+        if let q = kernelOptions.qemu { argv += ["--qemu", q] }
+        if let p = options.project { argv += ["--project", absolutePath(p)] }
+        return argv
+    }
+
+    private func boots(count: Int, firstIndex: Int, underLoad: Bool, lane: Lane, markers: MarkerSet, runner: LaneRunner,
+                       base: UInt64, start: Double, replayPrefix: [String], sprt: SPRT?) throws -> [StressRun] {
+        let state = StressState(sprt: sprt)
+        let total = count
+        let append = kernelOptions.append
+        try runParallel(Array(0..<jobs), width: jobs) { _ in
+            while let i = state.next(limit: total) {
+                let index = firstIndex + i
+                var rng = SplitMix64(seed: base &+ UInt64(index))
+                let runSeed = rng.next()
+                let seedArg = "os3.seed=\(runSeed)"
+                let offset = Clock.now - start
+                let record = try runner.run(lane, markers: markers, extraAppend: seedArg)
+                let fullAppend = [append, seedArg].filter { !$0.isEmpty }.joined(separator: " ")
+                let replay = (replayPrefix + ["--append", fullAppend]).map(shellQuote).joined(separator: " ")
+                let run = StressRun(index: index, seed: runSeed, offset: offset, underLoad: underLoad, host: runner.backend.name,
+                                    record: record, replay: replay)
+                let done = state.add(run)
+                printErr("stress: [\(done)/\(total)\(underLoad ? "" : " idle")] #\(index) \(record.verdict.kind.rawValue) \(Reports.seconds(record.duration)) seed \(runSeed)\(run.failed ? " — \(record.verdict.detail)" : "")")
+            }
+            return ()
+        }
+        return state.runs.sorted { $0.index < $1.index }
+    }
+}
+
+/// Shared by the workers of one batch of boots: hands out indices, collects runs, and stops
+/// early when interrupted or when the sequential test has decided.
+private final class StressState: @unchecked Sendable {
+    private let lock = NSLock()
+    private var issued = 0
+    private var sprt: SPRT?
+    private(set) var runs: [StressRun] = []
+
+    init(sprt: SPRT?) { self.sprt = sprt }
+
+    func next(limit: Int) -> Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard issued < limit, Interrupts.signal == nil, sprt?.decision ?? .undecided == .undecided else { return nil }
+        issued += 1
+        return issued - 1
+    }
+
+    func add(_ run: StressRun) -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        runs.append(run)
+        if !run.infra { sprt?.record(failed: run.failed) }
+        return runs.count
+    }
+}

@@ -1,0 +1,211 @@
+/// One boot of a stress experiment.
+public struct StressRun: Sendable, Codable, Equatable {
+    public var index: Int
+    public var seed: UInt64
+    /// Seconds from the start of the experiment to the start of this boot.
+    public var offset: Double
+    /// False for the idle comparison runs of `--compare-idle`.
+    public var underLoad: Bool
+    /// Which hypervisor ran it (backend name / URI).
+    public var host: String
+    public var record: RunRecord
+    /// A command that boots the same lane with the same seed.
+    public var replay: String
+
+    public init(index: Int, seed: UInt64, offset: Double, underLoad: Bool, host: String, record: RunRecord, replay: String) {
+        self.index = index
+        self.seed = seed
+        self.offset = offset
+        self.underLoad = underLoad
+        self.host = host
+        self.record = record
+        self.replay = replay
+    }
+
+    public var failed: Bool { record.verdict.kind != .pass }
+    public var infra: Bool { [.infraError, .interrupted, .skipped].contains(record.verdict.kind) }
+}
+
+/// The host load actually achieved while the runs went.
+public struct LoadRecord: Sendable, Codable, Equatable {
+    public var hogs: Int
+    /// "cpu" for os3ctl's own busy loops, or the stress-ng arguments used.
+    public var recipe: String
+    public var loadAverageBefore: Double
+    public var loadAverageAfter: Double
+    /// CPU seconds all load processes got, and the wall time they ran.
+    public var cpuSeconds: Double
+    public var wallSeconds: Double
+    public var cores: Int
+
+    public init(hogs: Int, recipe: String, loadAverageBefore: Double, loadAverageAfter: Double, cpuSeconds: Double, wallSeconds: Double, cores: Int) {
+        self.hogs = hogs
+        self.recipe = recipe
+        self.loadAverageBefore = loadAverageBefore
+        self.loadAverageAfter = loadAverageAfter
+        self.cpuSeconds = cpuSeconds
+        self.wallSeconds = wallSeconds
+        self.cores = cores
+    }
+
+    /// Average number of cores the load kept busy.
+    public var busyCores: Double { wallSeconds > 0 ? cpuSeconds / wallSeconds : 0 }
+}
+
+/// What a stress experiment found, computed from its runs alone.
+public struct StressSummary: Sendable, Codable, Equatable {
+    public struct Sequential: Sendable, Codable, Equatable {
+        public var p0: Double
+        public var p1: Double
+        public var decision: SPRT.Decision
+        public var runs: Int
+        public var cap: Int
+
+        public init(p0: Double, p1: Double, decision: SPRT.Decision, runs: Int, cap: Int) {
+            self.p0 = p0
+            self.p1 = p1
+            self.decision = decision
+            self.runs = runs
+            self.cap = cap
+        }
+    }
+
+    public struct IdleComparison: Sendable, Codable, Equatable {
+        public var runs: Int
+        public var failures: Int
+        /// Two-sided Fisher exact p for "the failure rate differs under load".
+        public var fisherP: Double
+    }
+
+    public struct Slow: Sendable, Codable, Equatable {
+        public var index: Int
+        public var seed: UInt64
+        public var duration: Double
+        public var verdict: VerdictKind
+    }
+
+    public var lane: String
+    /// Runs under load that reached a kernel verdict (infrastructure errors excluded).
+    public var runs: Int
+    public var failures: Int
+    public var infraErrors: Int
+    public var failureRate: Double
+    public var wilson: Stats.Interval
+    public var clopperPearson: Stats.Interval
+    /// One-sided 95% upper bound on the rate.
+    public var upperBound: Double
+    public var baseline: Stats.BaselineTest?
+    public var idle: IdleComparison?
+    public var sequential: Sequential?
+    /// Consecutive passes needed to bound the rate below `targetRate` at 95%.
+    public var targetRate: Double
+    public var runsForTarget: Int
+    public var byVerdict: [String: Int]
+    public var byMissingMarker: [String: Int]
+    public var timeToVerdict: Stats.Spread?
+    public var markerLatency: [String: Stats.Spread]
+    public var slowest: [Slow]
+
+    public static func make(lane: String, runs all: [StressRun], baselineRate: Double?, sequential: Sequential?,
+                            targetRate: Double) -> StressSummary {
+        let loaded = all.filter(\.underLoad)
+        let judged = loaded.filter { !$0.infra }
+        let failures = judged.filter(\.failed).count
+        let n = judged.count
+        var byVerdict: [String: Int] = [:]
+        var byMissing: [String: Int] = [:]
+        for r in loaded where r.failed {
+            byVerdict[r.record.verdict.kind.rawValue, default: 0] += 1
+            for m in r.record.verdict.missing { byMissing[m, default: 0] += 1 }
+        }
+        var latencies: [String: [Double]] = [:]
+        for r in judged { for hit in r.record.markers { latencies[hit.id, default: []].append(hit.time) } }
+        let idleRuns = all.filter { !$0.underLoad && !$0.infra }
+        let idle = idleRuns.isEmpty ? nil : IdleComparison(
+            runs: idleRuns.count, failures: idleRuns.filter(\.failed).count,
+            fisherP: Stats.fisherExact(failures, n - failures, idleRuns.filter(\.failed).count, idleRuns.filter { !$0.failed }.count))
+        let slowest = judged.sorted { $0.record.duration > $1.record.duration }.prefix(5).map {
+            Slow(index: $0.index, seed: $0.seed, duration: $0.record.duration, verdict: $0.record.verdict.kind)
+        }
+        return StressSummary(
+            lane: lane, runs: n, failures: failures, infraErrors: loaded.count - n,
+            failureRate: n > 0 ? Double(failures) / Double(n) : 0,
+            wilson: Stats.wilson(failures: failures, runs: n), clopperPearson: Stats.clopperPearson(failures: failures, runs: n),
+            upperBound: Stats.upperBound(failures: failures, runs: n),
+            baseline: baselineRate.map { Stats.baseline(failures: failures, runs: n, rate: $0) },
+            idle: idle, sequential: sequential, targetRate: targetRate, runsForTarget: Stats.runsToBound(rate: targetRate),
+            byVerdict: byVerdict, byMissingMarker: byMissing,
+            timeToVerdict: Stats.spread(judged.map(\.record.duration)),
+            markerLatency: latencies.compactMapValues { Stats.spread($0) }, slowest: Array(slowest))
+    }
+
+    /// The human summary printed on stdout.
+    public func text(runs all: [StressRun], load: LoadRecord?) -> String {
+        var out: [String] = []
+        func pct(_ x: Double) -> String { String(format1(x * 100)) + "%" }
+        out.append("stress: lane \(lane): \(failures) of \(runs) runs failed under load (rate \(pct(failureRate)))")
+        if infraErrors > 0 { out.append("  WARNING: \(infraErrors) run(s) ended in infrastructure errors and are excluded from the rate") }
+        out.append("  95% interval: Wilson \(pct(wilson.lower))–\(pct(wilson.upper)), exact Clopper–Pearson \(pct(clopperPearson.lower))–\(pct(clopperPearson.upper))")
+        if failures == 0 && runs > 0 {
+            out.append("  no failures: the rate is below \(pct(upperBound)) with 95% confidence (one-sided exact bound)")
+        }
+        out.append("  to bound the rate below \(pct(targetRate)) at 95% takes \(runsForTarget) consecutive passing runs")
+        if let b = baseline {
+            let sign = b.direction == "fewer" ? "<=" : ">="
+            out.append("  baseline \(pct(b.rate)): P(X \(sign) \(b.failures) of \(b.runs) | rate \(format1(b.rate))) = \(format4(b.pValue))\(b.pValue < 0.05 ? " — the observation refutes this rate at the 5% level" : " — consistent with this rate")")
+        }
+        if let i = idle {
+            out.append("  idle comparison: \(i.failures) of \(i.runs) failed without load; Fisher exact p = \(format4(i.fisherP))\(i.fisherP < 0.05 ? " (load makes a difference)" : " (no significant difference)")")
+        }
+        if let s = sequential {
+            out.append("  sequential test (p0 \(pct(s.p0)) vs p1 \(pct(s.p1))): \(s.decision == .undecided ? "undecided after \(s.runs) runs (cap \(s.cap))" : "decided \(s.decision.rawValue) after \(s.runs) runs")")
+        }
+        if let l = load {
+            out.append("  load: \(l.hogs) × \(l.recipe); load average \(format1(l.loadAverageBefore)) → \(format1(l.loadAverageAfter)); the load got \(format1(l.cpuSeconds)) CPU-s in \(format1(l.wallSeconds)) s (\(format1(l.busyCores)) of \(l.cores) cores busy)")
+        }
+        if !byVerdict.isEmpty {
+            out.append("  failures by verdict: " + byVerdict.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        }
+        if !byMissingMarker.isEmpty {
+            out.append("  failures by missing marker: " + byMissingMarker.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        }
+        if let t = timeToVerdict {
+            out.append("  time to verdict: min \(Reports.seconds(t.min)), median \(Reports.seconds(t.median)), p95 \(Reports.seconds(t.p95)), max \(Reports.seconds(t.max))")
+        }
+        if !markerLatency.isEmpty {
+            out.append("  time from start to each marker (min / median / p95 / max):")
+            for (id, s) in markerLatency.sorted(by: { $0.value.median < $1.value.median }) {
+                out.append("    \(id.padding(to: 14)) \(Reports.seconds(s.min)) / \(Reports.seconds(s.median)) / \(Reports.seconds(s.p95)) / \(Reports.seconds(s.max))  (\(s.count) runs)")
+            }
+        }
+        if !slowest.isEmpty {
+            out.append("  slowest runs: " + slowest.map { "#\($0.index) \(Reports.seconds($0.duration)) \($0.verdict.rawValue)" }.joined(separator: ", "))
+        }
+        let failed = all.filter(\.failed)
+        if !failed.isEmpty {
+            out.append("  failing runs (serial log, replay):")
+            for r in failed.prefix(20) {
+                out.append("    #\(r.index)\(r.underLoad ? "" : " (idle)") seed \(r.seed) \(r.record.verdict.kind.rawValue): \(r.record.verdict.detail)")
+                if !r.record.serialLog.isEmpty { out.append("      log: \(r.record.serialLog)") }
+                out.append("      replay: \(r.replay)")
+            }
+            if failed.count > 20 { out.append("    … and \(failed.count - 20) more (see --json)") }
+        }
+        return out.joined(separator: "\n")
+    }
+}
+
+func format1(_ x: Double) -> String { fixed(x, 1) }
+func format4(_ x: Double) -> String { x < 0.0001 && x > 0 ? "<0.0001" : fixed(x, 4) }
+
+/// Fixed-point formatting without Foundation.
+func fixed(_ x: Double, _ digits: Int) -> String {
+    guard x.isFinite else { return String(x) }
+    var scale = 1.0
+    for _ in 0..<digits { scale *= 10 }
+    let v = (abs(x) * scale).rounded()
+    let whole = Int(v / scale)
+    let frac = Int(v - Double(whole) * scale)
+    let sign = x < 0 && v != 0 ? "-" : ""
+    return digits == 0 ? "\(sign)\(whole)" : "\(sign)\(whole).\(String(frac).leftPadded(to: digits, with: "0"))"
+}
