@@ -13,6 +13,9 @@
 @_extern(c, "arch_pause") func arch_pause()
 @_extern(c, "arch_read_cr3") func arch_read_cr3() -> UInt64
 @_extern(c, "arch_write_cr3") func arch_write_cr3(_ value: UInt64)
+@_extern(c, "arch_rdmsr") func arch_rdmsr(_ msr: UInt32) -> UInt64
+@_extern(c, "arch_wrmsr") func arch_wrmsr(_ msr: UInt32, _ value: UInt64)
+@_extern(c, "arch_read_cr0") func arch_read_cr0() -> UInt64
 @_extern(c, "arch_rdtsc") func arch_rdtsc() -> UInt64
 @_extern(c, "arch_invlpg") func arch_invlpg(_ address: UInt64)
 @_extern(c, "arch_triple_fault") private func arch_triple_fault_c()

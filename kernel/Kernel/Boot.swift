@@ -46,8 +46,13 @@ func kmain(startInfo: UInt64) {
     Console.writeDecimal(summary.above4GMiB)
     Console.write("\n")
 
+    Timing.mtrrDefaultAtBoot = arch_rdmsr(0x2FF)
+    if commandLine.flag("os3.mtrr") { arch_wrmsr(0x2FF, 0x806) }
+    Timing.mark(0)
     KernelMemory.initializeFrames(memoryMap)
+    Timing.mark(1)
     KernelPaging.install(memoryMap)
+    Timing.mark(2)
 
     if let address = memoryMap.highMemoryTestAddress() {
         // Reserve the block so nothing else holds it, touch it through the
@@ -73,10 +78,19 @@ func kmain(startInfo: UInt64) {
 
     runRequestedFaults(commandLine)
 
+    Timing.mark(3)
     KernelMemory.initializeHeap()
+    Timing.mark(4)
     HeapSelfTest.runtimeObjects()
     HeapSelfTest.doubleFree()
-    HeapSelfTest.conservation()
+    Timing.mark(5)
+    switch commandLine.decimal(forKey: "os3.storm") {
+    case .value(let ops) where ops > 0 && ops <= 1_000_000: HeapSelfTest.conservation(ops: Int(ops))
+    case .absent: HeapSelfTest.conservation(ops: HeapSelfTest.defaultStorm)
+    default: panic("os3.storm must be a decimal from 1 to 1000000")
+    }
+    Timing.mark(6)
+    if commandLine.flag("os3.timing") { Timing.report() }
     if commandLine.flag("os3.exhaust") { HeapSelfTest.exhaustion() }
 
     switch commandLine.decimal(forKey: "os3.exit") {
@@ -138,14 +152,22 @@ func runRequestedFaults(_ commandLine: KernelCommandLine<UnsafeRawBufferPointer>
 /// The PVH memory map copied into the kernel (the firmware's copy sits in
 /// low memory that is slow to read under KVM: ~20 ms for the map's O(n²)
 /// analysis when read in place).
-func copyMemoryMap(_ info: PVHStartInfo) -> PVHMemoryMapEntries {
+func copyMemoryMap(_ info: PVHStartInfo) -> UnsafeBufferPointer<MemoryMapEntry> {
     guard info.memoryMapEntryCount > 0, info.memoryMapAddress != 0,
         info.memoryMapAddress < MemoryBounds.fourGiB
     else { panic("PVH start info has no memory map") }
-    let count = min(Int(info.memoryMapEntryCount), memmapBufferEntries) * PVHMemoryMapEntries.entrySize
-    let buffer = UnsafeMutableRawPointer(bitPattern: UInt(arch_memmap_buffer()))!
-    buffer.copyMemory(from: physicalBytes(info.memoryMapAddress, count: count).baseAddress!, byteCount: count)
-    return PVHMemoryMapEntries(bytes: UnsafeRawBufferPointer(start: buffer, count: count))
+    let count = min(Int(info.memoryMapEntryCount), memmapBufferEntries)
+    let raw = PVHMemoryMapEntries(
+        bytes: physicalBytes(info.memoryMapAddress, count: count * PVHMemoryMapEntries.entrySize))
+    // Decoded once into the kernel: the map is walked O(n²) several times and
+    // every instruction counts under nested KVM (docs/KERNEL.md, "Speed").
+    let decoded = UnsafeMutablePointer<MemoryMapEntry>(bitPattern: UInt(arch_memmap_buffer()))!
+    var i = 0
+    while i < count {
+        (decoded + i).initialize(to: raw[i])
+        i += 1
+    }
+    return UnsafeBufferPointer(start: decoded, count: count)
 }
 
 /// Bytes at an identity-mapped physical address (below 4 GiB at boot).
@@ -192,7 +214,7 @@ func touchHighMemory(_ address: UInt64) {
 }
 
 /// `os3.memmap=1`: one line per firmware entry, then per resolved region.
-func printMemoryMap(_ memoryMap: MemoryMap<PVHMemoryMapEntries>) {
+func printMemoryMap(_ memoryMap: BootMemoryMap) {
     for entry in memoryMap.entries {
         Console.write("os3: memmap entry base=")
         Console.writeHex(entry.base)

@@ -1,7 +1,7 @@
 // Memory.swift — the kernel's physical memory: the frame bitmap built from
 // the boot memory map, the kernel's own page tables, and the heap.
 
-typealias BootMemoryMap = MemoryMap<PVHMemoryMapEntries>
+typealias BootMemoryMap = MemoryMap<UnsafeBufferPointer<MemoryMapEntry>>
 
 enum KernelMemory {
     nonisolated(unsafe) static var frames: FrameBitmap? = nil
@@ -32,7 +32,7 @@ enum KernelMemory {
         else { panic("frames: no room for the frame bitmap below 4 GiB") }
         var bitmap = FrameBitmap(words: pointer(bitmapAddress, to: UInt64.self), frameCount: frameCount)
         var usable = 0
-        map.forEachUsableRange { lo, hi in usable += bitmap.release(from: lo, to: hi) }
+        map.forEachUsableRange { lo, hi in usable += bitmap.releaseUsedRange(from: lo, to: hi) }
         bitmap.reserve(from: arch_kernel_start(), to: kernelEnd)
         bitmap.reserve(from: bitmapAddress, to: bitmapAddress + bitmapBytes)
         frames = bitmap
@@ -55,10 +55,12 @@ enum KernelMemory {
 
     // MARK: - Heap
 
-    /// Carves the heap (up to 16 MiB, at most half of the free frames) and
+    /// Carves the heap (up to 1 MiB, at most half of the free frames) and
     /// its metadata out of the frame bitmap.
     static func initializeHeap() {
-        let maximumPages = 4096
+        // 1 MiB: every first touch of a page costs milliseconds under nested KVM
+        // here, so the heap (and its metadata) stays small.
+        let maximumPages = 256
         var pages = min(maximumPages, frames!.freeFrames / 2)
         let metadataFrames = (KernelHeap.metadataSize(pages: pages) + 4095) / 4096
         pages = min(pages, frames!.freeFrames - metadataFrames - 1)
@@ -122,30 +124,40 @@ enum KernelPaging {
         }
 
         var blocks = 0
-        func mapBlock(_ address: UInt64, cached: Bool) {
-            let pml4Table = KernelMemory.pointer(pml4, to: UInt64.self)
-            let pdpt = KernelMemory.pointer(
-                PageTableEntry(raw: pml4Table[PageTableIndex.pml4(address)]).address, to: UInt64.self)
-            let pd = KernelMemory.pointer(
-                PageTableEntry(raw: pdpt[PageTableIndex.pdpt(address)]).address, to: UInt64.self)
-            let index = PageTableIndex.pd(address)
-            if !PageTableEntry(raw: pd[index]).isPresent { blocks += 1 }
+        /// Writes 2 MiB entries for [from, to) (2 MiB aligned) in tight
+        /// per-directory loops (instructions are dear under nested KVM).
+        func fill(_ from: UInt64, _ to: UInt64, cached: Bool) {
             let flags = PageTableEntry.writable
                 | (cached ? 0 : PageTableEntry.cacheDisable | PageTableEntry.writeThrough)
-            pd[index] = PageTableEntry.page2MiB(address, flags: flags).raw
+            let pml4Table = KernelMemory.pointer(pml4, to: UInt64.self)
+            var at = from
+            while at < to {
+                let pdpt = KernelMemory.pointer(
+                    PageTableEntry(raw: pml4Table[PageTableIndex.pml4(at)]).address, to: UInt64.self)
+                let pd = KernelMemory.pointer(
+                    PageTableEntry(raw: pdpt[PageTableIndex.pdpt(at)]).address, to: UInt64.self)
+                let stop = min(to, alignDown(at, oneGiB) + oneGiB)
+                var index = PageTableIndex.pd(at)
+                var entry = PageTableEntry.page2MiB(at, flags: flags).raw
+                while at < stop {
+                    pd[index] = entry
+                    entry &+= twoMiB
+                    at &+= twoMiB
+                    index &+= 1
+                }
+            }
         }
-        // Low 4 GiB: MMIO (uncached) first, RAM blocks then made cacheable.
-        var block: UInt64 = 0
-        while block < MemoryBounds.fourGiB {
-            mapBlock(block, cached: false)
-            block += twoMiB
-        }
+        // Low 4 GiB: everything, uncached (the low MMIO: LAPIC, IOAPIC,
+        // virtio-mmio, ...); then the RAM blocks cacheable, and RAM above.
+        fill(0, MemoryBounds.fourGiB, cached: false)
+        blocks = Int(MemoryBounds.fourGiB / twoMiB)
         map.forEachRegion { region in
             guard region.kind == .ram else { return }
-            var at = alignDown(region.base, twoMiB)
-            while at < region.end {
-                mapBlock(at, cached: true)
-                at += twoMiB
+            let lo = alignDown(region.base, twoMiB)
+            let hi = alignUp(region.end, twoMiB)
+            fill(lo, hi, cached: true)
+            if hi > MemoryBounds.fourGiB {
+                blocks += Int((hi - max(lo, MemoryBounds.fourGiB)) / twoMiB)
             }
         }
 

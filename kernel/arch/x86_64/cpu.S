@@ -68,3 +68,34 @@ arch_triple_fault:
 empty_idt_ptr:
         .word   0
         .quad   0
+
+/* uint64_t arch_rdmsr(uint32_t msr) */
+        .globl  arch_rdmsr
+        .type   arch_rdmsr, @function
+arch_rdmsr:
+        movl    %edi, %ecx
+        rdmsr
+        shlq    $32, %rdx
+        orq     %rdx, %rax
+        ret
+        .size   arch_rdmsr, . - arch_rdmsr
+
+/* void arch_wrmsr(uint32_t msr, uint64_t value) */
+        .globl  arch_wrmsr
+        .type   arch_wrmsr, @function
+arch_wrmsr:
+        movl    %edi, %ecx
+        movl    %esi, %eax
+        movq    %rsi, %rdx
+        shrq    $32, %rdx
+        wrmsr
+        ret
+        .size   arch_wrmsr, . - arch_wrmsr
+
+/* uint64_t arch_read_cr0(void) */
+        .globl  arch_read_cr0
+        .type   arch_read_cr0, @function
+arch_read_cr0:
+        movq    %cr0, %rax
+        ret
+        .size   arch_read_cr0, . - arch_read_cr0
