@@ -13,7 +13,7 @@ struct FakeQemuTests {
         echo "$$ $!" > '\(pids)'
         wait
         """)
-        let r = try Fixture.boot("tiny", qemu: qemu) { $0.idleTimeout = 0.5; $0.totalTimeout = 10 }
+        let r = try Fixture.bootFake(qemu: qemu) { $0.idleTimeout = 0.5; $0.totalTimeout = 10 }
         #expect(r.verdict.kind == .hang)
         let recorded = try String(contentsOfFile: pids, encoding: .utf8).split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         #expect(recorded.count == 2)
@@ -26,10 +26,10 @@ struct FakeQemuTests {
     @Test("a QEMU killed by a signal is an infrastructure error, even after printing every marker")
     func killedBySignal() throws {
         let qemu = try Fixture.fakeQemu("""
-        printf 'os3: boot ok entry=pvh mode=long64\\nos3: cmdline ""\\nos3: memmap entries=1 ram=1 usable=1 above4g=0\\nos3: ALL OK\\n'
+        printf '\(Fixture.fakePassingConsole)\\n'
         kill -SEGV $$
         """)
-        let r = try Fixture.boot("tiny", qemu: qemu)
+        let r = try Fixture.bootFake(qemu: qemu)
         #expect(r.end == .signaled(11))
         #expect(r.verdict.kind == .infraError)
     }
@@ -51,10 +51,10 @@ struct FakeQemuTests {
     @Test("the last bytes written just before exit are in the log and matched")
     func lastBytesBeforeExit() throws {
         let qemu = try Fixture.fakeQemu("""
-        printf 'os3: boot ok entry=pvh mode=long64\\nos3: cmdline ""\\nos3: memmap entries=1 ram=1 usable=1 above4g=0\\nos3: ALL OK'
+        printf '\(Fixture.fakePassingConsole)'
         exit 33
         """)
-        let r = try Fixture.boot("tiny", qemu: qemu)
+        let r = try Fixture.bootFake(qemu: qemu)
         #expect(r.verdict.kind == .pass, "\(r.verdict.detail)")
         let log = try String(contentsOfFile: r.serialLog, encoding: .utf8)
         #expect(log.hasSuffix("os3: ALL OK"))

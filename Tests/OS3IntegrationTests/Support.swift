@@ -58,6 +58,37 @@ enum Fixture {
         return try runner.run(lane, markers: markers)
     }
 
+    /// A scratch project with one extra lane, `fake`, that requires only markers/boot.toml:
+    /// what a fake QEMU script can print without imitating the whole kernel.
+    static let fakeProject: Result<Project, Error> = Result {
+        let dir = try scratchProject()
+        try """
+        description = "for fake QEMU scripts"
+        accelerator = "tcg"
+        machine = "microvm"
+        memory = "32M"
+        cpus = 1
+        cpu = "qemu64"
+        markers = ["boot"]
+        [timeouts]
+        total = 30
+        idle = 10
+        """.write(toFile: "\(dir)/lanes/fake.toml", atomically: true, encoding: .utf8)
+        return Project(root: dir)
+    }
+
+    /// The console of a passing boot, as the fake lane requires it.
+    static let fakePassingConsole = #"os3: boot ok entry=pvh mode=long64\nos3: cmdline ""\nos3: memmap entries=1 ram=1 usable=1 above4g=0\nos3: ALL OK"#
+
+    /// Boots the `fake` lane with a fake QEMU script.
+    static func bootFake(qemu: String, edit: (inout Lane) -> Void = { _ in }) throws -> RunRecord {
+        let project = try fakeProject.get()
+        var lane = try project.loadLane("fake")
+        edit(&lane)
+        let runner = LaneRunner(project: project, state: state, kernel: try kernelImage(), qemu: qemu)
+        return try runner.run(lane, markers: try project.markers(for: lane))
+    }
+
     /// A private copy of lanes/ and markers/ (to add a lane or marker without touching the repo).
     static func scratchProject() throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("os3-project-\(UUID().uuidString)").path

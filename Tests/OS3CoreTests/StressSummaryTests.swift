@@ -1,0 +1,74 @@
+import Testing
+@testable import OS3Core
+
+@Suite("Stress summaries and reports")
+struct StressSummaryTests {
+    static func run(_ i: Int, _ kind: VerdictKind, loaded: Bool = true, duration: Double = 0.1, missing: [String] = []) -> StressRun {
+        let hits = [MarkerHit(id: "boot", time: duration / 2, line: 2, text: "boot")]
+        let record = RunRecord(lane: "kvm", laneFile: "lanes/kvm.toml", kernel: "k", argv: [], kernelCommandLine: "", runDirectory: "/r/\(i)",
+                               serialLog: "/r/\(i)/serial.log", startedAt: "", duration: duration,
+                               verdict: Verdict(kind: kind, detail: "\(kind.rawValue) <detail>", missing: missing),
+                               end: .exited(33), markers: hits, requiredCount: 2, consoleBytes: 10)
+        return StressRun(index: i, seed: UInt64(1000 + i), offset: Double(i) * 0.2, underLoad: loaded, host: "qemu",
+                         record: record, replay: "os3ctl boot --lane kvm --append os3.seed=\(1000 + i)")
+    }
+
+    static let runs: [StressRun] = (0..<16).map { i in
+        switch i {
+        case 3: run(i, .missingMarkers, missing: ["done"])
+        case 7: run(i, .forbiddenMarker, duration: 0.05)
+        case 11: run(i, .infraError)
+        default: run(i, .pass, duration: 0.1 + Double(i) / 100)
+        }
+    } + (0..<16).map { run(100 + $0, .pass, loaded: false) }
+
+    @Test("failures are counted by verdict and missing marker; infrastructure errors are kept out of the rate")
+    func counts() {
+        let s = StressSummary.make(lane: "kvm", runs: Self.runs, baselineRate: 0.2, sequential: nil, targetRate: 0.05)
+        #expect(s.runs == 15)
+        #expect(s.failures == 2)
+        #expect(s.infraErrors == 1)
+        #expect(s.byVerdict == ["missing-markers": 1, "forbidden-marker": 1, "infra-error": 1])
+        #expect(s.byMissingMarker == ["done": 1])
+        #expect(s.idle?.runs == 16)
+        #expect(s.idle?.failures == 0)
+        #expect(abs(s.baseline!.pValue - Stats.binomialCDF(2, 15, 0.2)) < 1e-12)
+        #expect(s.runsForTarget == 59)
+        #expect(s.timeToVerdict?.count == 15)
+        #expect(s.markerLatency["boot"]?.count == 15)
+        #expect(s.slowest.first?.index == 15)
+    }
+
+    @Test("the text summary states the interval, the replay of each failure, and the upper bound when nothing failed")
+    func text() {
+        let s = StressSummary.make(lane: "kvm", runs: Self.runs, baselineRate: nil, sequential: nil, targetRate: 0.05)
+        let t = s.text(runs: Self.runs, load: nil)
+        #expect(t.contains("2 of 15 runs failed under load"))
+        #expect(t.contains("replay: os3ctl boot --lane kvm --append os3.seed=1003"))
+        #expect(t.contains("infrastructure errors"))
+        // 13 clean runs cannot refute a 1-in-5 rate (0.8^13 = 0.055); 16 can (0.8^16 = 0.028).
+        let thirteen = (0..<13).map { Self.run($0, .pass) }
+        let t13 = StressSummary.make(lane: "kvm", runs: thirteen, baselineRate: 0.2, sequential: nil, targetRate: 0.05).text(runs: thirteen, load: nil)
+        #expect(t13.contains("0 of 13 runs failed"))
+        #expect(t13.contains("the rate is below 20.6% with 95% confidence"))
+        #expect(t13.contains("= 0.0550 — consistent with this rate"))
+        let sixteen = (0..<16).map { Self.run($0, .pass) }
+        let t16 = StressSummary.make(lane: "kvm", runs: sixteen, baselineRate: 0.2, sequential: nil, targetRate: 0.05).text(runs: sixteen, load: nil)
+        #expect(t16.contains("the rate is below 17.1% with 95% confidence"))
+        #expect(t16.contains("= 0.0281 — the observation refutes this rate at the 5% level"))
+    }
+
+    @Test("the HTML report is one self-contained page with both histograms, the timeline and escaped text")
+    func html() {
+        let s = StressSummary.make(lane: "kvm", runs: Self.runs, baselineRate: nil, sequential: nil, targetRate: 0.05)
+        let page = HTMLReport.render(summary: s, runs: Self.runs, load: nil, title: "stress <kvm>")
+        #expect(page.hasPrefix("<!DOCTYPE html>"))
+        #expect(page.contains("<title>stress &lt;kvm&gt;</title>"))
+        #expect(page.contains("id=\"hist-verdict\""))
+        #expect(page.contains("id=\"hist-marker-boot\""))
+        #expect(page.components(separatedBy: "<rect class=\"run ").count - 1 == Self.runs.count)
+        #expect(!page.contains("<script"))
+        #expect(!page.contains("http://") || !page.contains("src=\"http"))
+        #expect(page.contains("&lt;detail&gt;"))
+    }
+}

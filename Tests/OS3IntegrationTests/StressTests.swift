@@ -1,0 +1,145 @@
+import Foundation
+import Testing
+import OS3Core
+import OS3Runner
+
+/// Serialized: these tests look for os3ctl hog processes, so no two may run at once.
+@Suite("stress: flake statistics under real host load", .tags(.integration), .serialized)
+struct StressTests {
+    struct Output: Decodable {
+        var baseSeed: UInt64
+        var experimentDirectory: String
+        var summary: StressSummary
+        var load: LoadRecord?
+        var runs: [StressRun]
+    }
+
+    /// A fake QEMU whose outcome is decided by the seed os3ctl passes: it fails (panic line) when
+    /// the seed's last digit is 0 or 1 — a known 20% truth the statistics must reproduce.
+    static func seededFake() throws -> String {
+        try Fixture.fakeQemu("""
+        seed=$(printf '%s\\n' "$@" | tr ' ' '\\n' | sed -n 's/^os3.seed=//p')
+        case "$seed" in *0|*1) printf 'os3: boot ok entry=pvh mode=long64\\nos3: PANIC: seeded failure\\n'; exec sleep 5;; esac
+        printf '\(Fixture.fakePassingConsole)\\n'
+        exit 33
+        """)
+    }
+
+    static func hogPIDs() -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { Int32($0) }.filter { pid in
+            guard let cmd = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")) else { return false }
+            let args = cmd.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            return args.count == 2 && args[0].hasSuffix("os3ctl") && args[1] == "hog" && Fixture.isAlive(pid)
+        }
+    }
+
+    @Test("failures decided by the seed are counted exactly, and replaying a failing seed fails again")
+    func seededTruth() throws {
+        let fake = try Self.seededFake()
+        let project = try Fixture.fakeProject.get().root
+        let (status, out, err) = try Fixture.os3ctl(["stress", "--project", project, "--lane", "fake", "--runs", "30", "--jobs", "2", "--seed", "7",
+                                                     "--qemu", fake, "--kernel", try Fixture.kernelImage(), "--json"])
+        let result = try JSONDecoder().decode(Output.self, from: Data(out.utf8))
+        let expected = (0..<30).filter { i in
+            var rng = SplitMix64(seed: 7 &+ UInt64(i))
+            return "01".contains(String(rng.next()).last!)
+        }.count
+        #expect(result.summary.runs == 30)
+        #expect(result.summary.failures == expected, "\(err)")
+        #expect(result.summary.byVerdict["forbidden-marker"] == expected)
+        #expect(status == (expected > 0 ? 11 : 0))
+        #expect(result.summary.clopperPearson.contains(0.2))
+        let failing = try #require(result.runs.first { $0.failed })
+        #expect(FileManager.default.fileExists(atPath: failing.record.serialLog))
+        #expect(failing.replay.contains("os3.seed=\(failing.seed)"))
+        // The replay command is real: run it (as argv, no shell) and get the same verdict.
+        var argv = failing.replay.split(separator: " ").map { String($0).trimmingCharacters(in: CharacterSet(charactersIn: "'")) }
+        #expect(argv.removeFirst() == "os3ctl")
+        #expect(try Fixture.os3ctl(argv).status == 11)
+        #expect(FileManager.default.fileExists(atPath: "\(result.experimentDirectory)/report.html"))
+    }
+
+    @Test("hogs load the host for the whole experiment, the load is recorded, and the report renders in a real browser",
+          .enabled(if: Chromium.path != nil, "needs chromium (installed by .ci/setup)"))
+    func realLoadAndReport() throws {
+        let report = FileManager.default.temporaryDirectory.appendingPathComponent("stress-\(UUID().uuidString).html").path
+        let (status, out, err) = try Fixture.os3ctl(["stress", "--lane", "tiny", "--hog", "2", "--runs", "4", "--baseline", "0.2",
+                                                     "--compare-idle", "--report", report, "--json"])
+        #expect(status == 0, "\(err)")
+        let result = try JSONDecoder().decode(Output.self, from: Data(out.utf8))
+        #expect(result.summary.runs == 4)
+        #expect(result.summary.failures == 0)
+        #expect(result.summary.idle?.runs == 4)
+        let load = try #require(result.load)
+        #expect(load.hogs == 2)
+        #expect(load.cpuSeconds > 0)
+        #expect(Self.hogPIDs().isEmpty)
+        let dom = try Chromium.dumpDOM(report)
+        #expect(dom.contains("<svg id=\"timeline\""))
+        #expect(dom.components(separatedBy: "class=\"run passed\"").count - 1 == 8)
+        #expect(dom.contains("id=\"hist-verdict\""))
+        #expect(dom.contains("0 of 4"))
+        let png = try Chromium.screenshot(report)
+        #expect(png.count > 10_000)
+    }
+
+    @Test("killing os3ctl mid-stress (SIGTERM, SIGINT or SIGKILL) leaves no hog or QEMU running", arguments: [SIGTERM, SIGINT, SIGKILL])
+    func killMidStress(_ sig: Int32) throws {
+        let pids = FileManager.default.temporaryDirectory.appendingPathComponent("qemu-pids-\(UUID().uuidString)").path
+        let fake = try Fixture.fakeQemu("""
+        echo $$ >> '\(pids)'
+        printf 'os3: boot ok entry=pvh mode=long64\\n'
+        exec sleep 100
+        """)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Fixture.binary)
+        p.arguments = ["stress", "--project", try Fixture.fakeProject.get().root, "--lane", "fake", "--hog", "2", "--runs", "50", "--jobs", "2", "--qemu", fake,
+                       "--kernel", try Fixture.kernelImage(), "--timeout", "60"]
+        p.environment = ProcessInfo.processInfo.environment.merging(["OS3_STATE_DIR": Fixture.state.path]) { $1 }
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        // Wait until the hogs and both guests are up.
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline && (Self.hogPIDs().count < 2 || ((try? String(contentsOfFile: pids, encoding: .utf8))?.split(separator: "\n").count ?? 0) < 2) {
+            usleep(20_000)
+        }
+        #expect(Self.hogPIDs().count == 2)
+        kill(p.processIdentifier, sig)
+        p.waitUntilExit()
+        if sig != SIGKILL { #expect(p.terminationStatus == 128 + sig) }
+        let qemus = (try String(contentsOfFile: pids, encoding: .utf8)).split(separator: "\n").compactMap { Int32($0) }
+        let gone = Date().addingTimeInterval(5)
+        while Date() < gone && (!Self.hogPIDs().isEmpty || qemus.contains(where: Fixture.isAlive)) { usleep(20_000) }
+        #expect(Self.hogPIDs().isEmpty, "hogs survived")
+        for q in qemus { #expect(!Fixture.isAlive(q), "fake QEMU \(q) survived") }
+    }
+}
+
+enum Chromium {
+    static let path: String? = ["chromium", "chromium-browser", "google-chrome"].lazy.compactMap { resolveExecutable($0) }.first
+
+    static func run(_ args: [String]) throws -> Data {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path!)
+        p.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1100,1400"] + args
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return data
+    }
+
+    static func dumpDOM(_ file: String) throws -> String {
+        String(decoding: try run(["--dump-dom", "file://\(file)"]), as: UTF8.self)
+    }
+
+    static func screenshot(_ file: String) throws -> Data {
+        let png = file + ".png"
+        _ = try run(["--screenshot=\(png)", "file://\(file)"])
+        return try Data(contentsOf: URL(fileURLWithPath: png))
+    }
+}
