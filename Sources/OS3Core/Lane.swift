@@ -24,11 +24,22 @@ public struct Lane: Sendable, Equatable, Codable {
     public var firmware: String?
     /// Extra QEMU arguments appended verbatim (no shell involved).
     public var qemuArgs: [String]
+    /// Bytes typed into the serial console, once the marker `after` has been seen (or at start).
+    public var consoleInput: ConsoleInput?
+
+    public struct ConsoleInput: Sendable, Equatable, Codable {
+        public var after: String?
+        public var text: String
+        public init(after: String?, text: String) {
+            self.after = after
+            self.text = text
+        }
+    }
 
     public init(name: String, file: String = "", description: String = "", accelerator: Accelerator, machine: String,
                 memory: String, cpus: Int, cpuModel: String, append: String = "", markerFiles: [String],
                 successExitCode: Int32 = 33, totalTimeout: Double = 30, idleTimeout: Double = 10,
-                firmware: String? = nil, qemuArgs: [String] = []) throws {
+                firmware: String? = nil, qemuArgs: [String] = [], consoleInput: ConsoleInput? = nil) throws {
         self.name = name
         self.file = file
         self.description = description
@@ -48,11 +59,13 @@ public struct Lane: Sendable, Equatable, Codable {
         self.idleTimeout = idleTimeout
         self.firmware = firmware
         self.qemuArgs = qemuArgs
+        self.consoleInput = consoleInput
     }
 
     static let keys = ["description", "accelerator", "machine", "memory", "cpus", "cpu", "append", "markers",
-                       "success-exit", "timeouts", "firmware", "qemu-args"]
+                       "success-exit", "timeouts", "firmware", "qemu-args", "console-input"]
     static let timeoutKeys = ["total", "idle"]
+    static let inputKeys = ["after", "text"]
 
     /// Parses a lane file. `name` is the file's base name; every error names the file and line.
     public static func parse(name: String, file: String, text: String) throws -> Lane {
@@ -96,12 +109,23 @@ public struct Lane: Sendable, Equatable, Codable {
         let total = try t.seconds("total", range: 0.1...86_400)
         let idle = try t.seconds("idle", range: 0.05...86_400)
         guard idle <= total else { throw t.fail("idle", "idle timeout (\(idle) s) is longer than the total timeout (\(total) s)", fix: "make idle <= total") }
+        var input: ConsoleInput?
+        if let i = try r.subtable("console-input", allowed: inputKeys) {
+            try i.checkUnknownKeys()
+            let text = try i.string("text")
+            guard !text.isEmpty else { throw i.fail("text", "console-input text is empty", fix: "write the bytes to type, e.g. text = \"ello\"") }
+            let after = try i.optionalString("after")
+            if let after, !markers.isEmpty, !Lane.isValidName(after) {
+                throw i.fail("after", "'\(after)' is not a marker id", fix: "name the id of a required marker")
+            }
+            input = ConsoleInput(after: after, text: text)
+        }
         let firmware = try r.optionalString("firmware")
         let extra = try r.strings("qemu-args", required: false)
         return try Lane(name: name, file: file, description: try r.string("description", required: false),
                         accelerator: accel, machine: machine, memory: memory, cpus: cpus, cpuModel: cpu,
                         append: append, markerFiles: markers, successExitCode: Int32(exit),
-                        totalTimeout: total, idleTimeout: idle, firmware: firmware, qemuArgs: extra)
+                        totalTimeout: total, idleTimeout: idle, firmware: firmware, qemuArgs: extra, consoleInput: input)
     }
 
     static func isValidName(_ s: String) -> Bool {

@@ -69,6 +69,14 @@ public struct BootRunner: Sendable {
         _ = fcntl(outPipe[0], F_SETFL, fcntl(outPipe[0], F_GETFL) | O_NONBLOCK)
         _ = fcntl(errPipe[0], F_SETFL, fcntl(errPipe[0], F_GETFL) | O_NONBLOCK)
         onEvent(.started(pid: child.pid, runDirectory: dir))
+        var inputPending = lane.consoleInput
+        /// Types the lane's console input once its trigger marker has been seen.
+        func typeInputIfDue() {
+            guard let input = inputPending, input.after.map({ matcher.hits[$0] != nil }) ?? true else { return }
+            inputPending = nil
+            try? writeAll(inPipe[1], Array(input.text.utf8))
+        }
+        typeInputIfDue()
 
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         var outOpen = true, errOpen = true
@@ -137,6 +145,7 @@ public struct BootRunner: Sendable {
             let r = Glibc.poll(&fds, nfds_t(fds.count), Int32(max(1, min(wait * 1000, cap).rounded(.up))))
             if r < 0 && errno != EINTR { break }
             if outOpen { outOpen = drainConsole() }
+            if inputPending != nil { typeInputIfDue() }
             if stopReason == .forbiddenMarker {
                 // Give the panic line a moment to finish so the report shows all of it; the
                 // verdict and its time are already fixed, and the guest is stopped well within 50 ms.

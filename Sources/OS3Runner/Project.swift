@@ -70,7 +70,12 @@ public struct Project: Sendable {
             }
             sets.append(try MarkerSet.parse(file: relative(file), text: text))
         }
-        return try MarkerSet.merging(sets)
+        let merged = try MarkerSet.merging(sets)
+        if let after = lane.consoleInput?.after, !merged.required.contains(where: { $0.id == after }) {
+            throw OS3Error(.invalidLane, "console-input waits for marker '\(after)', which none of the lane's marker files defines",
+                           file: lane.file, fix: "use the id of a required marker from: \(lane.markerFiles.joined(separator: ", "))")
+        }
+        return merged
     }
 
     /// A path relative to the project root, for messages.

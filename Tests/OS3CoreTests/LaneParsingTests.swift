@@ -133,4 +133,12 @@ struct LaneParsingTests {
     func memorySizes(_ text: String, _ mib: Int) {
         #expect(Lane.parseMemory(text) == mib)
     }
+
+    @Test("console input is typed after a marker; an empty text is refused at its line")
+    func consoleInput() throws {
+        let lane = try Lane.parse(name: "rx", file: "lanes/rx.toml", text: Self.good + "\n[console-input]\nafter = \"boot\"\ntext = \"ello\"\n")
+        #expect(lane.consoleInput == Lane.ConsoleInput(after: "boot", text: "ello"))
+        let e = try #require(Self.error(Self.good + "\n[console-input]\ntext = \"\"\n"))
+        #expect(e.line == 18)
+    }
 }
