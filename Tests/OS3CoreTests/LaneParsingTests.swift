@@ -139,6 +139,6 @@ struct LaneParsingTests {
         let lane = try Lane.parse(name: "rx", file: "lanes/rx.toml", text: Self.good + "\n[console-input]\nafter = \"boot\"\ntext = \"ello\"\n")
         #expect(lane.consoleInput == Lane.ConsoleInput(after: "boot", text: "ello"))
         let e = try #require(Self.error(Self.good + "\n[console-input]\ntext = \"\"\n"))
-        #expect(e.line == 18)
+        #expect(e.line == 17)
     }
 }
