@@ -39,6 +39,8 @@ public struct MarkerMatcher: Sendable {
         let marker: Marker
         let literal: [UInt8]?
         let regex: Regex<AnyRegexOutput>?
+        /// Text every match of `regex` must contain: lines without it skip the regex engine.
+        let prefilter: [UInt8]?
     }
 
     public let set: MarkerSet
@@ -57,9 +59,9 @@ public struct MarkerMatcher: Sendable {
         self.set = set
         func compile(_ m: Marker) -> Compiled {
             switch m.pattern {
-            case .literal(let s): return Compiled(marker: m, literal: Array(s.utf8), regex: nil)
+            case .literal(let s): return Compiled(marker: m, literal: Array(s.utf8), regex: nil, prefilter: nil)
             // Patterns are validated when marker files are parsed.
-            case .regex(let r): return Compiled(marker: m, literal: nil, regex: try? Regex(r))
+            case .regex(let r): return Compiled(marker: m, literal: nil, regex: try? Regex(r), prefilter: requiredLiteral(r).map { Array($0.utf8) })
             }
         }
         pendingRequired = set.required.map(compile)
@@ -192,6 +194,7 @@ public struct MarkerMatcher: Sendable {
     private func matches(_ c: Compiled, _ line: UnsafeRawBufferPointer, _ text: () -> String) -> Bool {
         if let lit = c.literal { return contains(line, lit) }
         guard let regex = c.regex else { return false }
+        if let p = c.prefilter, !contains(line, p) { return false }
         return (try? regex.firstMatch(in: text())) != nil
     }
 
@@ -211,4 +214,53 @@ public struct MarkerMatcher: Sendable {
         guard needle.count <= haystack.count, let h = haystack.baseAddress else { return false }
         return needle.withUnsafeBytes { n in os3_find(h, haystack.count, n.baseAddress!, n.count) >= 0 }
     }
+}
+
+/// The longest run of plain characters that every match of `pattern` must contain, or nil when
+/// that cannot be told simply. Conservative: only text outside groups and classes, no
+/// alternation or inline options anywhere, and a character followed by a quantifier is dropped.
+func requiredLiteral(_ pattern: String) -> String? {
+    if pattern.contains("|") || pattern.contains("(?") { return nil }
+    let chars = Array(pattern)
+    var best = "", run = ""
+    var depth = 0, inClass = false, i = 0
+    func endRun() {
+        if run.count > best.count { best = run }
+        run = ""
+    }
+    while i < chars.count {
+        let c = chars[i]
+        if inClass {
+            if c == "\\" { i += 2; continue }
+            if c == "]" { inClass = false }
+            i += 1
+            continue
+        }
+        switch c {
+        case "\\":
+            endRun()
+            i += 2
+            continue
+        case "[":
+            endRun(); inClass = true
+        case "(":
+            endRun(); depth += 1
+        case ")":
+            endRun(); depth = max(0, depth - 1)
+        case "?", "*", "{":
+            // The quantified character is optional: it does not belong to the run.
+            if !run.isEmpty { run.removeLast() }
+            endRun()
+            if c == "{" { while i < chars.count && chars[i] != "}" { i += 1 } }
+        case "+":
+            endRun()
+        case ".", "^", "$":
+            endRun()
+        default:
+            if depth == 0 { run.append(c) } else { endRun() }
+        }
+        i += 1
+    }
+    endRun()
+    return best.count >= 3 ? best : nil
 }

@@ -102,3 +102,36 @@ struct MarkerMatcherTests {
         #expect(m.hits["done"]?.time == 1)
     }
 }
+
+@Suite("Regex prefilter")
+struct RegexPrefilterTests {
+    @Test("the literal a regex requires is found conservatively",
+          arguments: [(#"^os3: cmdline ".*"$"#, #"os3: cmdline ""#), (#"os3: memmap entries=\d+ ram=\d+"#, "os3: memmap entries="),
+                      (#"cr3=0x[1-9a-f][0-9a-f]{8,} above4g=yes"#, " above4g=yes"), ("colou?r flavour", "r flavour"),
+                      ("(abc)?defg", "defg"), ("ab+c", "ab")])
+    func found(_ pattern: String, _ literal: String?) {
+        #expect(requiredLiteral(pattern) == (literal.map { $0.count >= 3 ? $0 : nil } ?? nil))
+    }
+
+    @Test("no prefilter where a simple scan cannot be sure", arguments: ["panic|oops", "(?i)panic", "a.b", #"\d+\.\d+"#])
+    func refused(_ pattern: String) {
+        #expect(requiredLiteral(pattern) == nil)
+    }
+
+    @Test("every string a regex matches contains its prefilter literal")
+    func soundness() throws {
+        let samples: [(String, [String])] = [
+            (#"^os3: cmdline ".*"$"#, [#"os3: cmdline """#, #"os3: cmdline "a b c""#]),
+            ("colou?r flavour", ["color flavour", "colour flavour!"]),
+            (#"x{2,3}yz{0,1}abc"#, ["xxyabc", "xxxyzabc"]),
+        ]
+        for (pattern, matching) in samples {
+            let regex = try Regex(pattern)
+            let literal = try #require(requiredLiteral(pattern))
+            for text in matching {
+                #expect((try regex.firstMatch(in: text)) != nil, "\(pattern) should match \(text)")
+                #expect(text.contains(literal), "\(text) lacks \(literal)")
+            }
+        }
+    }
+}
