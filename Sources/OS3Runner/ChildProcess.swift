@@ -72,12 +72,16 @@ public final class ChildProcess: @unchecked Sendable {
         }
     }
 
-    /// The kill ladder: SIGTERM to the whole group, a bounded grace, then SIGKILL. Always reaps.
+    /// The kill ladder, each step bounded: ask (SIGINT, which QEMU and most tools take as "quit
+    /// cleanly"), then SIGTERM, then SIGKILL — always to the whole process group, and always
+    /// ending with SIGKILL to the group so nothing the child started lingers. Always reaps.
     @discardableResult
     public func terminate(grace: Double = 0.5) -> ProcessEnd {
         if let end = poll() { killGroup(SIGKILL); return end }
-        killGroup(SIGTERM)
-        if let end = wait(upTo: grace) { killGroup(SIGKILL); return end }
+        for signal in [SIGINT, SIGTERM] {
+            killGroup(signal)
+            if let end = wait(upTo: grace / 2) { killGroup(SIGKILL); return end }
+        }
         killGroup(SIGKILL)
         return wait()
     }

@@ -90,3 +90,45 @@ struct CommandLineTests {
         #expect(try Fixture.os3ctl(["gate", "--skip-host-tests", "--lane", "kvm", "--lane", "tiny", "--allow-skipped"], environment: env).status == 0)
     }
 }
+
+@Suite("Isolation: concurrent runs and untrusted input", .tags(.integration))
+struct IsolationTests {
+    @Test("two os3ctl processes at once both pass, each with its own private run directories")
+    func twoAtOnce() throws {
+        _ = try Fixture.kernelImage()
+        let results = try [0, 1].map { _ -> Process in
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: Fixture.binary)
+            p.arguments = ["gate", "--skip-host-tests", "--lane", "tiny", "--lane", "tcg-bigmem", "--json"]
+            p.environment = ProcessInfo.processInfo.environment.merging(["OS3_STATE_DIR": Fixture.state.path]) { $1 }
+            p.currentDirectoryURL = URL(fileURLWithPath: Fixture.root)
+            p.standardOutput = Pipe()
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            return p
+        }.map { p -> [RunRecord] in
+            let data = (p.standardOutput as! Pipe).fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0)
+            return try JSONDecoder().decode([RunRecord].self, from: data)
+        }
+        let dirs = results.flatMap { $0.map(\.runDirectory) }
+        #expect(dirs.count == 4)
+        #expect(Set(dirs).count == 4)
+        for d in dirs {
+            var st = stat()
+            #expect(stat(d, &st) == 0 && st.st_mode & 0o077 == 0, "\(d) is readable by others")
+        }
+    }
+
+    @Test("a command line full of shell syntax reaches the kernel verbatim and runs nothing")
+    func noShell() throws {
+        let canary = FileManager.default.temporaryDirectory.appendingPathComponent("canary-\(UUID().uuidString)").path
+        let hostile = "a=$(touch \(canary)) b=`touch \(canary)`;touch \(canary) 'q\"x"
+        let r = try Fixture.boot("tiny", append: hostile)
+        #expect(r.verdict.kind == .pass, "\(r.verdict.detail)")
+        #expect(!FileManager.default.fileExists(atPath: canary))
+        let log = try String(contentsOfFile: r.serialLog, encoding: .utf8)
+        #expect(log.contains(hostile))
+    }
+}
