@@ -14,7 +14,7 @@ public struct OS3Command: ParsableCommand {
         3 build or host tests failed, 4 a tool is missing, 130/143 interrupted. See docs/VERDICTS.md.
         """,
         version: "0.1.0",
-        subcommands: [BuildCommand.self, BootCommand.self, GateCommand.self, StressCommand.self, LanesCommand.self, DoctorCommand.self, HogCommand.self]
+        subcommands: [BuildCommand.self, BootCommand.self, GateCommand.self, StressCommand.self, ScanCommand.self, LanesCommand.self, DoctorCommand.self, HogCommand.self]
     )
 
     public init() {}

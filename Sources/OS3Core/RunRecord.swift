@@ -17,10 +17,13 @@ public struct RunRecord: Sendable, Codable, Equatable {
     public var markers: [MarkerHit]
     public var requiredCount: Int
     public var consoleBytes: Int
+    /// When os3ctl stopped the guest itself (forbidden marker, timeout): seconds from the verdict
+    /// to the guest being gone.
+    public var stopLatency: Double?
 
     public init(lane: String, laneFile: String, kernel: String, argv: [String], kernelCommandLine: String,
                 runDirectory: String, serialLog: String, startedAt: String, duration: Double, verdict: Verdict,
-                end: ProcessEnd?, markers: [MarkerHit], requiredCount: Int, consoleBytes: Int) {
+                end: ProcessEnd?, markers: [MarkerHit], requiredCount: Int, consoleBytes: Int, stopLatency: Double? = nil) {
         self.lane = lane
         self.laneFile = laneFile
         self.kernel = kernel
@@ -35,6 +38,7 @@ public struct RunRecord: Sendable, Codable, Equatable {
         self.markers = markers
         self.requiredCount = requiredCount
         self.consoleBytes = consoleBytes
+        self.stopLatency = stopLatency
     }
 
     /// Required markers seen (forbidden ones are never in `markers`).

@@ -167,9 +167,11 @@ public struct BootRunner: Sendable {
                 verdictTime = Clock.now
             }
         }
+        var stopLatency: Double?
         if let reason = stopReason {
             onEvent(.stopping(reason))
             end = child.terminate(grace: killGrace)
+            stopLatency = Clock.now - (verdictTime ?? Clock.now)
         } else {
             // Anything QEMU left in its group (a fake QEMU's children) goes too.
             child.killGroup(SIGKILL)
@@ -184,11 +186,11 @@ public struct BootRunner: Sendable {
                                           forbidden: matcher.forbiddenHit, consoleBytes: matcher.bytes,
                                           stderrTail: String(decoding: stderrTail, as: UTF8.self))
         return finish(observation, matcher: matcher, dir: dir, serialPath: serialPath, startedAt: startedAt,
-                      duration: (verdictTime ?? now) - start)
+                      duration: (verdictTime ?? now) - start, stopLatency: stopLatency)
     }
 
     private func finish(_ observation: BootObservation, matcher: MarkerMatcher, dir: String, serialPath: String,
-                        startedAt: String, duration: Double) -> RunRecord {
+                        startedAt: String, duration: Double, stopLatency: Double? = nil) -> RunRecord {
         let lane = invocation.lane
         let verdict = Verdict.judge(observation, markers: markers, successExitCode: lane.successExitCode,
                                     idleTimeout: lane.idleTimeout, totalTimeout: lane.totalTimeout)
@@ -196,7 +198,8 @@ public struct BootRunner: Sendable {
                                kernelCommandLine: invocation.kernelCommandLine, runDirectory: dir, serialLog: serialPath,
                                startedAt: startedAt, duration: duration, verdict: verdict, end: observation.end,
                                markers: observation.hits.values.sorted { ($0.line, $0.time) < ($1.line, $1.time) },
-                               requiredCount: markers.required.count, consoleBytes: observation.consoleBytes)
+                               requiredCount: markers.required.count, consoleBytes: observation.consoleBytes,
+                               stopLatency: stopLatency)
         try? writeFile("\(dir)/result.json", encodeJSON(record) + "\n")
         return record
     }

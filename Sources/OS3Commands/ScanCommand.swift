@@ -1,0 +1,82 @@
+import ArgumentParser
+import Foundation
+import OS3Core
+import OS3Runner
+
+/// Judges an existing console log against marker files, with the same engine `boot` uses.
+/// Useful for a log from another machine or a kernel run by hand — and for benchmarking the matcher.
+struct ScanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scan",
+        abstract: "Check a saved serial log against a lane's markers (or marker files), without booting.",
+        discussion: "Exits 0 when every required marker appears (in order) and no forbidden one does, 10 if some are missing, 11 on a forbidden marker, 13 on an order violation.")
+
+    @OptionGroup var options: ProjectOptions
+
+    @Option(help: ArgumentHelp("Use this lane's marker files.", valueName: "name"))
+    var lane: String?
+
+    @Option(name: .customLong("markers"), help: ArgumentHelp("A marker file (repeatable) instead of a lane's.", valueName: "file"))
+    var markerFiles: [String] = []
+
+    @Argument(help: ArgumentHelp("The log to scan.", valueName: "log"))
+    var log: String
+
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
+    func validate() throws {
+        if (lane == nil) == markerFiles.isEmpty { throw ValidationError("give either --lane NAME or one or more --markers FILE") }
+    }
+
+    struct Result: Codable {
+        var log: String
+        var bytes: Int
+        var seconds: Double
+        var verdict: Verdict
+        var hits: [MarkerHit]
+    }
+
+    func run() throws {
+        let markers: MarkerSet
+        if let lane {
+            let project = try options.locate()
+            markers = try project.markers(for: try project.loadLane(lane))
+        } else {
+            markers = try MarkerSet.merging(markerFiles.map { file in
+                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                    throw OS3Error(.notFound, "cannot read marker file \(file)")
+                }
+                return try MarkerSet.parse(file: file, text: text)
+            })
+        }
+        let fd = open(log, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw OS3Error(.notFound, "cannot open \(log): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var matcher = MarkerMatcher(markers)
+        let start = Clock.now
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while matcher.forbiddenHit == nil {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            // Times are byte offsets' arrival: all "at" 0 — a log has no clock.
+            _ = buffer.withUnsafeBytes { matcher.feed(UnsafeRawBufferPointer(rebasing: $0[0..<n]), at: 0) }
+        }
+        _ = matcher.finish(at: 0)
+        let seconds = Clock.now - start
+        let observation = BootObservation(end: .exited(33), stopReason: matcher.forbiddenHit == nil ? nil : .forbiddenMarker,
+                                          hits: matcher.hits, forbidden: matcher.forbiddenHit, consoleBytes: matcher.bytes)
+        var verdict = Verdict.judge(observation, markers: markers, successExitCode: 33, idleTimeout: 0, totalTimeout: 0)
+        if verdict.kind == .pass { verdict.detail = "all \(markers.required.count) required markers seen, no forbidden marker" }
+        let hits = matcher.hits.values.sorted { $0.line < $1.line }
+        if json {
+            printOut(encodeJSON(Result(log: log, bytes: matcher.bytes, seconds: seconds, verdict: verdict, hits: hits)))
+        } else {
+            for hit in hits { printOut("line \(hit.line): \(hit.id)") }
+            printOut("\(verdict.kind.rawValue.uppercased()): \(verdict.detail)")
+            printErr("scan: \(matcher.bytes) bytes in \(Reports.seconds(seconds))")
+        }
+        throw ExitCode(verdict.kind.exitCode)
+    }
+}
