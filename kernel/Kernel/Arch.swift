@@ -19,11 +19,16 @@
 @_extern(c, "arch_rdtsc") func arch_rdtsc() -> UInt64
 @_extern(c, "arch_invlpg") func arch_invlpg(_ address: UInt64)
 @_extern(c, "arch_triple_fault") private func arch_triple_fault_c()
+/// count words at dst: first, first+step, first+2*step, ...
+@_extern(c, "arch_fill_entries") func arch_fill_entries(
+    _ dst: UnsafeMutablePointer<UInt64>, _ first: UInt64, _ step: UInt64, _ count: UInt64)
 
 /// Physical (= virtual, identity-mapped) address of the zeroed spare
 /// page-table pages reserved in boot.S, and how many there are.
 @_extern(c, "arch_boot_spare_tables") func arch_boot_spare_tables() -> UInt64
 let bootSpareTableCount = 4
+/// boot.S identity-maps [0, 1 GiB) until the kernel's own tables are loaded.
+let bootIdentityMapEnd: UInt64 = 1 << 30
 
 // C cannot spell `Never`; these wrappers tell Swift the stubs never return.
 
@@ -62,6 +67,11 @@ func arch_triple_fault() -> Never {
 @_extern(c, "arch_cmdline_buffer") func arch_cmdline_buffer() -> UInt64
 @_extern(c, "arch_memmap_buffer") func arch_memmap_buffer() -> UInt64
 let memmapBufferEntries = 128
+@_extern(c, "arch_strnlen") func arch_strnlen(_ s: UnsafeRawPointer, _ max: UInt64) -> Int
+@_extern(c, "arch_serial_line") func arch_serial_line() -> UInt64
+/// 8 KiB, not zeroed: see BootArena.
+@_extern(c, "arch_boot_arena") func arch_boot_arena() -> UInt64
+let bootArenaSize = 0x2000
 
 func arch_fault_ud() -> Never {
     arch_fault_ud_c()

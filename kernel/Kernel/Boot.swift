@@ -5,19 +5,25 @@ import _Volatile
 
 /// Longest command line we read from the start-info pointer.
 let commandLineLimit = 4096
+/// Words of the command line kept as spans (more: slower lookups, same answers).
+let argumentCapacity = 64
+/// Regions of the memory map resolved once (more: the uncached O(n²) scan).
+let regionCapacity = 64
 
 @c(kmain)
 func kmain(startInfo: UInt64) {
     Serial.initialize()
 
-    guard startInfo != 0, startInfo < MemoryBounds.fourGiB,
+    guard startInfo != 0, startInfo < bootIdentityMapEnd - UInt64(PVHStartInfo.size),
         let info = PVHStartInfo(bytes: physicalBytes(startInfo, count: PVHStartInfo.size))
     else { panic("no valid PVH start info (bad magic in hvm_start_info)") }
     // A bare "\n" first: firmware (SeaBIOS: "Booting from ROM..") may have
     // left the line unterminated, and every protocol line must start a line.
     Console.write("\nos3: boot ok entry=pvh mode=long64\n")
 
-    let commandLine = KernelCommandLine(readCommandLine(info.commandLineAddress))
+    let commandLine = KernelArguments(
+        readCommandLine(info.commandLineAddress),
+        storage: BootArena.take(KernelArgumentSpan.self, count: argumentCapacity), capacity: argumentCapacity)
     Console.write("os3: cmdline \"")
     Console.write(bytes: commandLine.bytes)
     Console.write("\"\n")
@@ -33,7 +39,9 @@ func kmain(startInfo: UInt64) {
     Console.write(how)
     Console.write("\n")
 
-    let memoryMap = MemoryMap(copyMemoryMap(info))
+    let memoryMap = MemoryMap(
+        copyMemoryMap(info), regionCache: BootArena.take(MemoryRegion.self, count: regionCapacity),
+        capacity: regionCapacity)
     if commandLine.flag("os3.memmap") { printMemoryMap(memoryMap) }
     let summary = memoryMap.summary()
     Console.write("os3: memmap entries=")
@@ -108,7 +116,7 @@ func kmain(startInfo: UInt64) {
 }
 
 /// The test-only kernel arguments that make the boot fail on purpose.
-func runRequestedFailureModes(_ commandLine: KernelCommandLine<UnsafeRawBufferPointer>) {
+func runRequestedFailureModes(_ commandLine: KernelArguments) {
     if commandLine.flag("os3.panic") {
         panic("deliberate panic requested by os3.panic=1")
     }
@@ -139,7 +147,7 @@ let unmappedProbeAddress: UInt64 = 0x0000_7E57_0000_0ACE
 
 /// `os3.fault=ud|pf|df`: an exception nobody expects, after the IDT exists,
 /// so the panic path is tested end to end (vector 6, 14, or 8 on IST1).
-func runRequestedFaults(_ commandLine: KernelCommandLine<UnsafeRawBufferPointer>) {
+func runRequestedFaults(_ commandLine: KernelArguments) {
     if commandLine.value(forKey: "os3.fault", is: "ud") { arch_fault_ud() }
     if commandLine.value(forKey: "os3.fault", is: "pf") {
         let value = UnsafePointer<UInt64>(bitPattern: UInt(unmappedProbeAddress))!.pointee
@@ -154,7 +162,7 @@ func runRequestedFaults(_ commandLine: KernelCommandLine<UnsafeRawBufferPointer>
 /// analysis when read in place).
 func copyMemoryMap(_ info: PVHStartInfo) -> UnsafeBufferPointer<MemoryMapEntry> {
     guard info.memoryMapEntryCount > 0, info.memoryMapAddress != 0,
-        info.memoryMapAddress < MemoryBounds.fourGiB
+        info.memoryMapAddress < bootIdentityMapEnd - UInt64(memmapBufferEntries * PVHMemoryMapEntries.entrySize)
     else { panic("PVH start info has no memory map") }
     let count = min(Int(info.memoryMapEntryCount), memmapBufferEntries)
     let raw = PVHMemoryMapEntries(
@@ -170,19 +178,18 @@ func copyMemoryMap(_ info: PVHStartInfo) -> UnsafeBufferPointer<MemoryMapEntry> 
     return UnsafeBufferPointer(start: decoded, count: count)
 }
 
-/// Bytes at an identity-mapped physical address (below 4 GiB at boot).
+/// Bytes at an identity-mapped physical address (below 1 GiB at boot).
 func physicalBytes(_ address: UInt64, count: Int) -> UnsafeRawBufferPointer {
     UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: UInt(address)), count: count)
 }
 
 /// The NUL-terminated command line at `address`, without the NUL.
 func readCommandLine(_ address: UInt64) -> UnsafeRawBufferPointer {
-    guard address != 0, address < MemoryBounds.fourGiB - UInt64(commandLineLimit) else {
+    guard address != 0, address < bootIdentityMapEnd - UInt64(commandLineLimit) else {
         return UnsafeRawBufferPointer(start: nil, count: 0)
     }
     let bytes = physicalBytes(address, count: commandLineLimit)
-    var length = 0
-    while length < commandLineLimit && bytes[length] != 0 { length += 1 }
+    let length = arch_strnlen(bytes.baseAddress!, UInt64(commandLineLimit))
     // Copy into the kernel (see copyMemoryMap).
     let buffer = UnsafeMutableRawPointer(bitPattern: UInt(arch_cmdline_buffer()))!
     buffer.copyMemory(from: bytes.baseAddress!, byteCount: length)

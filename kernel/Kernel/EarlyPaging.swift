@@ -1,6 +1,6 @@
 // EarlyPaging.swift — extend boot.S's identity map before a frame allocator
-// exists. Table pages come from the zeroed spare pool in boot.S, so this only
-// works while the active tables (and the pool) live below 4 GiB, where
+// exists. Table pages come from the spare pool in boot.S, so this only
+// works while the active tables (and the pool) live below 1 GiB, where
 // boot.S identity-mapped them. Replaced once the kernel owns its tables.
 
 enum EarlyPaging {
@@ -24,7 +24,7 @@ enum EarlyPaging {
     }
 
     private static func table(_ physical: UInt64) -> UnsafeMutablePointer<UInt64> {
-        guard physical < MemoryBounds.fourGiB,
+        guard physical < bootIdentityMapEnd,
             let pointer = UnsafeMutablePointer<UInt64>(bitPattern: UInt(physical))
         else { panic("early paging: page table outside the boot identity map") }
         return pointer
@@ -44,6 +44,7 @@ enum EarlyPaging {
         }
         let fresh = arch_boot_spare_tables() + UInt64(sparePagesUsed) * MemoryBounds.pageSize
         sparePagesUsed += 1
+        KernelMemory.zeroPage(fresh)  // .noinit: not zeroed at boot
         entry.pointee = fresh | writable | present
         return fresh
     }

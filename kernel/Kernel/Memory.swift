@@ -28,8 +28,8 @@ enum KernelMemory {
         let kernelEnd = alignUp(arch_kernel_end(), MemoryBounds.pageSize)
         guard let bitmapAddress = map.firstFit(
             size: alignUp(bitmapBytes, MemoryBounds.pageSize), minimum: kernelEnd,
-            maximum: MemoryBounds.fourGiB)
-        else { panic("frames: no room for the frame bitmap below 4 GiB") }
+            maximum: bootIdentityMapEnd)
+        else { panic("frames: no room for the frame bitmap below 1 GiB") }
         var bitmap = FrameBitmap(words: pointer(bitmapAddress, to: UInt64.self), frameCount: frameCount)
         var usable = 0
         map.forEachUsableRange { lo, hi in usable += bitmap.releaseUsedRange(from: lo, to: hi) }
@@ -124,8 +124,9 @@ enum KernelPaging {
         }
 
         var blocks = 0
-        /// Writes 2 MiB entries for [from, to) (2 MiB aligned) in tight
-        /// per-directory loops (instructions are dear under nested KVM).
+        /// Writes 2 MiB entries for [from, to) (2 MiB aligned), one
+        /// unrolled assembly loop per directory (every ring-0 instruction
+        /// is emulated in the kvm lanes).
         func fill(_ from: UInt64, _ to: UInt64, cached: Bool) {
             let flags = PageTableEntry.writable
                 | (cached ? 0 : PageTableEntry.cacheDisable | PageTableEntry.writeThrough)
@@ -137,14 +138,10 @@ enum KernelPaging {
                 let pd = KernelMemory.pointer(
                     PageTableEntry(raw: pdpt[PageTableIndex.pdpt(at)]).address, to: UInt64.self)
                 let stop = min(to, alignDown(at, oneGiB) + oneGiB)
-                var index = PageTableIndex.pd(at)
-                var entry = PageTableEntry.page2MiB(at, flags: flags).raw
-                while at < stop {
-                    pd[index] = entry
-                    entry &+= twoMiB
-                    at &+= twoMiB
-                    index &+= 1
-                }
+                let count = (stop - at) / twoMiB
+                arch_fill_entries(
+                    pd + PageTableIndex.pd(at), PageTableEntry.page2MiB(at, flags: flags).raw, twoMiB, count)
+                at = stop
             }
         }
         // Low 4 GiB: everything, uncached (the low MMIO: LAPIC, IOAPIC,

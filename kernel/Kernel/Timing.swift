@@ -6,7 +6,6 @@ enum Timing {
         (0, 0, 0, 0, 0, 0, 0, 0)
 
     nonisolated(unsafe) static var mtrrDefaultAtBoot: UInt64 = 0
-
     static func mark(_ index: Int) {
         let now = arch_rdtsc()
         withUnsafeMutableBytes(of: &marks) { $0.storeBytes(of: now, toByteOffset: index * 8, as: UInt64.self) }

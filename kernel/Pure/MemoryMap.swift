@@ -128,14 +128,50 @@ public enum MemoryBounds {
 /// Analysis of a memory map given as any collection of entries.
 public struct MemoryMap<Entries: RandomAccessCollection> where Entries.Element == MemoryMapEntry {
     public let entries: Entries
+    /// Regions resolved once (see `init(_:regionCache:capacity:)`), or nil.
+    private(set) var cache: UnsafeMutablePointer<MemoryRegion>?
+    private(set) var cachedCount: Int
 
     public init(_ entries: Entries) {
         self.entries = entries
+        self.cache = nil
+        self.cachedCount = 0
     }
+
+    /// Resolves the regions once into `regionCache` (room for `capacity`);
+    /// every query afterwards walks that list instead of the O(n²) scan (in
+    /// the kvm lanes each ring-0 instruction is emulated). If the map has
+    /// more regions than fit, the map stays uncached: same answers, slower.
+    public init(_ entries: Entries, regionCache: UnsafeMutablePointer<MemoryRegion>, capacity: Int) {
+        self.entries = entries
+        self.cache = nil
+        self.cachedCount = 0
+        var count = 0
+        var fits = true
+        forEachRegion { region in
+            if count < capacity { (regionCache + count).initialize(to: region) } else { fits = false }
+            count &+= 1
+        }
+        if fits {
+            self.cache = regionCache
+            self.cachedCount = count
+        }
+    }
+
+    /// Whether the regions were resolved once into a cache.
+    public var isCached: Bool { cache != nil }
 
     /// Calls `body` with each maximal region, in ascending address order.
     /// Adjacent regions of the same kind are merged; holes split regions.
     public func forEachRegion(_ body: (MemoryRegion) -> Void) {
+        if let cache {
+            var i = 0
+            while i < cachedCount {
+                body(cache[i])
+                i &+= 1
+            }
+            return
+        }
         var pending: MemoryRegion? = nil
         forEachSegment { segment in
             if var open = pending {

@@ -6,10 +6,17 @@
  *   protected mode, paging off, interrupts off, %ebx = physical address of
  *   struct hvm_start_info (magic 0x336ec578).
  *
- * Early page tables identity-map the first 4 GiB with 2 MiB pages (never
- * 1 GiB pages: not offered by KVM on the nested hosts we run on). Anything
- * above 4 GiB is mapped later from Swift (Kernel/EarlyPaging.swift) using
- * the spare table pages reserved here.
+ * Early page tables identity-map the first 1 GiB with 2 MiB pages (never
+ * 1 GiB pages: not offered by KVM on the nested hosts we run on). They are
+ * built by the assembler as initialized .data, so the loader copies them and
+ * no emulated instruction fills them (under the kvm lanes' hypervisor every
+ * ring-0 instruction costs ~2000 TSC cycles, docs/KERNEL.md). Anything above
+ * 1 GiB is mapped later from Swift (Kernel/EarlyPaging.swift) using the spare
+ * table pages reserved here, or by the kernel's own tables.
+ *
+ * Zeroing: only .bss (small: Swift globals, IDT, GDT, TSS) is cleared, with
+ * `rep stosq` in long mode. Stacks, spare tables and the boot-data copies
+ * live in .noinit (after __bss_end): nothing reads them before writing.
  */
 
 #define PVH_MAGIC       0x336ec578
@@ -42,42 +49,9 @@
 _start32:
         cli
         cld
-        /* zero .bss (page tables, stack, saved start-info live there) */
-        movl    %ebx, %esi
-        movl    $__bss_start, %edi
-        movl    $__bss_end, %ecx
-        subl    %edi, %ecx
-        xorl    %eax, %eax
-        rep stosb
-        movl    %esi, boot_start_info
+        movl    %ebx, %esi              /* hvm_start_info, kept in %esi */
 
-        movl    $boot_stack_top, %esp
-
-        /* PML4[0] -> PDPT */
-        movl    $boot_pdpt, %eax
-        orl     $PTE_P_RW, %eax
-        movl    %eax, boot_pml4
-
-        /* PDPT[0..3] -> PD0..PD3 (4 consecutive pages at boot_pd) */
-        movl    $boot_pd, %eax
-        orl     $PTE_P_RW, %eax
-        xorl    %ecx, %ecx
-1:      movl    %eax, boot_pdpt(,%ecx,8)
-        addl    $0x1000, %eax
-        incl    %ecx
-        cmpl    $4, %ecx
-        jb      1b
-
-        /* PD entries: 2048 x 2 MiB = 4 GiB identity (high dwords stay 0) */
-        movl    $PTE_P_RW_PS, %eax
-        xorl    %ecx, %ecx
-2:      movl    %eax, boot_pd(,%ecx,8)
-        addl    $0x200000, %eax
-        incl    %ecx
-        cmpl    $2048, %ecx
-        jb      2b
-
-        /* PAE on, CR3, EFER.LME, then paging (+WP) */
+        /* PAE on, CR3 = the prebuilt tables, EFER.LME, then paging (+WP) */
         movl    %cr4, %eax
         orl     $CR4_PAE, %eax
         movl    %eax, %cr4
@@ -104,9 +78,18 @@ _start64:
         xorl    %eax, %eax
         movw    %ax, %fs
         movw    %ax, %gs
+        /* zero .bss, 8 bytes per iteration (linker.ld aligns it to 16) */
+        movl    %esi, %ebx
+        movabsq $__bss_start, %rdi
+        movabsq $__bss_end, %rcx
+        subq    %rdi, %rcx
+        shrq    $3, %rcx
+        xorl    %eax, %eax
+        rep stosq
+        movl    %ebx, boot_start_info(%rip)
         movabsq $boot_stack_top, %rsp
         xorl    %ebp, %ebp
-        movl    boot_start_info(%rip), %edi     /* zero-extends into %rdi */
+        movl    %ebx, %edi                      /* zero-extends into %rdi */
         call    kmain
         jmp     arch_halt_forever
         .size   _start32, . - _start32
@@ -135,15 +118,29 @@ boot_gdt_ptr:
         .word   boot_gdt_end - boot_gdt - 1
         .quad   boot_gdt
 
-/* ---- bss: tables, spare table pages, stack ----------------------------- */
-        .section .bss.boot, "aw", @nobits
+/* ---- boot page tables: initialized data, 0-1 GiB identity ------------ */
+        .section .data.boot_tables, "aw", @progbits
         .p2align 12
-        .globl  boot_pml4, boot_pdpt, boot_pd, boot_spare_tables
-boot_pml4:      .skip   0x1000
-boot_pdpt:      .skip   0x1000
-boot_pd:        .skip   0x4000
-/* zeroed 4 KiB pages that Swift may hand out as page tables before a frame
- * allocator exists (EarlyPaging.swift); count in boot_spare_table_count */
+        .globl  boot_pml4, boot_pdpt, boot_pd
+boot_pml4:
+        .quad   boot_pdpt + PTE_P_RW
+        .fill   511, 8, 0
+boot_pdpt:
+        .quad   boot_pd + PTE_P_RW
+        .fill   511, 8, 0
+boot_pd:                                /* 512 x 2 MiB */
+        .set    boot_pd_address, 0
+        .rept   512
+        .quad   boot_pd_address + PTE_P_RW_PS
+        .set    boot_pd_address, boot_pd_address + 0x200000
+        .endr
+
+/* ---- not zeroed: spare table pages, boot stack ------------------------ */
+        .section .noinit, "aw", @nobits
+        .p2align 12
+        .globl  boot_spare_tables
+/* 4 KiB pages that Swift may hand out as page tables before a frame
+ * allocator exists (EarlyPaging.swift zeroes each one it takes) */
 boot_spare_tables:
         .skip   0x1000 * 4
         .p2align 4

@@ -99,3 +99,37 @@ arch_read_cr0:
         movq    %cr0, %rax
         ret
         .size   arch_read_cr0, . - arch_read_cr0
+
+/* void arch_fill_entries(uint64_t *dst, uint64_t first, uint64_t step, uint64_t n):
+ * dst[i] = first + i*step. Unrolled by 4: ~2.4 instructions per entry
+ * (each ring-0 instruction is emulated in the kvm lanes). */
+        .globl  arch_fill_entries
+        .type   arch_fill_entries, @function
+arch_fill_entries:
+        movq    %rsi, %rax
+        leaq    (%rdx,%rdx), %r8        /* 2*step */
+        leaq    (%r8,%rdx), %r9         /* 3*step */
+        leaq    (%r8,%r8), %r10         /* 4*step */
+        cmpq    $4, %rcx
+        jb      2f
+1:      movq    %rax, (%rdi)
+        leaq    (%rax,%rdx), %r11
+        movq    %r11, 8(%rdi)
+        leaq    (%rax,%r8), %r11
+        movq    %r11, 16(%rdi)
+        leaq    (%rax,%r9), %r11
+        movq    %r11, 24(%rdi)
+        addq    %r10, %rax
+        addq    $32, %rdi
+        subq    $4, %rcx
+        cmpq    $4, %rcx
+        jae     1b
+2:      testq   %rcx, %rcx
+        jz      3f
+        movq    %rax, (%rdi)
+        addq    %rdx, %rax
+        addq    $8, %rdi
+        decq    %rcx
+        jmp     2b
+3:      ret
+        .size   arch_fill_entries, . - arch_fill_entries

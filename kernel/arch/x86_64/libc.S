@@ -5,13 +5,24 @@
         .text
         .code64
 
+/* Bulk work goes 8 bytes per iteration (`rep stosq` / `rep movsq`), the
+ * tail bytewise: under the kvm lanes' hypervisor every ring-0 string
+ * iteration is emulated (~1200 TSC cycles each, docs/KERNEL.md), so 8x fewer
+ * iterations are 8x faster. */
+
 /* void *memset(void *dst, int c, size_t n) */
         .globl  memset
         .type   memset, @function
 memset:
         movq    %rdi, %r8
-        movl    %esi, %eax
+        movzbl  %sil, %eax
+        movabsq $0x0101010101010101, %rcx
+        imulq   %rcx, %rax              /* the byte in all 8 lanes */
         movq    %rdx, %rcx
+        shrq    $3, %rcx
+        rep stosq
+        movq    %rdx, %rcx
+        andq    $7, %rcx
         rep stosb
         movq    %r8, %rax
         ret
@@ -23,6 +34,10 @@ memset:
 memcpy:
         movq    %rdi, %rax
         movq    %rdx, %rcx
+        shrq    $3, %rcx
+        rep movsq
+        movq    %rdx, %rcx
+        andq    $7, %rcx
         rep movsb
         ret
         .size   memcpy, . - memcpy
@@ -32,21 +47,50 @@ memcpy:
         .type   memmove, @function
 memmove:
         movq    %rdi, %rax
-        movq    %rdx, %rcx
         cmpq    %rsi, %rdi
-        jbe     1f                      /* dst <= src: forward copy is safe */
+        jbe     memmove_forward         /* dst <= src: forward copy is safe */
         leaq    (%rsi,%rdx), %r8
         cmpq    %r8, %rdi
-        jae     1f                      /* no overlap */
-        leaq    -1(%rdi,%rdx), %rdi     /* overlapping, dst above src: backwards */
+        jae     memmove_forward         /* no overlap */
+        /* overlapping, dst above src: backwards, the n%8 tail bytes first,
+         * then whole words down to the start */
+        leaq    -1(%rdi,%rdx), %rdi
         leaq    -1(%rsi,%rdx), %rsi
         std
+        movq    %rdx, %rcx
+        andq    $7, %rcx
         rep movsb
+        subq    $7, %rsi
+        subq    $7, %rdi
+        movq    %rdx, %rcx
+        shrq    $3, %rcx
+        rep movsq
         cld
         ret
-1:      rep movsb
+memmove_forward:
+        movq    %rdx, %rcx
+        shrq    $3, %rcx
+        rep movsq
+        movq    %rdx, %rcx
+        andq    $7, %rcx
+        rep movsb
         ret
         .size   memmove, . - memmove
+
+/* size_t arch_strnlen(const char *s, size_t max): `repne scasb` */
+        .globl  arch_strnlen
+        .type   arch_strnlen, @function
+arch_strnlen:
+        movq    %rsi, %rcx
+        movq    %rsi, %rdx
+        xorl    %eax, %eax
+        repne scasb
+        jne     1f                      /* no NUL within max */
+        incq    %rcx
+1:      subq    %rcx, %rdx
+        movq    %rdx, %rax
+        ret
+        .size   arch_strnlen, . - arch_strnlen
 
 /* int memcmp(const void *a, const void *b, size_t n) */
         .globl  memcmp

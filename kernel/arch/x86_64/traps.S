@@ -266,16 +266,21 @@ os3_idt:        .skip   32 * 16
 os3_gdt:        .skip   8 * 8           /* null, code, data, TSS (2 words), spare */
         .p2align 4
 os3_tss:        .skip   104
+/* not zeroed: written before they are read */
+        .section .noinit.traps, "aw", @nobits
         .p2align 4
 os3_cmdline:    .skip   4096            /* copy of the command line */
 os3_memmap:     .skip   128 * 24        /* copy of the PVH memory map */
+os3_serial_line: .skip  128             /* Serial.swift's line buffer */
+        .p2align 4
+os3_boot_arena: .skip   0x2000          /* BootArena: cmdline spans, memory regions, probes */
         .p2align 12
 os3_ist1:       .skip   0x4000          /* #DF stack */
 os3_ist1_top:
 
         .text
         .globl  arch_idt_base, arch_gdt_base, arch_tss_base, arch_ist1_top
-        .globl  arch_cmdline_buffer, arch_memmap_buffer
+        .globl  arch_cmdline_buffer, arch_memmap_buffer, arch_serial_line, arch_boot_arena
 arch_idt_base:          leaq os3_idt(%rip), %rax
                         ret
 arch_gdt_base:          leaq os3_gdt(%rip), %rax
@@ -287,4 +292,8 @@ arch_ist1_top:          leaq os3_ist1_top(%rip), %rax
 arch_cmdline_buffer:    leaq os3_cmdline(%rip), %rax
                         ret
 arch_memmap_buffer:     leaq os3_memmap(%rip), %rax
+                        ret
+arch_serial_line:       leaq os3_serial_line(%rip), %rax
+                        ret
+arch_boot_arena:        leaq os3_boot_arena(%rip), %rax
                         ret
