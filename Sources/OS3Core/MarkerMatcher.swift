@@ -29,26 +29,37 @@ public enum MatchEvent: Sendable, Equatable {
 }
 
 /// Matches a console byte stream against a marker set as it arrives, in bounded memory.
-/// Lines are matched whole, whatever the read boundaries; a forbidden literal is also looked for in
-/// the unfinished line so a panic is caught before its newline arrives. Bytes need not be UTF-8.
+/// Every literal (required and forbidden markers, and the text each regex needs) is found in one
+/// pass by an Aho–Corasick automaton, so the cost per byte does not grow with the number of
+/// markers; regexes run only on lines that contain their required text. Lines are matched whole,
+/// whatever the read boundaries, and a forbidden literal is reported the moment its last byte
+/// arrives, before its newline. Bytes need not be UTF-8.
 public struct MarkerMatcher: Sendable {
     /// Longest line kept in memory; longer lines are matched in overlapping windows.
     public static let maxLine = 64 * 1024
 
-    private struct Compiled: @unchecked Sendable {
+    private enum Role: Sendable { case required(Int), forbidden(Int), prefilter(Int) }
+
+    private struct RegexMarker: @unchecked Sendable {
         let marker: Marker
-        let literal: [UInt8]?
         let regex: Regex<AnyRegexOutput>?
-        /// Text every match of `regex` must contain: lines without it skip the regex engine.
-        let prefilter: [UInt8]?
+        let forbidden: Bool
+        let requiredIndex: Int?
+        let hasPrefilter: Bool
     }
 
     public let set: MarkerSet
-    private var pendingRequired: [Compiled]
-    private let forbidden: [Compiled]
+    private let automaton: AhoCorasick
+    private let roles: [Role]
+    private let regexes: [RegexMarker]
     private let overlap: Int
-    private var partial: [UInt8] = []
-    private var partialCheckedForbidden = 0
+    private var state: Int32 = 0
+    private var seen: [Bool]
+    private var unseenCount: Int
+    /// The current line's bytes so far (at most maxLine of them).
+    private var line: [UInt8] = []
+    private var lineLiterals: [Int] = []
+    private var lineCandidates: [Bool]
     private var forbiddenInPartial = false
     private var lineNumber = 1
     public private(set) var hits: [String: MarkerHit] = [:]
@@ -57,15 +68,36 @@ public struct MarkerMatcher: Sendable {
 
     public init(_ set: MarkerSet) {
         self.set = set
-        func compile(_ m: Marker) -> Compiled {
+        var patterns: [[UInt8]] = []
+        var roles: [Role] = []
+        var regexes: [RegexMarker] = []
+        for (index, m) in set.required.enumerated() {
             switch m.pattern {
-            case .literal(let s): return Compiled(marker: m, literal: Array(s.utf8), regex: nil, prefilter: nil)
-            // Patterns are validated when marker files are parsed.
-            case .regex(let r): return Compiled(marker: m, literal: nil, regex: try? Regex(r), prefilter: requiredLiteral(r).map { Array($0.utf8) })
+            case .literal(let t):
+                patterns.append(Array(t.utf8)); roles.append(.required(index))
+            case .regex(let r):
+                let pre = requiredLiteral(r)
+                if let pre { patterns.append(Array(pre.utf8)); roles.append(.prefilter(regexes.count)) }
+                // Patterns are validated when marker files are parsed.
+                regexes.append(RegexMarker(marker: m, regex: try? Regex(r), forbidden: false, requiredIndex: index, hasPrefilter: pre != nil))
             }
         }
-        pendingRequired = set.required.map(compile)
-        forbidden = set.forbidden.map(compile)
+        for (index, m) in set.forbidden.enumerated() {
+            switch m.pattern {
+            case .literal(let t):
+                patterns.append(Array(t.utf8)); roles.append(.forbidden(index))
+            case .regex(let r):
+                let pre = requiredLiteral(r)
+                if let pre { patterns.append(Array(pre.utf8)); roles.append(.prefilter(regexes.count)) }
+                regexes.append(RegexMarker(marker: m, regex: try? Regex(r), forbidden: true, requiredIndex: nil, hasPrefilter: pre != nil))
+            }
+        }
+        automaton = AhoCorasick(patterns.filter { !$0.isEmpty })
+        self.roles = roles
+        self.regexes = regexes
+        seen = Array(repeating: false, count: set.required.count)
+        unseenCount = set.required.count
+        lineCandidates = Array(repeating: false, count: regexes.count)
         let longest = (set.required + set.forbidden).map { $0.patternText.utf8.count }.max() ?? 1
         overlap = min(longest, 4096)
     }
@@ -74,7 +106,7 @@ public struct MarkerMatcher: Sendable {
     public var forbiddenLineIncomplete: Bool { forbiddenInPartial }
 
     /// The required markers not seen yet, in definition order.
-    public var missing: [Marker] { pendingRequired.map(\.marker) }
+    public var missing: [Marker] { self.set.required.enumerated().filter { !seen[$0.offset] }.map(\.element) }
 
     /// Feeds a chunk of console output that arrived `time` seconds after start.
     public mutating func feed(_ chunk: UnsafeRawBufferPointer, at time: Double) -> [MatchEvent] {
@@ -83,38 +115,108 @@ public struct MarkerMatcher: Sendable {
             completeForbiddenLine(chunk)
             return events
         }
+        guard let base = chunk.baseAddress?.assumingMemoryBound(to: UInt8.self), chunk.count > 0 else { return events }
         bytes += chunk.count
-        var start = 0
-        let base = chunk.baseAddress
-        while start < chunk.count, let base {
-            let rest = chunk.count - start
-            if let nl = memchr(base + start, 0x0A, rest) {
-                let end = base.distance(to: UnsafeRawPointer(nl))
-                if partial.isEmpty {
-                    match(UnsafeRawBufferPointer(rebasing: chunk[start..<end]), time: time, into: &events)
-                } else {
-                    partial.append(contentsOf: chunk[start..<end])
-                    partial.withUnsafeBytes { match($0, time: time, into: &events) }
-                    partial.removeAll(keepingCapacity: partial.capacity <= 2 * Self.maxLine)
-                }
-                partialCheckedForbidden = 0
-                lineNumber += 1
-                start = end + 1
-                if forbiddenHit != nil { return events }
-            } else {
-                partial.append(contentsOf: chunk[start...])
-                start = chunk.count
-            }
-        }
-        if partial.count > Self.maxLine {
-            // A runaway line: match what we have, keep a tail so a marker cut here still matches.
-            partial.withUnsafeBytes { match($0, time: time, into: &events) }
-            partial.removeFirst(partial.count - overlap)
-            partialCheckedForbidden = 0
-        } else if !partial.isEmpty && !forbidden.isEmpty {
-            checkPartialForForbidden(time: time, into: &events)
+        if unprefilteredRegexPending {
+            feedLineByLine(base, chunk.count, time: time, into: &events)
+        } else {
+            feedFast(base, chunk.count, time: time, into: &events)
         }
         return events
+    }
+
+    /// Regexes without a required literal must see every line: split on newlines and finish each.
+    private var unprefilteredRegexPending: Bool {
+        regexes.contains { r in !r.hasPrefilter && (r.forbidden || !seen[r.requiredIndex!]) }
+    }
+
+    private mutating func feedLineByLine(_ base: UnsafePointer<UInt8>, _ n: Int, time: Double, into events: inout [MatchEvent]) {
+        var i = 0
+        while i < n {
+            let newline = memchr(base + i, 0x0A, n - i).map { base.distance(to: $0.assumingMemoryBound(to: UInt8.self)) }
+            let end = newline ?? n
+            scan(base, from: i, to: end, lineStart: i, lineEnd: newline, time: time, into: &events)
+            if forbiddenHit != nil { return }
+            guard let newline else {
+                appendToLine(base + i, n - i, time: time, into: &events)
+                return
+            }
+            endLine(base, lineStart: i, newline: newline, time: time, into: &events)
+            if forbiddenHit != nil { return }
+            i = newline + 1
+        }
+    }
+
+    /// The common case: the automaton runs across lines in C, and only a line in which something
+    /// matched is looked at as a line. Newlines are counted, not split on.
+    private mutating func feedFast(_ base: UnsafePointer<UInt8>, _ n: Int, time: Double, into events: inout [MatchEvent]) {
+        var i = 0
+        // A line carried over from the last chunk with work pending: finish it first.
+        if lineHasWork {
+            let newline = memchr(base, 0x0A, n).map { base.distance(to: $0.assumingMemoryBound(to: UInt8.self)) }
+            scan(base, from: 0, to: newline ?? n, lineStart: 0, lineEnd: newline, time: time, into: &events)
+            if forbiddenHit != nil { return }
+            guard let newline else {
+                appendToLine(base, n, time: time, into: &events)
+                return
+            }
+            endLine(base, lineStart: 0, newline: newline, time: time, into: &events)
+            if forbiddenHit != nil { return }
+            i = newline + 1
+        }
+        var lineStart = i
+        var counted = i  // newlines before `counted` are already in lineNumber
+        while i < n {
+            var p = i
+            let hit = automaton.scan(state: &state, base, position: &p, end: n)
+            let s = state
+            guard hit else { break }
+            // Something matched and ends at p - 1: find its line.
+            if let nl = os3_memrchr(base + lineStart, 0x0A, p - lineStart) {
+                lineStart = base.distance(to: nl.assumingMemoryBound(to: UInt8.self)) + 1
+                if !line.isEmpty { line.removeAll(keepingCapacity: true) }
+            }
+            lineNumber += os3_count_byte(base + counted, lineStart - counted, 0x0A)
+            counted = lineStart
+            let newline = memchr(base + (p - 1), 0x0A, n - (p - 1)).map { base.distance(to: $0.assumingMemoryBound(to: UInt8.self)) }
+            note(automaton.patterns(endingAt: s), base: base, lineStart: lineStart, lineEnd: newline, chunkEnd: n, time: time, into: &events)
+            if forbiddenHit != nil { return }
+            // Collect the rest of this line's matches, then finish it.
+            scan(base, from: p, to: newline ?? n, lineStart: lineStart, lineEnd: newline, time: time, into: &events)
+            if forbiddenHit != nil { return }
+            guard let newline else {
+                appendToLine(base + lineStart, n - lineStart, time: time, into: &events)
+                return
+            }
+            endLine(base, lineStart: lineStart, newline: newline, time: time, into: &events)
+            if forbiddenHit != nil { return }
+            counted = newline + 1
+            i = newline + 1
+            lineStart = i
+        }
+        // No work pending: count the remaining newlines and keep only the unfinished tail (for
+        // the excerpt should a marker complete in the next chunk).
+        lineNumber += os3_count_byte(base + counted, n - counted, 0x0A)
+        if let nl = os3_memrchr(base + lineStart, 0x0A, n - lineStart) {
+            lineStart = base.distance(to: nl.assumingMemoryBound(to: UInt8.self)) + 1
+            line.removeAll(keepingCapacity: true)
+        }
+        appendToLine(base + lineStart, n - lineStart, time: time, into: &events)
+    }
+
+    private var lineHasWork: Bool { !lineLiterals.isEmpty || lineCandidates.contains(true) }
+
+    /// Ends the line whose last byte is before `newline` (the line may have begun in an earlier chunk).
+    private mutating func endLine(_ base: UnsafePointer<UInt8>, lineStart: Int, newline: Int, time: Double, into events: inout [MatchEvent]) {
+        if line.isEmpty {
+            finishLine(UnsafeBufferPointer(start: base + lineStart, count: newline - lineStart), time: time, into: &events)
+        } else {
+            line.append(contentsOf: UnsafeBufferPointer(start: base + lineStart, count: newline - lineStart))
+            line.withUnsafeBufferPointer { finishLine($0, time: time, into: &events) }
+            line.removeAll(keepingCapacity: line.capacity <= 2 * Self.maxLine)
+        }
+        lineNumber += 1
+        state = 0
     }
 
     public mutating func feed(_ bytes: [UInt8], at time: Double) -> [MatchEvent] {
@@ -124,10 +226,90 @@ public struct MarkerMatcher: Sendable {
     /// Matches the last, unterminated line (the guest may exit without a newline).
     public mutating func finish(at time: Double) -> [MatchEvent] {
         var events: [MatchEvent] = []
-        guard forbiddenHit == nil, !partial.isEmpty else { return events }
-        partial.withUnsafeBytes { match($0, time: time, into: &events) }
-        partial.removeAll()
+        guard forbiddenHit == nil, !line.isEmpty else { return events }
+        line.withUnsafeBufferPointer { finishLine($0, time: time, into: &events) }
+        line.removeAll()
         return events
+    }
+
+    /// Runs the automaton over bytes [from, to) of the current line, noting what matched.
+    private mutating func scan(_ base: UnsafePointer<UInt8>, from: Int, to: Int, lineStart: Int, lineEnd: Int?,
+                               time: Double, into events: inout [MatchEvent]) {
+        var p = from
+        while p < to {
+            let hit = automaton.scan(state: &state, base, position: &p, end: to)
+            guard hit else { return }
+            note(automaton.patterns(endingAt: state), base: base, lineStart: lineStart, lineEnd: lineEnd, chunkEnd: to, time: time, into: &events)
+            if forbiddenHit != nil { return }
+        }
+    }
+
+    /// Records patterns that just matched in the current line: literals to credit at its end,
+    /// regexes to try at its end, and a forbidden literal at once.
+    private mutating func note(_ patterns: ArraySlice<Int32>, base: UnsafePointer<UInt8>, lineStart: Int, lineEnd: Int?, chunkEnd: Int,
+                               time: Double, into events: inout [MatchEvent]) {
+        for pattern in patterns {
+            switch roles[Int(pattern)] {
+            case .required(let r):
+                if !seen[r] && !lineLiterals.contains(r) { lineLiterals.append(r) }
+            case .prefilter(let x):
+                lineCandidates[x] = true
+            case .forbidden(let f):
+                guard forbiddenHit == nil else { return }
+                // Caught mid-line: report now with what the line holds so far.
+                var text = line
+                text.append(contentsOf: UnsafeBufferPointer(start: base + lineStart, count: (lineEnd ?? chunkEnd) - lineStart))
+                if lineEnd == nil { forbiddenInPartial = true; line = text }
+                record(forbidden: set.forbidden[f], text: text, time: time, into: &events)
+                return
+            }
+        }
+    }
+
+    /// Keeps the unfinished line; a runaway line is matched in windows so memory stays bounded.
+    private mutating func appendToLine(_ p: UnsafePointer<UInt8>, _ count: Int, time: Double, into events: inout [MatchEvent]) {
+        line.append(contentsOf: UnsafeBufferPointer(start: p, count: count))
+        if line.count > Self.maxLine {
+            line.withUnsafeBufferPointer { finishLine($0, time: time, into: &events, window: true) }
+            line.removeFirst(line.count - overlap)
+        }
+    }
+
+    private mutating func finishLine(_ raw: UnsafeBufferPointer<UInt8>, time: Double, into events: inout [MatchEvent], window: Bool = false) {
+        var text = raw
+        if text.last == 0x0D { text = UnsafeBufferPointer(rebasing: text.dropLast()) }
+        var decoded: String?
+        func string() -> String {
+            if let decoded { return decoded }
+            let s = String(decoding: text, as: UTF8.self)
+            decoded = s
+            return s
+        }
+        let needRegex = regexes.indices.filter { x in
+            let r = regexes[x]
+            if let ri = r.requiredIndex, seen[ri] { return false }
+            return !r.hasPrefilter || lineCandidates[x]
+        }
+        for x in needRegex where regexes[x].forbidden {
+            if let regex = regexes[x].regex, (try? regex.firstMatch(in: string())) != nil {
+                record(forbidden: regexes[x].marker, text: Array(text), time: time, into: &events)
+                return
+            }
+        }
+        var found = lineLiterals
+        for x in needRegex where !regexes[x].forbidden {
+            if let regex = regexes[x].regex, let ri = regexes[x].requiredIndex, (try? regex.firstMatch(in: string())) != nil { found.append(ri) }
+        }
+        for r in found.sorted() where !seen[r] {
+            seen[r] = true
+            unseenCount -= 1
+            let hit = MarkerHit(id: set.required[r].id, time: time, line: lineNumber, text: Self.excerpt(text))
+            hits[hit.id] = hit
+            events.append(.seen(hit))
+        }
+        lineLiterals.removeAll(keepingCapacity: true)
+        // A window of a runaway line keeps its candidates: the rest of the line is still to come.
+        if !window { for x in needRegex { lineCandidates[x] = false } }
     }
 
     /// A forbidden marker caught in an unfinished line: keep reading until its newline so the
@@ -136,83 +318,27 @@ public struct MarkerMatcher: Sendable {
         guard forbiddenInPartial, var hit = forbiddenHit else { return }
         bytes += chunk.count
         if let nl = chunk.firstIndex(of: 0x0A) {
-            partial.append(contentsOf: chunk[..<nl])
+            line.append(contentsOf: chunk[..<nl])
             forbiddenInPartial = false
-        } else if partial.count < Self.maxLine {
-            partial.append(contentsOf: chunk)
+        } else if line.count < Self.maxLine {
+            line.append(contentsOf: chunk)
         }
-        var line = partial
-        if line.last == 0x0D { line.removeLast() }
-        hit.text = line.withUnsafeBytes { Self.excerpt($0) }
+        var text = line
+        if text.last == 0x0D { text.removeLast() }
+        hit.text = text.withUnsafeBufferPointer { Self.excerpt($0) }
         forbiddenHit = hit
     }
 
-    private mutating func checkPartialForForbidden(time: Double, into events: inout [MatchEvent]) {
-        // Only look at bytes not checked before (plus an overlap) to stay linear.
-        let from = max(0, partialCheckedForbidden - overlap)
-        partial.withUnsafeBytes { all in
-            let window = UnsafeRawBufferPointer(rebasing: all[from...])
-            for f in forbidden {
-                if let lit = f.literal, contains(window, lit) {
-                    record(forbidden: f.marker, line: all, time: time, into: &events)
-                    forbiddenInPartial = true
-                    return
-                }
-            }
-        }
-        partialCheckedForbidden = partial.count
-    }
-
-    private mutating func match(_ line: UnsafeRawBufferPointer, time: Double, into events: inout [MatchEvent]) {
-        var line = line
-        if line.last == 0x0D { line = UnsafeRawBufferPointer(rebasing: line.dropLast()) }
-        var decoded: String?
-        func text() -> String {
-            if let decoded { return decoded }
-            let s = String(decoding: line, as: UTF8.self)
-            decoded = s
-            return s
-        }
-        for f in forbidden where matches(f, line, text) {
-            record(forbidden: f.marker, line: line, time: time, into: &events)
-            return
-        }
-        var i = 0
-        while i < pendingRequired.count {
-            let c = pendingRequired[i]
-            if matches(c, line, text) {
-                let hit = MarkerHit(id: c.marker.id, time: time, line: lineNumber, text: Self.excerpt(line))
-                hits[c.marker.id] = hit
-                events.append(.seen(hit))
-                pendingRequired.remove(at: i)
-            } else {
-                i += 1
-            }
-        }
-    }
-
-    private func matches(_ c: Compiled, _ line: UnsafeRawBufferPointer, _ text: () -> String) -> Bool {
-        if let lit = c.literal { return contains(line, lit) }
-        guard let regex = c.regex else { return false }
-        if let p = c.prefilter, !contains(line, p) { return false }
-        return (try? regex.firstMatch(in: text())) != nil
-    }
-
-    private mutating func record(forbidden m: Marker, line: UnsafeRawBufferPointer, time: Double, into events: inout [MatchEvent]) {
-        let hit = MarkerHit(id: m.id, time: time, line: lineNumber, text: Self.excerpt(line))
+    private mutating func record(forbidden m: Marker, text: [UInt8], time: Double, into events: inout [MatchEvent]) {
+        let hit = MarkerHit(id: m.id, time: time, line: lineNumber, text: text.withUnsafeBufferPointer { Self.excerpt($0) })
         forbiddenHit = hit
         events.append(.forbidden(hit))
     }
 
-    static func excerpt(_ line: UnsafeRawBufferPointer) -> String {
+    static func excerpt(_ line: UnsafeBufferPointer<UInt8>) -> String {
         let limit = 240
         let s = String(decoding: line.prefix(limit), as: UTF8.self)
         return line.count > limit ? s + "…" : s
-    }
-
-    private func contains(_ haystack: UnsafeRawBufferPointer, _ needle: [UInt8]) -> Bool {
-        guard needle.count <= haystack.count, let h = haystack.baseAddress else { return false }
-        return needle.withUnsafeBytes { n in os3_find(h, haystack.count, n.baseAddress!, n.count) >= 0 }
     }
 }
 
@@ -220,7 +346,7 @@ public struct MarkerMatcher: Sendable {
 /// that cannot be told simply. Conservative: only text outside groups and classes, no
 /// alternation or inline options anywhere, and a character followed by a quantifier is dropped.
 func requiredLiteral(_ pattern: String) -> String? {
-    if pattern.contains("|") || pattern.contains("(?") { return nil }
+    if pattern.contains("(?") { return nil }
     let chars = Array(pattern)
     var best = "", run = ""
     var depth = 0, inClass = false, i = 0
@@ -243,6 +369,11 @@ func requiredLiteral(_ pattern: String) -> String? {
             continue
         case "[":
             endRun(); inClass = true
+        case "|":
+            // Alternation at the top level means no text is certain; inside a group it only
+            // concerns the group, which contributes nothing anyway.
+            if depth == 0 { return nil }
+            endRun()
         case "(":
             endRun(); depth += 1
         case ")":
@@ -262,5 +393,8 @@ func requiredLiteral(_ pattern: String) -> String? {
         i += 1
     }
     endRun()
+    // Surrounding spaces are required too, but a pattern starting with a space would make the
+    // automaton stop at every space: keep the visible text.
+    best = best.trimmingSpaces()
     return best.count >= 3 ? best : nil
 }

@@ -69,6 +69,7 @@ public struct MarkerSet: Sendable, Equatable, Codable {
                 switch (text, regex) {
                 case (let t?, nil):
                     guard !t.isEmpty else { throw entry.fail("text", "marker '\(id)' has empty text, which would match every line", fix: "write the text the kernel prints") }
+                    guard !t.contains("\n") else { throw entry.fail("text", "marker '\(id)' spans lines; markers match within one console line", fix: "split it into two markers and order them with [[order]]") }
                     pattern = .literal(t)
                 case (nil, let r?):
                     do {

@@ -107,7 +107,7 @@ struct MarkerMatcherTests {
 struct RegexPrefilterTests {
     @Test("the literal a regex requires is found conservatively",
           arguments: [(#"^os3: cmdline ".*"$"#, #"os3: cmdline ""#), (#"os3: memmap entries=\d+ ram=\d+"#, "os3: memmap entries="),
-                      (#"cr3=0x[1-9a-f][0-9a-f]{8,} above4g=yes"#, " above4g=yes"), ("colou?r flavour", "r flavour"),
+                      (#"cr3=0x[1-9a-f][0-9a-f]{8,} above4g=yes"#, "above4g=yes"), ("colou?r flavour", "r flavour"),
                       ("(abc)?defg", "defg"), ("ab+c", "ab")])
     func found(_ pattern: String, _ literal: String?) {
         #expect(requiredLiteral(pattern) == (literal.map { $0.count >= 3 ? $0 : nil } ?? nil))
@@ -131,6 +131,103 @@ struct RegexPrefilterTests {
             for text in matching {
                 #expect((try regex.firstMatch(in: text)) != nil, "\(pattern) should match \(text)")
                 #expect(text.contains(literal), "\(text) lacks \(literal)")
+            }
+        }
+    }
+}
+
+@Suite("Aho–Corasick automaton")
+struct AhoCorasickTests {
+    /// Every (pattern, end offset) the automaton reports, scanning byte by byte.
+    static func occurrences(_ ac: AhoCorasick, _ text: [UInt8]) -> [[Int]] {
+        var found: [[Int]] = []
+        var s: Int32 = 0
+        for (i, b) in text.enumerated() {
+            s = ac.delta[Int(s) << 8 | Int(b)]
+            for p in ac.patterns(endingAt: s) { found.append([Int(p), i + 1]) }
+        }
+        return found.sorted { ($0[1], $0[0]) < ($1[1], $1[0]) }
+    }
+
+    static func naive(_ patterns: [[UInt8]], _ text: [UInt8]) -> [[Int]] {
+        var found: [[Int]] = []
+        for (p, pat) in patterns.enumerated() where pat.count <= text.count {
+            for start in 0...(text.count - pat.count) where Array(text[start..<start + pat.count]) == pat { found.append([p, start + pat.count]) }
+        }
+        return found.sorted { ($0[1], $0[0]) < ($1[1], $1[0]) }
+    }
+
+    @Test("overlapping patterns and patterns inside other patterns are all found")
+    func overlapping() {
+        let patterns = ["he", "she", "his", "hers"].map { Array($0.utf8) }
+        let ac = AhoCorasick(patterns)
+        let text = Array("ushers".utf8)
+        #expect(Self.occurrences(ac, text) == [[0, 4], [1, 4], [3, 6]])
+    }
+
+    @Test("random patterns over a small alphabet: the automaton finds exactly what a naive search finds")
+    func randomized() {
+        var rng = SplitMix64(seed: 99)
+        for _ in 0..<200 {
+            let patterns = (0..<Int(rng.next() % 8 + 1)).map { _ in (0..<Int(rng.next() % 4 + 1)).map { _ in UInt8(97 + rng.next() % 3) } }
+            let text = (0..<Int(rng.next() % 60)).map { _ in UInt8(97 + rng.next() % 3) }
+            #expect(Self.occurrences(AhoCorasick(patterns), text) == Self.naive(patterns, text))
+        }
+    }
+}
+
+@Suite("Marker matcher against a naive reference")
+struct MatcherDifferentialTests {
+    /// The obvious, slow definition: split into lines, strip \r, test each marker on each line.
+    static func reference(_ set: MarkerSet, _ bytes: [UInt8]) -> (hits: [String: Int], forbidden: Int?) {
+        var hits: [String: Int] = [:]
+        for (n, raw) in bytes.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
+            var line = Array(raw)
+            if line.last == 0x0D { line.removeLast() }
+            let text = String(decoding: line, as: UTF8.self)
+            func matches(_ m: Marker) -> Bool {
+                switch m.pattern {
+                case .literal(let t): return line.count >= t.utf8.count && (0...(line.count - t.utf8.count)).contains { Array(line[$0..<$0 + t.utf8.count]) == Array(t.utf8) }
+                case .regex(let r): return (try? Regex(r).firstMatch(in: text)) != nil
+                }
+            }
+            if set.forbidden.contains(where: matches) { return (hits, n + 1) }
+            for m in set.required where hits[m.id] == nil && matches(m) { hits[m.id] = n + 1 }
+        }
+        return (hits, nil)
+    }
+
+    static let sets: [MarkerSet] = [
+        // Every regex has a required literal: the fast path (automaton across lines).
+        MarkerSet(required: [Marker(id: "a", pattern: .literal("os3: ab")), Marker(id: "b", pattern: .literal("ba")),
+                             Marker(id: "c", pattern: .regex(#"x=\d+ done"#)), Marker(id: "d", pattern: .regex("^zz zz$"))],
+                  forbidden: [Marker(id: "p", pattern: .literal("PANIC")), Marker(id: "q", pattern: .regex(#"oops \d"#))]),
+        // A regex with no required literal: every line goes through the line-by-line path.
+        MarkerSet(required: [Marker(id: "a", pattern: .literal("os3: ab")), Marker(id: "b", pattern: .literal("ba")),
+                             Marker(id: "c", pattern: .regex(#"x=\d+ done"#)), Marker(id: "d", pattern: .regex("^zz$"))],
+                  forbidden: [Marker(id: "p", pattern: .literal("PANIC")), Marker(id: "q", pattern: .regex(#"oops \d"#))]),
+    ]
+
+    @Test("random consoles cut into random reads give the same hits and lines as the reference", arguments: [0, 1])
+    func randomized(_ which: Int) {
+        let set = Self.sets[which]
+        let pieces = ["os3: ab", "ba", "x=12 done", "x= done", "zz", "zz zz", "PAN", "IC", "oops 4", "oops", "\n", "\r\n", "\n", "a", "b", " ", "\u{0}", "\u{FF}"]
+        var rng = SplitMix64(seed: 2024)
+        for _ in 0..<500 {
+            var bytes: [UInt8] = []
+            for _ in 0..<Int(rng.next() % 40) { bytes += Array(pieces[Int(rng.next() % UInt64(pieces.count))].utf8) }
+            var m = MarkerMatcher(set)
+            var i = 0
+            while i < bytes.count {
+                let k = Int(rng.next() % 7) + 1
+                _ = m.feed(Array(bytes[i..<min(bytes.count, i + k)]), at: 0)
+                i += k
+            }
+            _ = m.finish(at: 0)
+            let want = Self.reference(set, bytes)
+            #expect(m.forbiddenHit?.line == want.forbidden, "\(String(decoding: bytes, as: UTF8.self).debugDescription)")
+            if want.forbidden == nil {
+                #expect(m.hits.mapValues(\.line) == want.hits, "\(String(decoding: bytes, as: UTF8.self).debugDescription)")
             }
         }
     }
