@@ -90,3 +90,40 @@ func cpuid(_ leaf: UInt32, _ subleaf: UInt32 = 0) -> (UInt32, UInt32, UInt32, UI
     withUnsafeMutableBytes(of: &regs) { arch_cpuid(leaf, subleaf, $0.baseAddress!.assumingMemoryBound(to: UInt32.self)) }
     return regs
 }
+
+// irq.S
+@_extern(c, "arch_switch") func arch_switch(_ saveRSP: UnsafeMutablePointer<UInt64>, _ newRSP: UInt64)
+@_extern(c, "arch_lock_irqsave") func arch_lock_irqsave(_ lock: UnsafeMutablePointer<UInt32>) -> UInt64
+@_extern(c, "arch_unlock_irqrestore") func arch_unlock_irqrestore(_ lock: UnsafeMutablePointer<UInt32>, _ flags: UInt64)
+@_extern(c, "arch_unlock") func arch_unlock(_ lock: UnsafeMutablePointer<UInt32>)
+@_extern(c, "arch_sti") func arch_sti()
+@_extern(c, "arch_cli") func arch_cli()
+@_extern(c, "arch_flags") func arch_flags() -> UInt64
+@_extern(c, "arch_sti_hlt") func arch_sti_hlt()
+@_extern(c, "arch_atomic_add") func arch_atomic_add(_ p: UnsafeMutablePointer<UInt64>, _ v: UInt64) -> UInt64
+@_extern(c, "arch_set_gs_base") func arch_set_gs_base(_ base: UInt64)
+@_extern(c, "arch_cpu") func arch_cpu() -> Int
+@_extern(c, "arch_percpu") func arch_percpu() -> UnsafeMutablePointer<UInt64>
+@_extern(c, "arch_percpu_base") func arch_percpu_base() -> UInt64
+@_extern(c, "arch_enter_user") private func arch_enter_user_c(_ rip: UInt64, _ rsp: UInt64, _ arg: UInt64)
+@_extern(c, "thread_trampoline") func thread_trampoline()
+
+func arch_enter_user(rip: UInt64, rsp: UInt64, arg: UInt64) -> Never {
+    arch_enter_user_c(rip, rsp, arg)
+    while true {}
+}
+
+/// The address of a C function (assembly label) as a number.
+func address(of function: @convention(c) () -> Void) -> UInt64 {
+    UInt64(UInt(bitPattern: unsafeBitCast(function, to: UnsafeRawPointer.self)))
+}
+
+// smp.S
+@_extern(c, "arch_smp_trampoline") func arch_smp_trampoline() -> UInt64
+@_extern(c, "arch_smp_trampoline_size") func arch_smp_trampoline_size() -> UInt64
+@_extern(c, "arch_smp_data_offset") func arch_smp_data_offset() -> UInt64
+@_extern(c, "ap_entry") func ap_entry()
+
+// user.S
+@_extern(c, "arch_user_programs") func arch_user_programs() -> UInt64
+@_extern(c, "arch_user_program_offsets") func arch_user_program_offsets(_ out: UnsafeMutablePointer<UInt64>)

@@ -13,6 +13,7 @@ let regionCapacity = 64
 @c(kmain)
 func kmain(startInfo: UInt64) {
     Serial.initialize()
+    Locks.initialize()
 
     guard startInfo != 0, startInfo < bootIdentityMapEnd - UInt64(PVHStartInfo.size),
         let info = PVHStartInfo(bytes: physicalBytes(startInfo, count: PVHStartInfo.size))
@@ -29,6 +30,7 @@ func kmain(startInfo: UInt64) {
     Console.write("\"\n")
 
     runRequestedFailureModes(commandLine)
+    let randomness = Randomness(commandLine)
 
     // Traps first: from here on a CPU exception is a panic line, not a
     // silent triple fault.
@@ -100,6 +102,12 @@ func kmain(startInfo: UInt64) {
     Timing.mark(6)
     if commandLine.flag("os3.timing") { Timing.report() }
     if commandLine.flag("os3.exhaust") { HeapSelfTest.exhaustion() }
+
+    Timing.mark(6)
+    Multitasking.run(commandLine)
+    Timing.mark(7)
+    if commandLine.flag("os3.timing") { Timing.reportMultitasking() }
+    randomness.failIfFlakeInjected()
 
     switch commandLine.decimal(forKey: "os3.exit") {
     case .absent:
@@ -237,5 +245,52 @@ func printMemoryMap(_ memoryMap: BootMemoryMap) {
         Console.write(" end=")
         Console.writeHex(region.end)
         Console.write(region.kind == .ram ? " ram\n" : " reserved\n")
+    }
+}
+
+/// `os3.seed=N` (default 0) and `inject.flake=P`: printed after the command
+/// line; a boot whose seeded draw falls under P fails at the end with
+/// `os3: PANIC: injected flake seed=<n> p=<ppm>/1000000 draw=<n>`.
+struct Randomness {
+    let seed: UInt64
+    let flakePPM: UInt32?
+
+    init(_ commandLine: KernelArguments) {
+        switch commandLine.decimal(forKey: "os3.seed") {
+        case .absent: seed = 0
+        case .value(let n): seed = n
+        case .malformed: panic("os3.seed must be a decimal from 0 to 18446744073709551615")
+        }
+        if commandLine.contains(key: "inject.flake") {
+            guard let value = commandLine.value(forKey: "inject.flake"), let ppm = parseProbabilityPPM(value) else {
+                panic("inject.flake must be a probability from 0 to 1 (e.g. 0.2)")
+            }
+            flakePPM = ppm
+        } else {
+            flakePPM = nil
+        }
+        Console.write("os3: random seed=")
+        Console.writeDecimal(seed)
+        if let flakePPM {
+            Console.write(" inject.flake-ppm=")
+            Console.writeDecimal(UInt64(flakePPM))
+            Console.write("\n")
+        } else {
+            Console.write(" inject.flake=off\n")
+        }
+    }
+
+    func failIfFlakeInjected() {
+        guard let flakePPM, FaultInjection.flakeFails(seed: seed, ppm: flakePPM) else { return }
+        let flags = Locks.console.acquire()
+        Console.write("os3: PANIC: injected flake seed=")
+        Console.writeDecimal(seed)
+        Console.write(" p=")
+        Console.writeDecimal(UInt64(flakePPM))
+        Console.write("/1000000 draw=")
+        Console.writeDecimal(UInt64(FaultInjection.flakeDraw(seed: seed)))
+        Console.write("\n")
+        Locks.console.release(flags)
+        DebugExit.exit(DebugExit.failure)
     }
 }

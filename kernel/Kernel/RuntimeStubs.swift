@@ -1,5 +1,6 @@
 // RuntimeStubs.swift — C symbols the Embedded Swift runtime references.
-// posix_memalign/free are backed by the kernel heap (Pure/KernelHeap.swift).
+// posix_memalign/free are backed by the kernel heap (Pure/KernelHeap.swift),
+// under the interrupt-safe heap lock (Locks.swift): any CPU, any thread.
 
 let EINVAL: Int32 = 22
 let ENOMEM: Int32 = 12
@@ -11,7 +12,10 @@ func posix_memalign(
     guard let memptr else { return EINVAL }
     guard alignment >= 8, alignment & (alignment - 1) == 0 else { return EINVAL }
     guard KernelMemory.heap != nil else { panic("posix_memalign called before the heap exists") }
-    guard let address = KernelMemory.heap!.allocate(size: max(size, 1), alignment: alignment) else {
+    let flags = Locks.heap.acquire()
+    let result = KernelMemory.heap!.allocate(size: max(size, 1), alignment: alignment)
+    Locks.heap.release(flags)
+    guard let address = result else {
         memptr.pointee = nil
         return ENOMEM
     }
@@ -25,7 +29,10 @@ func posix_memalign(
 func os3_free(_ pointer: UnsafeMutableRawPointer?) {
     guard let pointer else { return }
     guard KernelMemory.heap != nil else { panic("free called before the heap exists") }
-    switch KernelMemory.heap!.free(UInt64(UInt(bitPattern: pointer))) {
+    let flags = Locks.heap.acquire()
+    let result = KernelMemory.heap!.free(UInt64(UInt(bitPattern: pointer)))
+    Locks.heap.release(flags)
+    switch result {
     case .freed: return
     case .doubleFree: panic("free: double free")
     case .invalid: panic("free: pointer the heap never handed out")

@@ -37,6 +37,17 @@ enum Timing {
         Console.write("\n")
     }
 
+    /// `os3: timing kcycles multitasking=<n>` (interrupts, threads, SMP,
+    /// scheduler checks, ring 3: from mark 6 to mark 7).
+    static func reportMultitasking() {
+        withUnsafeBytes(of: &marks) { raw in
+            Console.write("os3: timing kcycles multitasking=")
+            Console.writeDecimal((raw.load(fromByteOffset: 56, as: UInt64.self)
+                &- raw.load(fromByteOffset: 48, as: UInt64.self)) / 1000)
+            Console.write("\n")
+        }
+    }
+
     static func report() {
         bench()
         withUnsafeBytes(of: &marks) { raw in

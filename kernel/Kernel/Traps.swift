@@ -10,15 +10,26 @@
 enum Traps {
     static let codeSelector: UInt16 = 0x08
     static let dataSelector: UInt16 = 0x10
-    static let tssSelector: UInt16 = 0x18
+    static let userDataSelector: UInt16 = 0x18 | 3
+    static let userCodeSelector: UInt16 = 0x20 | 3
+    /// CPU n's TSS descriptor is GDT entries 5 + 2n, 6 + 2n.
+    static func tssSelector(cpu: Int) -> UInt16 { UInt16(0x28 + cpu * 16) }
+    static let gdtEntries = 5 + 2 * PerCPU.maxCPUs
+    static let tssStride = 112
     static let vectorCount = 32
     static let doubleFaultIST: UInt8 = 1
 
     // Frame word indices (traps.S).
+    static let frameRAX = 14
+    static let frameRDI = 9
+    static let frameRSI = 10
+    static let frameRDX = 11
     static let frameVector = 15
     static let frameError = 16
     static let frameRIP = 17
+    static let frameCS = 18
     static let frameRFLAGS = 19
+    static let frameRSP = 20
     static let trapFlag: UInt64 = 1 << 8
 
     nonisolated(unsafe) static var expectBreakpoint = false
@@ -27,40 +38,58 @@ enum Traps {
     nonisolated(unsafe) static var probeArmed = false
     nonisolated(unsafe) static var probeFaultCR2: UInt64 = 0
 
-    /// Builds and loads the GDT (code, data, TSS), the TSS (IST1 = #DF stack)
-    /// and the IDT with all 32 exception vectors.
+    /// Builds and loads the GDT (kernel code/data, user data/code, one TSS
+    /// per CPU), CPU 0's TSS (IST1 = #DF stack) and the IDT with all 32
+    /// exception vectors.
     static func install() {
         let gdt = UnsafeMutablePointer<UInt64>(bitPattern: UInt(arch_gdt_base()))!
-        let tssBase = arch_tss_base()
         gdt[0] = 0
         gdt[1] = SegmentDescriptor.kernelCode64
         gdt[2] = SegmentDescriptor.kernelData
-        let tssDescriptor = SegmentDescriptor.tss(base: tssBase, limit: 103)
-        gdt[3] = tssDescriptor.low
-        gdt[4] = tssDescriptor.high
+        gdt[3] = SegmentDescriptor.userData
+        gdt[4] = SegmentDescriptor.userCode64
+        loadCPU(0, istTop: arch_ist1_top())
+        var vector = 0
+        while vector < vectorCount {
+            setGate(vector)
+            vector += 1
+        }
+        loadIDT()
+    }
 
+    /// CPU `cpu`'s TSS (IST1 = `istTop`) and descriptor; loads the GDT and
+    /// the task register on the calling CPU (the BSP in `install`, each AP
+    /// from SMP.swift). Returns the TSS address.
+    @discardableResult
+    static func loadCPU(_ cpu: Int, istTop: UInt64) -> UInt64 {
+        let gdt = UnsafeMutablePointer<UInt64>(bitPattern: UInt(arch_gdt_base()))!
+        let tssBase = arch_tss_base() + UInt64(cpu * tssStride)
+        let tssDescriptor = SegmentDescriptor.tss(base: tssBase, limit: 103)
+        gdt[5 + 2 * cpu] = tssDescriptor.low
+        gdt[6 + 2 * cpu] = tssDescriptor.high
         // TSS: rsp0 @4, ist1 @36 (unaligned u64 fields), iomap base @102.
         let tss = UnsafeMutableRawPointer(bitPattern: UInt(tssBase))!
         tss.initializeMemory(as: UInt8.self, repeating: 0, count: 104)
-        tss.storeBytes(of: arch_ist1_top(), toByteOffset: 36, as: UInt64.self)
+        tss.storeBytes(of: istTop, toByteOffset: 36, as: UInt64.self)
         tss.storeBytes(of: UInt16(104), toByteOffset: 102, as: UInt16.self)
-
-        arch_load_gdt(arch_gdt_base(), UInt16(5 * 8 - 1), codeSelector, dataSelector)
-        arch_load_tr(tssSelector)
-
-        let idt = UnsafeMutablePointer<UInt64>(bitPattern: UInt(arch_idt_base()))!
-        var vector = 0
-        while vector < vectorCount {
-            let gate = GateDescriptor(
-                handler: arch_trap_stub(UInt64(vector)), selector: codeSelector,
-                ist: vector == 8 ? doubleFaultIST : 0)
-            let pair = gate.encoded
-            idt[vector * 2] = pair.low
-            idt[vector * 2 + 1] = pair.high
-            vector += 1
-        }
-        arch_load_idt(arch_idt_base(), UInt16(vectorCount * 16 - 1))
+        arch_load_gdt(arch_gdt_base(), UInt16(gdtEntries * 8 - 1), codeSelector, dataSelector)
+        arch_load_tr(tssSelector(cpu: cpu))
+        return tssBase
     }
+
+    /// IDT gate for `vector` -> its stub (interrupt gate: IF off on entry).
+    static func setGate(_ vector: Int, userCallable: Bool = false) {
+        let idt = UnsafeMutablePointer<UInt64>(bitPattern: UInt(arch_idt_base()))!
+        let gate = GateDescriptor(
+            handler: arch_trap_stub(UInt64(vector)), selector: codeSelector,
+            ist: vector == 8 ? doubleFaultIST : 0, dpl: userCallable ? 3 : 0)
+        let pair = gate.encoded
+        idt[vector * 2] = pair.low
+        idt[vector * 2 + 1] = pair.high
+    }
+
+    /// All 256 vectors' worth of IDT (unset ones are not present).
+    static func loadIDT() { arch_load_idt(arch_idt_base(), UInt16(256 * 16 - 1)) }
 
     /// Whether CPUID's hypervisor leaf says "KVMKVMKVM".
     static func underKVM() -> Bool {
@@ -103,6 +132,23 @@ enum Traps {
 @c(os3_trap)
 func os3_trap(_ frame: UnsafeMutablePointer<UInt64>) {
     let vector = frame[Traps.frameVector]
+    if vector >= 32 {
+        switch vector {
+        case 32: Sched.timerTick()
+        case 36: SerialInput.interrupt()
+        case 128:
+            UserMode.callsViaGate &+= 1
+            UserMode.systemCall(frame)
+        default: break  // 255: LAPIC spurious, no EOI
+        }
+        return
+    }
+    // No ring-3 action may panic the kernel: user exceptions kill the thread
+    // (or are its system call, see UserMode.swift).
+    if frame[Traps.frameCS] & 3 == 3 {
+        UserMode.exception(frame)
+        return
+    }
     let rip = frame[Traps.frameRIP]
     if vector == 3 && Traps.expectBreakpoint {
         Traps.breakpointsSeen += 1

@@ -15,6 +15,10 @@ public enum SegmentDescriptor {
     public static let kernelCode64: UInt64 = 0x00AF_9A00_0000_FFFF
     /// Data, DPL 0 (writable; base/limit ignored in long mode).
     public static let kernelData: UInt64 = 0x00CF_9200_0000_FFFF
+    /// 64-bit code, DPL 3.
+    public static let userCode64: UInt64 = 0x00AF_FA00_0000_FFFF
+    /// Data, DPL 3.
+    public static let userData: UInt64 = 0x00CF_F200_0000_FFFF
 
     /// An available 64-bit TSS descriptor (type 9, present, DPL 0).
     public static func tss(base: UInt64, limit: UInt32) -> DescriptorPair {

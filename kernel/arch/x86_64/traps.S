@@ -64,10 +64,20 @@ TRAP_NOERR 28
 TRAP_ERR   29
 TRAP_ERR   30
 TRAP_NOERR 31
+/* interrupts and the system-call gate (same frame; see irq.S for the
+ * timer's fast path, which enters here only when the scheduler must run) */
+TRAP_NOERR 36           /* COM1 receive (IOAPIC pin 4) */
+TRAP_NOERR 128          /* int $0x80: system call (DPL 3 gate) */
+TRAP_NOERR 255          /* LAPIC spurious */
 
         .p2align 4
+        .globl  trap_common
 trap_common:
-        pushq   %rax
+        /* from ring 3: the kernel's %gs base (per-CPU data) back in place */
+        testb   $3, 24(%rsp)            /* CS, above vector and error code */
+        jz      1f
+        swapgs
+1:      pushq   %rax
         pushq   %rbx
         pushq   %rcx
         pushq   %rdx
@@ -101,15 +111,31 @@ trap_common:
         popq    %rbx
         popq    %rax
         addq    $16, %rsp               /* vector, error code */
-        iretq
+        testb   $3, 8(%rsp)             /* back to ring 3: its %gs base */
+        jz      2f
+        swapgs
+2:      iretq
 
-/* uint64_t arch_trap_stub(uint64_t vector): entry address of a stub */
+/* uint64_t arch_trap_stub(uint64_t vector): entry address of a stub
+ * (vectors 0-31; 32 = the timer, 36, 128, 255 as themselves) */
         .globl  arch_trap_stub
         .type   arch_trap_stub, @function
 arch_trap_stub:
-        leaq    trap_stub_table(%rip), %rax
-        movq    (%rax,%rdi,8), %rax
+        cmpq    $32, %rdi
+        jb      1f
+        leaq    irq_timer(%rip), %rax
+        je      2f
+        leaq    trap_stub_36(%rip), %rax
+        cmpq    $36, %rdi
+        je      2f
+        leaq    trap_stub_128(%rip), %rax
+        cmpq    $128, %rdi
+        je      2f
+        leaq    trap_stub_255(%rip), %rax
         ret
+1:      leaq    trap_stub_table(%rip), %rax
+        movq    (%rax,%rdi,8), %rax
+2:      ret
         .size   arch_trap_stub, . - arch_trap_stub
 
 /* void arch_load_gdt(uint64_t base, uint16_t limit, uint16_t code, uint16_t data):
@@ -125,9 +151,8 @@ arch_load_gdt:
         movw    %cx, %ds
         movw    %cx, %es
         movw    %cx, %ss
-        xorl    %eax, %eax
-        movw    %ax, %fs
-        movw    %ax, %gs
+        /* %fs/%gs untouched: loading a selector may clear the %gs base
+         * (per-CPU data) on AMD; boot.S already set them to 0 */
         popq    %rax                    /* return address */
         movzwq  %dx, %rdx
         pushq   %rdx
@@ -261,11 +286,13 @@ trap_stub_table:
 /* ---- descriptor tables, the IST1 stack, boot-data copies (bss) -------- */
         .section .bss.traps, "aw", @nobits
         .p2align 12
-os3_idt:        .skip   32 * 16
+os3_idt:        .skip   256 * 16
         .p2align 4
-os3_gdt:        .skip   8 * 8           /* null, code, data, TSS (2 words), spare */
+/* null, kernel code, kernel data, user data, user code, then one TSS
+ * descriptor (2 words) per CPU (at most 8) */
+os3_gdt:        .skip   (5 + 2 * 8) * 8
         .p2align 4
-os3_tss:        .skip   104
+os3_tss:        .skip   8 * 112         /* one 104-byte TSS per CPU */
 /* not zeroed: written before they are read */
         .section .noinit.traps, "aw", @nobits
         .p2align 4

@@ -1,0 +1,140 @@
+// Interrupts.swift — the interrupt controllers and the timer.
+//
+// The legacy 8259 PICs are masked; interrupts come through the local APIC
+// (xAPIC, MMIO at 0xFEE00000: timer, IPIs, EOI) and the IOAPIC (0xFEC00000:
+// COM1's IRQ 4 -> vector 36 on CPU 0). Each CPU's LAPIC timer runs
+// periodically at `hz`; its rate is calibrated once against the PIT
+// (channel 0 counting down at 1.193182 MHz, read back by latch commands)
+// over `calibrationMs`, which also gives the TSC rate. Both the kvm lanes
+// (microvm with the in-kernel PIT) and the TCG lanes have a PIT; fw_cfg
+// says how many CPUs the machine has (SMP.swift).
+//
+// Vectors: 32 timer (fast path in irq.S), 36 COM1, 128 system call (DPL 3),
+// 255 LAPIC spurious.
+
+import _Volatile
+
+enum Interrupts {
+    static let timerVector: UInt8 = 32
+    static let serialVector: UInt8 = 36
+    static let syscallVector: UInt8 = 128
+    static let spuriousVector: UInt8 = 255
+    static let hz: UInt64 = 1000
+    static let calibrationMs: UInt64 = 5
+
+    static let lapicBase: UInt64 = 0xFEE0_0000
+    static let ioapicBase: UInt64 = 0xFEC0_0000
+
+    nonisolated(unsafe) static var lapicTicksPerMs: UInt64 = 0
+    nonisolated(unsafe) static var tscPerMs: UInt64 = 0
+    nonisolated(unsafe) static var ioapicVersion: UInt32 = 0
+
+    // MARK: - Local APIC
+
+    static func lapicRead(_ register: UInt64) -> UInt32 {
+        VolatileMappedRegister<UInt32>(unsafeBitPattern: UInt(lapicBase + register)).load()
+    }
+    static func lapicWrite(_ register: UInt64, _ value: UInt32) {
+        VolatileMappedRegister<UInt32>(unsafeBitPattern: UInt(lapicBase + register)).store(value)
+    }
+
+    static let lapicID: UInt64 = 0x20
+    static let lapicVersion: UInt64 = 0x30
+    static let lapicTPR: UInt64 = 0x80
+    static let lapicEOI: UInt64 = 0xB0
+    static let lapicSVR: UInt64 = 0xF0
+    static let lapicICRLow: UInt64 = 0x300
+    static let lapicICRHigh: UInt64 = 0x310
+    static let lapicLVTTimer: UInt64 = 0x320
+    static let lapicInitialCount: UInt64 = 0x380
+    static let lapicCurrentCount: UInt64 = 0x390
+    static let lapicDivide: UInt64 = 0x3E0
+
+    /// This CPU's LAPIC on (spurious vector 255), all priorities accepted.
+    static func enableLocalAPIC() {
+        lapicWrite(lapicSVR, 0x100 | UInt32(spuriousVector))
+        lapicWrite(lapicTPR, 0)
+    }
+
+    /// This CPU's LAPIC timer: periodic at `hz` (calibrated count).
+    static func startTimer() {
+        lapicWrite(lapicDivide, 0x3)  // divide by 16
+        lapicWrite(lapicLVTTimer, UInt32(timerVector) | (1 << 17))
+        lapicWrite(lapicInitialCount, UInt32(truncatingIfNeeded: lapicTicksPerMs * 1000 / hz))
+    }
+
+    static func endOfInterrupt() { lapicWrite(lapicEOI, 0) }
+
+    /// Sends an IPI: ICR high = destination, low = command.
+    static func sendIPI(destination: UInt32, command: UInt32) {
+        lapicWrite(lapicICRHigh, destination << 24)
+        lapicWrite(lapicICRLow, command)
+        while lapicRead(lapicICRLow) & (1 << 12) != 0 {}  // delivery pending
+    }
+
+    // MARK: - IOAPIC
+
+    static func ioapicWrite(_ index: UInt32, _ value: UInt32) {
+        VolatileMappedRegister<UInt32>(unsafeBitPattern: UInt(ioapicBase)).store(index)
+        VolatileMappedRegister<UInt32>(unsafeBitPattern: UInt(ioapicBase + 0x10)).store(value)
+    }
+    static func ioapicRead(_ index: UInt32) -> UInt32 {
+        VolatileMappedRegister<UInt32>(unsafeBitPattern: UInt(ioapicBase)).store(index)
+        return VolatileMappedRegister<UInt32>(unsafeBitPattern: UInt(ioapicBase + 0x10)).load()
+    }
+
+    /// Routes IOAPIC input `pin` to `vector` on APIC 0 (fixed, edge, high).
+    static func route(pin: UInt32, vector: UInt8) {
+        ioapicWrite(0x10 + 2 * pin + 1, 0)  // destination APIC 0
+        ioapicWrite(0x10 + 2 * pin, UInt32(vector))
+    }
+
+    // MARK: - Setup
+
+    /// IDT gates for the interrupt vectors, PICs masked, this CPU's LAPIC
+    /// on, the IOAPIC read. Then the timer is calibrated.
+    static func install() {
+        Traps.setGate(Int(timerVector))
+        Traps.setGate(Int(serialVector))
+        Traps.setGate(Int(syscallVector), userCallable: true)
+        Traps.setGate(Int(spuriousVector))
+        Traps.loadIDT()
+        arch_outb(0x21, 0xFF)  // master 8259: all masked
+        arch_outb(0xA1, 0xFF)  // slave 8259
+        enableLocalAPIC()
+        ioapicVersion = ioapicRead(1)
+        calibrate()
+    }
+
+    /// PIT channel 0 count, latched.
+    static func pitCount() -> UInt16 {
+        arch_outb(0x43, 0x00)  // latch channel 0
+        let low = arch_inb(0x40)
+        let high = arch_inb(0x40)
+        return UInt16(low) | UInt16(high) << 8
+    }
+
+    /// LAPIC timer (one-shot, divide 16, from 0xFFFFFFFF) and TSC against
+    /// `calibrationMs` of PIT channel 0 (mode 0, from 0xFFFF).
+    static func calibrate() {
+        arch_outb(0x43, 0x30)  // channel 0, lobyte/hibyte, mode 0
+        arch_outb(0x40, 0xFF)
+        arch_outb(0x40, 0xFF)
+        lapicWrite(lapicDivide, 0x3)
+        lapicWrite(lapicLVTTimer, 1 << 16)  // masked, one-shot
+        let pitStart = pitCount()
+        lapicWrite(lapicInitialCount, 0xFFFF_FFFF)
+        let tscStart = arch_rdtsc()
+        let window = UInt16(truncatingIfNeeded: 1_193_182 * calibrationMs / 1000)
+        var now = pitStart
+        while pitStart &- now < window { now = pitCount() }
+        let lapicLeft = lapicRead(lapicCurrentCount)
+        let tscEnd = arch_rdtsc()
+        let elapsedPIT = UInt64(pitStart &- now)  // >= window
+        // Scale to exactly one millisecond of PIT time.
+        lapicTicksPerMs = UInt64(0xFFFF_FFFF &- lapicLeft) * 1_193_182 / (elapsedPIT * 1000)
+        tscPerMs = (tscEnd &- tscStart) * 1_193_182 / (elapsedPIT * 1000)
+        lapicWrite(lapicInitialCount, 0)
+        guard lapicTicksPerMs > 0, tscPerMs > 0 else { panic("timer: calibration against the PIT failed") }
+    }
+}
