@@ -18,11 +18,15 @@ let package = Package(
         .executableTarget(name: "os3ctl", dependencies: ["OS3Commands"]),
         // One command per file; owns the CLI and terminal output.
         .target(name: "OS3Commands", dependencies: [
-            "OS3Core", "OS3Runner",
+            "OS3Core", "OS3Runner", "OS3Libvirt",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Everything that touches processes, files of the host, and the toolchain.
         .target(name: "OS3Runner", dependencies: ["OS3Core", "COS3Sys"]),
+        // Boots lanes through libvirt's C API (embedded driver, libvirtd, remote hosts): `LibvirtBackend`.
+        .target(name: "OS3Libvirt", dependencies: ["OS3Core", "OS3Runner", "CLibvirt", "COS3Sys"]),
+        // libvirt's C API (libvirt.h, libvirt.so) through pkg-config; .ci/setup installs libvirt-dev.
+        .systemLibrary(name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
         // Linux calls Swift cannot make directly (variadic prctl/ioctl, fork+exec with a parent-death signal).
         .target(name: "COS3Sys"),
         // The pure core: lanes, markers, matching, verdicts, records, reports. No processes, no CLI.
@@ -30,6 +34,6 @@ let package = Package(
         // Fast substring search for the marker matcher (glibc memmem).
         .target(name: "COS3Bytes"),
         .testTarget(name: "OS3CoreTests", dependencies: ["OS3Core"]),
-        .testTarget(name: "OS3IntegrationTests", dependencies: ["OS3Core", "OS3Runner", "os3ctl"]),
+        .testTarget(name: "OS3IntegrationTests", dependencies: ["OS3Core", "OS3Runner", "OS3Libvirt", "COS3Sys", "os3ctl"]),
     ]
 )

@@ -11,6 +11,7 @@ struct BootCommand: ParsableCommand {
 
     @OptionGroup var options: ProjectOptions
     @OptionGroup var kernelOptions: KernelOptions
+    @OptionGroup var backendOptions: BackendOptions
 
     @Option(help: ArgumentHelp("The lane to boot (a file in lanes/).", valueName: "name"))
     var lane: String = "kvm"
@@ -40,7 +41,7 @@ struct BootCommand: ParsableCommand {
         let markers = try project.markers(for: lane)
         let kernel = try kernelOptions.resolveKernel(project: project, quiet: json)
         let runner = LaneRunner(project: project, state: options.state, kernel: kernel, qemu: kernelOptions.qemuBinary,
-                                extraAppend: kernelOptions.append)
+                                extraAppend: kernelOptions.append, backend: backendOptions.makeBackend(state: options.state))
         let progress = BootProgress(lane: lane.name, markers: markers, echoSerial: serial, quiet: json && !serial)
         let record = try runner.run(lane, markers: markers, onEvent: progress.handle)
         if json {

@@ -11,6 +11,7 @@ struct GateCommand: ParsableCommand {
 
     @OptionGroup var options: ProjectOptions
     @OptionGroup var kernelOptions: KernelOptions
+    @OptionGroup var backendOptions: BackendOptions
 
     @Option(name: .customLong("lane"), help: ArgumentHelp("Only these lanes (repeatable; default: every file in lanes/).", valueName: "name"))
     var lanes: [String] = []
@@ -45,7 +46,7 @@ struct GateCommand: ParsableCommand {
         }
         let kernel = try kernelOptions.resolveKernel(project: project, quiet: false)
         let runner = LaneRunner(project: project, state: options.state, kernel: kernel, qemu: kernelOptions.qemuBinary,
-                                extraAppend: kernelOptions.append)
+                                extraAppend: kernelOptions.append, backend: backendOptions.makeBackend(state: options.state))
         let width = jobs ?? HostProbe.cores
         printErr("gate: booting \(plans.count) lane(s), \(width) at a time")
         let start = Clock.now

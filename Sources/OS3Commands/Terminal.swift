@@ -40,7 +40,7 @@ final class BootProgress: @unchecked Sendable {
         defer { lock.unlock() }
         switch event {
         case .started(let pid, let dir):
-            if !quiet { printErr("[\(lane)] QEMU pid \(pid); run directory \(dir)") }
+            if !quiet { printErr("[\(lane)] \(pid > 0 ? "QEMU pid \(pid)" : "started"); run directory \(dir)") }
             if live { draw() }
         case .console(let data):
             if echoSerial { FileHandle.standardError.write(data) }

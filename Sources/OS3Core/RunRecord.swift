@@ -20,10 +20,17 @@ public struct RunRecord: Sendable, Codable, Equatable {
     /// When os3ctl stopped the guest itself (forbidden marker, timeout): seconds from the verdict
     /// to the guest being gone.
     public var stopLatency: Double?
+    /// What booted it: "qemu", or "libvirt URI" (nil in records written before backends existed).
+    public var backend: String?
+    /// The libvirt domain's name (its XML is `domain.xml` in the run directory; `argv` is then empty).
+    public var domain: String?
+    /// How libvirt saw the guest end (libvirt backends only).
+    public var lifecycle: GuestLifecycle?
 
     public init(lane: String, laneFile: String, kernel: String, argv: [String], kernelCommandLine: String,
                 runDirectory: String, serialLog: String, startedAt: String, duration: Double, verdict: Verdict,
-                end: ProcessEnd?, markers: [MarkerHit], requiredCount: Int, consoleBytes: Int, stopLatency: Double? = nil) {
+                end: ProcessEnd?, markers: [MarkerHit], requiredCount: Int, consoleBytes: Int, stopLatency: Double? = nil,
+                backend: String? = nil, domain: String? = nil, lifecycle: GuestLifecycle? = nil) {
         self.lane = lane
         self.laneFile = laneFile
         self.kernel = kernel
@@ -39,6 +46,9 @@ public struct RunRecord: Sendable, Codable, Equatable {
         self.requiredCount = requiredCount
         self.consoleBytes = consoleBytes
         self.stopLatency = stopLatency
+        self.backend = backend
+        self.domain = domain
+        self.lifecycle = lifecycle
     }
 
     /// Required markers seen (forbidden ones are never in `markers`).

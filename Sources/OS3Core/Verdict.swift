@@ -62,24 +62,59 @@ public enum StopReason: String, Sendable, Codable, Equatable {
     case interrupted
 }
 
+/// How libvirt saw a guest end (its lifecycle events): the evidence where QEMU's exit status cannot
+/// be learned (a libvirtd, local or remote). Recorded with the embedded driver too.
+public enum GuestLifecycle: String, Sendable, Codable, CaseIterable {
+    /// STOPPED/failed: QEMU ended on its own — through isa-debug-exit (whatever the code) or a crash.
+    case emulatorExited = "emulator-exited"
+    /// SHUTDOWN/guest or a reboot, then STOPPED: the guest reset or powered off (a triple fault looks like this).
+    case guestReset = "guest-reset"
+    /// CRASHED/panicked: the guest wrote to the panic device.
+    case guestPanicked = "guest-panicked"
+    /// STOPPED/destroyed by someone other than os3ctl.
+    case destroyed
+    /// STOPPED for another reason (saved, migrated, ...).
+    case other
+}
+
+/// Which evidence decided a verdict.
+public enum VerdictEvidence: String, Sendable, Codable, CaseIterable {
+    /// QEMU's exit status (QEMU run directly, or the embedded libvirt driver whose QEMU os3ctl reaps).
+    case exitCode = "exit-code"
+    /// The kernel's in-band final sentinel on the console plus libvirt's STOPPED event (no exit status).
+    case sentinelAndLifecycle = "sentinel+lifecycle"
+    /// A libvirt lifecycle event alone: a guest reset (triple fault), the panic device, a destroy.
+    case lifecycle
+    /// The console: os3ctl stopped the guest (forbidden marker, hang, timeout, interrupt).
+    case console
+    /// QEMU or the domain never started.
+    case startFailure = "start-failure"
+}
+
 /// Everything the verdict is computed from; produced by the runner, judged by pure code.
 public struct BootObservation: Sendable, Codable, Equatable {
-    public var end: ProcessEnd
+    /// QEMU's exit; nil when it cannot be learned (a libvirtd: the verdict then rests on the final
+    /// sentinel and `lifecycle`).
+    public var end: ProcessEnd?
     public var stopReason: StopReason?
     public var hits: [String: MarkerHit]
     public var forbidden: MarkerHit?
     public var consoleBytes: Int
     /// The tail of QEMU's own stderr (its error messages).
     public var stderrTail: String
+    /// How libvirt saw the guest end (nil when QEMU runs directly).
+    public var lifecycle: GuestLifecycle?
 
-    public init(end: ProcessEnd, stopReason: StopReason? = nil, hits: [String: MarkerHit] = [:],
-                forbidden: MarkerHit? = nil, consoleBytes: Int = 0, stderrTail: String = "") {
+    public init(end: ProcessEnd?, stopReason: StopReason? = nil, hits: [String: MarkerHit] = [:],
+                forbidden: MarkerHit? = nil, consoleBytes: Int = 0, stderrTail: String = "",
+                lifecycle: GuestLifecycle? = nil) {
         self.end = end
         self.stopReason = stopReason
         self.hits = hits
         self.forbidden = forbidden
         self.consoleBytes = consoleBytes
         self.stderrTail = stderrTail
+        self.lifecycle = lifecycle
     }
 }
 
@@ -90,65 +125,121 @@ public struct Verdict: Sendable, Codable, Equatable {
     /// Required markers never seen (also listed when another failure decided the verdict).
     public var missing: [String]
     public var forbiddenLine: String?
+    /// Which evidence decided (nil for skipped lanes).
+    public var evidence: VerdictEvidence?
 
-    public init(kind: VerdictKind, detail: String, missing: [String] = [], forbiddenLine: String? = nil) {
+    public init(kind: VerdictKind, detail: String, missing: [String] = [], forbiddenLine: String? = nil,
+                evidence: VerdictEvidence? = nil) {
         self.kind = kind
         self.detail = detail
         self.missing = missing
         self.forbiddenLine = forbiddenLine
+        self.evidence = evidence
     }
+
+    /// The id of the kernel's final in-band sentinel ("os3: ALL OK", printed just before it exits
+    /// through isa-debug-exit): the pass evidence where no exit status can be learned.
+    public static let sentinelID = "done"
 
     public static func skipped(_ why: String) -> Verdict { Verdict(kind: .skipped, detail: why) }
 
     /// The verdict of one boot. A pass needs the lane's exit code AND every required marker
     /// AND every order constraint: a missing marker is a check that silently did not run.
+    /// Where no exit code can be learned (`end == nil`, a libvirtd), the exit code's place is taken
+    /// by the final sentinel (`sentinelID`) plus libvirt's account of the end (`lifecycle`).
     public static func judge(_ o: BootObservation, markers: MarkerSet, successExitCode: Int32,
                              idleTimeout: Double, totalTimeout: Double) -> Verdict {
+        var v = decide(o, markers: markers, successExitCode: successExitCode, idleTimeout: idleTimeout, totalTimeout: totalTimeout)
+        v.missing = markers.required.map(\.id).filter { o.hits[$0] == nil }
+        return v
+    }
+
+    private static func decide(_ o: BootObservation, markers: MarkerSet, successExitCode: Int32,
+                               idleTimeout: Double, totalTimeout: Double) -> Verdict {
         let missing = markers.required.map(\.id).filter { o.hits[$0] == nil }
         let missingNote = missing.isEmpty ? "" : "; missing: \(missing.joined(separator: ", "))"
-        if case .failedToStart(let why) = o.end {
-            return Verdict(kind: .infraError, detail: "QEMU failed to start: \(why)", missing: missing)
+        if case .failedToStart(let why)? = o.end {
+            return Verdict(kind: .infraError, detail: "QEMU failed to start: \(why)", evidence: .startFailure)
         }
         switch o.stopReason {
         case .forbiddenMarker?:
             let line = o.forbidden?.text ?? "?"
             return Verdict(kind: .forbiddenMarker, detail: "forbidden marker '\(o.forbidden?.id ?? "?")' at console line \(o.forbidden?.line ?? 0): \(line)",
-                           missing: missing, forbiddenLine: line)
+                           forbiddenLine: line, evidence: .console)
         case .idleTimeout?:
-            return Verdict(kind: .hang, detail: "no console output for \(format(idleTimeout)) s (idle timeout)\(missingNote)", missing: missing)
+            return Verdict(kind: .hang, detail: "no console output for \(format(idleTimeout)) s (idle timeout)\(missingNote)", evidence: .console)
         case .totalTimeout?:
-            return Verdict(kind: .timeout, detail: "still running after \(format(totalTimeout)) s (total timeout) while printing\(missingNote)", missing: missing)
+            return Verdict(kind: .timeout, detail: "still running after \(format(totalTimeout)) s (total timeout) while printing\(missingNote)", evidence: .console)
         case .interrupted?:
-            return Verdict(kind: .interrupted, detail: "interrupted by the user\(missingNote)", missing: missing)
+            return Verdict(kind: .interrupted, detail: "interrupted by the user\(missingNote)", evidence: .console)
         case nil:
             break
         }
+        // A guest reset or panic makes libvirt end QEMU itself: its signal is libvirt's, the event says why.
+        let libvirtEnded: Bool = switch o.end {
+        case nil, .signaled?: true
+        default: false
+        }
+        if libvirtEnded, let verdict = judgeLifecycleFailure(o.lifecycle, missingNote: missingNote) { return verdict }
+        var evidence = VerdictEvidence.exitCode
+        var passDetail = "exit code \(successExitCode) and all \(markers.required.count) required markers seen"
         switch o.end {
-        case .failedToStart:
+        case .failedToStart?:
             fatalError("handled above")
-        case .signaled(let sig):
-            return Verdict(kind: .infraError, detail: "QEMU was killed by signal \(sig) (\(signalName(sig)))\(missingNote)", missing: missing)
-        case .exited(let code):
+        case .signaled(let sig)?:
+            return Verdict(kind: .infraError, detail: "QEMU was killed by signal \(sig) (\(signalName(sig)))\(missingNote)", evidence: .exitCode)
+        case .exited(let code)?:
             if code != successExitCode {
                 // QEMU's own failures (bad option, no KVM) exit 1 before the guest says anything.
                 if code == 1 && o.consoleBytes == 0 && !o.stderrTail.isEmpty {
-                    return Verdict(kind: .infraError, detail: "QEMU exited 1 before the guest printed anything: \(lastLine(o.stderrTail))", missing: missing)
+                    return Verdict(kind: .infraError, detail: "QEMU exited 1 before the guest printed anything: \(lastLine(o.stderrTail))", evidence: .exitCode)
                 }
                 let meaning = code == 0 ? " (a triple fault or guest reset looks like this with -no-reboot)" : ""
-                return Verdict(kind: .wrongExitCode, detail: "QEMU exited \(code), expected \(successExitCode)\(meaning)\(missingNote)", missing: missing)
+                return Verdict(kind: .wrongExitCode, detail: "QEMU exited \(code), expected \(successExitCode)\(meaning)\(missingNote)", evidence: .exitCode)
             }
-        }
-        if !missing.isEmpty {
-            return Verdict(kind: .missingMarkers, detail: "exit code \(successExitCode) but \(missing.count) required marker(s) never appeared: \(missing.joined(separator: ", "))", missing: missing)
+            if !missing.isEmpty {
+                return Verdict(kind: .missingMarkers, detail: "exit code \(successExitCode) but \(missing.count) required marker(s) never appeared: \(missing.joined(separator: ", "))", evidence: .exitCode)
+            }
+        case nil:
+            // No exit status over this connection: the kernel's final sentinel plus STOPPED/failed.
+            guard o.lifecycle == .emulatorExited else {
+                let what = o.lifecycle.map { "libvirt reported '\($0.rawValue)'" } ?? "libvirt reported no end of the guest"
+                return Verdict(kind: .infraError, detail: "no exit code over this connection and \(what)\(missingNote)", evidence: .lifecycle)
+            }
+            guard markers.required.contains(where: { $0.id == sentinelID }) else {
+                return Verdict(kind: .infraError, detail: "no exit code over this connection and the lane requires no final sentinel marker '\(sentinelID)' to stand in for it", evidence: .lifecycle)
+            }
+            evidence = .sentinelAndLifecycle
+            if o.hits[sentinelID] == nil {
+                return Verdict(kind: .missingMarkers, detail: "QEMU stopped on its own (libvirt STOPPED/failed; no exit code over this connection) without the final sentinel '\(sentinelID)'\(missingNote)", evidence: evidence)
+            }
+            if !missing.isEmpty {
+                return Verdict(kind: .missingMarkers, detail: "final sentinel '\(sentinelID)' and QEMU stopped on its own, but \(missing.count) required marker(s) never appeared: \(missing.joined(separator: ", "))", evidence: evidence)
+            }
+            passDetail = "final sentinel '\(sentinelID)' and all \(markers.required.count) required markers seen, then QEMU stopped on its own (libvirt STOPPED/failed; no exit code over this connection)"
         }
         for sequence in markers.orders {
             for (a, b) in zip(sequence, sequence.dropFirst()) {
                 if let ha = o.hits[a], let hb = o.hits[b], ha.line > hb.line {
-                    return Verdict(kind: .orderViolated, detail: "marker '\(b)' (line \(hb.line)) appeared before '\(a)' (line \(ha.line)); required order: \(sequence.joined(separator: " < "))")
+                    return Verdict(kind: .orderViolated, detail: "marker '\(b)' (line \(hb.line)) appeared before '\(a)' (line \(ha.line)); required order: \(sequence.joined(separator: " < "))", evidence: evidence)
                 }
             }
         }
-        return Verdict(kind: .pass, detail: "exit code \(successExitCode) and all \(markers.required.count) required markers seen")
+        return Verdict(kind: .pass, detail: passDetail, evidence: evidence)
+    }
+
+    /// The lifecycle events that decide a failure by themselves.
+    private static func judgeLifecycleFailure(_ lifecycle: GuestLifecycle?, missingNote: String) -> Verdict? {
+        switch lifecycle {
+        case .guestReset?:
+            return Verdict(kind: .wrongExitCode, detail: "the guest reset or powered off (libvirt SHUTDOWN/guest then STOPPED; a triple fault looks like this)\(missingNote)", evidence: .lifecycle)
+        case .guestPanicked?:
+            return Verdict(kind: .forbiddenMarker, detail: "the guest panicked: libvirt reported CRASHED/panicked from the panic device\(missingNote)", evidence: .lifecycle)
+        case .destroyed?:
+            return Verdict(kind: .infraError, detail: "the domain was destroyed by someone other than os3ctl\(missingNote)", evidence: .lifecycle)
+        default:
+            return nil
+        }
     }
 }
 

@@ -55,8 +55,10 @@ public struct LaneRunner: Sendable {
             return RunRecord(lane: lane.name, laneFile: lane.file, kernel: kernel, argv: invocation.argv,
                              kernelCommandLine: invocation.kernelCommandLine, runDirectory: "", serialLog: "",
                              startedAt: iso8601.string(from: Date()), duration: 0, verdict: .skipped(why), end: nil,
-                             markers: [], requiredCount: markers.required.count, consoleBytes: 0)
+                             markers: [], requiredCount: markers.required.count, consoleBytes: 0, backend: backend.name)
         }
-        return try backend.boot(invocation, markers: markers, state: state, onEvent: onEvent)
+        var record = try backend.boot(invocation, markers: markers, state: state, onEvent: onEvent)
+        if record.backend == nil { record.backend = backend.name }
+        return record
     }
 }

@@ -1,0 +1,431 @@
+import CLibvirt
+import COS3Sys
+import Foundation
+import OS3Core
+import OS3Runner
+
+/// Boots lanes through libvirt's C API: each boot is a transient domain (`DomainXML`), created
+/// paused, its serial console opened as a stream, then resumed; the console feeds the same marker
+/// engine as `BootRunner`, and the verdict comes from `Verdict.judge`. The end is learned from QEMU's
+/// exit status where os3ctl can reap QEMU (the embedded driver), else from the kernel's final
+/// sentinel plus libvirt's lifecycle events. No domain outlives the boot.
+public struct LibvirtBackend: BootBackend {
+    public let uri: String
+    let hypervisor: Hypervisor
+    /// How long to wait for the console's last bytes and the end evidence once the guest is over.
+    public var settleGrace: Double = 2
+    /// How long to wait for the rest of a forbidden line before stopping the guest.
+    public var forbiddenLineGrace: Double = 0.02
+
+    /// `uri` nil = the embedded driver under `state` (`qemu:///embed?root=STATE/libvirt`).
+    public init(uri: String? = nil, state: StateDirectory,
+                log: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) {
+        let resolved = uri ?? EmbeddedRoot.uri(root: EmbeddedRoot.defaultRoot(state: state))
+        self.uri = resolved
+        // os3ctl writes qemu.conf (and may fall back to a private root) only for its own default root.
+        let owned = uri == nil || HypervisorPlace.of(resolved) == .embedded(root: EmbeddedRoot.defaultRoot(state: state))
+        self.hypervisor = Hypervisor.shared(uri: resolved, state: state, ownsRoot: owned, log: log)
+    }
+
+    /// The default URI for a state directory: libvirt's in-process QEMU driver, no daemon needed.
+    public static func defaultURI(state: StateDirectory) -> String {
+        EmbeddedRoot.uri(root: EmbeddedRoot.defaultRoot(state: state))
+    }
+
+    public var name: String { "libvirt \(uri)" }
+    public var place: HypervisorPlace { hypervisor.place }
+
+    /// Opens the connection now (and sweeps leftovers); throws why it cannot.
+    public func connect() throws {
+        do { _ = try hypervisor.connect() } catch { throw OS3Error(.io, "libvirt: \(error)", fix: Self.connectFix(uri)) }
+    }
+
+    /// Facts for `os3ctl doctor`: the hypervisor's host name and whether it offers KVM.
+    public func describe() throws -> (host: String, kvm: String?) {
+        let conn = try hypervisor.connect()
+        return (conn.hostname() ?? "?", hypervisor.capabilityProblem(conn, machine: "pc", virtType: "kvm"))
+    }
+
+    public static var libraryVersion: String { LibvirtRuntime.version }
+
+    static func connectFix(_ uri: String) -> String {
+        switch HypervisorPlace.of(uri) {
+        case .embedded: "bash .ci/setup installs libvirt-daemon-driver-qemu and the libvirt-qemu account libvirt needs; `os3ctl doctor` checks them"
+        case .local: "start libvirtd (or pass ?socket=PATH for a private one), or use the default embedded driver (omit --connect)"
+        case .remote: "check that libvirtd on that host listens (listen_tcp / ssh) and that `virsh -c '\(uri)' list` works from here"
+        }
+    }
+
+    public func skipReason(for lane: Lane) -> String? {
+        if hypervisor.place != .remote {
+            if lane.accelerator == .kvm, let why = HostProbe.kvmProblem() { return "needs KVM: \(why)" }
+            if let fw = lane.firmware, !FileManager.default.fileExists(atPath: fw) {
+                return "firmware \(fw) is missing (apt-get install qemu-system-x86)"
+            }
+        }
+        // Ask the hypervisor itself (a remote one has its own KVM); a connection failure is not a
+        // reason to skip: the boot then reports it as an infrastructure error.
+        guard let conn = try? hypervisor.connect() else { return nil }
+        let virtType = lane.accelerator == .kvm ? "kvm" : "qemu"
+        if let problem = hypervisor.capabilityProblem(conn, machine: lane.machine, virtType: virtType) {
+            return lane.accelerator == .kvm ? "needs KVM on \(uri): \(problem)" : "\(uri) cannot run \(lane.machine) with TCG: \(problem)"
+        }
+        return nil
+    }
+
+    public func boot(_ invocation: QemuInvocation, markers: MarkerSet, state: StateDirectory,
+                     onEvent: @Sendable (BootEvent) -> Void) throws -> RunRecord {
+        try LibvirtBoot(backend: self, invocation: invocation, markers: markers, state: state).run(onEvent: onEvent)
+    }
+}
+
+/// One boot through libvirt (the libvirt counterpart of `BootRunner`).
+struct LibvirtBoot {
+    var backend: LibvirtBackend
+    var invocation: QemuInvocation
+    var markers: MarkerSet
+    var state: StateDirectory
+
+    var hypervisor: Hypervisor { backend.hypervisor }
+
+    func run(onEvent: @Sendable (BootEvent) -> Void) throws -> RunRecord {
+        let lane = invocation.lane
+        let dir = try state.makeRunDirectory(label: lane.name)
+        let serialPath = "\(dir)/serial.log"
+        let startedAt = iso8601.string(from: Date())
+        let log = open(serialPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard log >= 0 else { throw OS3Error(.io, "cannot create \(serialPath): \(String(cString: strerror(errno)))") }
+        defer { close(log) }
+        let interruptFD = Interrupts.install()
+        let name = DomainSpec.name(lane: lane.name, pid: getpid(), suffix: randomSuffix())
+        let events = EventLog(path: "\(dir)/events.log")
+        let start = Clock.now
+        events.note("os3ctl", "boot of lane \(lane.name) as domain \(name) on \(backend.uri)", at: 0)
+
+        func failed(_ why: String, evidence: String? = nil) -> RunRecord {
+            events.note("os3ctl", "failed: \(why)", at: Clock.now - start)
+            let o = BootObservation(end: .failedToStart(why), stderrTail: evidence ?? "")
+            return finish(o, matcher: MarkerMatcher(markers), dir: dir, serialPath: serialPath, startedAt: startedAt,
+                          duration: Clock.now - start, name: name)
+        }
+
+        // 1. The connection (opened once per process; the first open sweeps leftovers).
+        let conn: LibvirtConnection
+        do { conn = try hypervisor.connect() } catch { return failed("libvirt: \(error)") }
+
+        // 2. The kernel where the hypervisor can read it.
+        var kernelPath = invocation.kernel
+        if hypervisor.place == .remote {
+            do {
+                let upload = try hypervisor.uploads.path(for: invocation.kernel, connection: conn)
+                kernelPath = upload.remotePath
+                events.note("os3ctl", upload.uploaded ? "uploaded the kernel (\(upload.bytes) bytes) to \(kernelPath)" : "kernel already on the host at \(kernelPath)", at: Clock.now - start)
+            } catch {
+                return failed("libvirt: \(error)")
+            }
+        }
+
+        // 3. The domain, as XML (pure), kept in the run directory.
+        var emulator: String?
+        if hypervisor.place != .remote && invocation.binary != HostProbe.defaultQemu {
+            emulator = resolveExecutable(invocation.binary).map(EmbeddedRoot.absolute)
+        }
+        let owner = DomainOwner(host: ProcessInfo.processInfo.hostName, pid: getpid(), processStart: processStartTime(getpid()) ?? 0,
+                                deadline: Int(Date().timeIntervalSince1970 + lane.totalTimeout) + 120)
+        let spec = DomainSpec(name: name, lane: lane, kernel: kernelPath, commandLine: invocation.kernelCommandLine,
+                              emulator: emulator, owner: owner)
+        let xml = try DomainXML.render(spec)
+        try xml.write(toFile: "\(dir)/domain.xml", atomically: false, encoding: .utf8)
+
+        // 4. Create it paused (watching for lifecycle events and, embedded, for QEMU's exit first).
+        let mailbox = try BootMailbox()
+        conn.watch(name, mailbox)
+        defer { conn.unwatch(name) }
+        let reaper = hypervisor.place.canLearnExitCode && QemuReaper.becameSubreaper
+            ? hypervisor.pidFile(domain: name).map { QemuReaper(pidFile: $0, mailbox: mailbox) } : nil
+        guard let dom = virDomainCreateXML(conn.ptr, xml, UInt32(VIR_DOMAIN_START_PAUSED.rawValue)) else {
+            let e = LibvirtError("cannot start the domain")
+            reaper?.cancel()
+            return failed(e.message, evidence: qemuLogTail(name))
+        }
+        defer { virDomainFree(dom) }
+        var destroyed = false
+        func destroy() {
+            guard !destroyed else { return }
+            destroyed = true
+            if virDomainDestroy(dom) != 0 { virResetLastError() }
+        }
+        // Whatever happens from here (an error, an interrupt), the domain does not outlive the boot.
+        defer { destroy(); copyQemuLog(name, to: dir) }
+        events.note("os3ctl", "domain created paused\(reaper.map { " (QEMU pid \($0.pid))" } ?? "")", at: Clock.now - start)
+
+        // 5. The console, while the guest cannot have printed anything yet (QEMU drops what its pty
+        //    serial port gets while nobody has the other end open); then run. On this host os3ctl
+        //    reads the pty itself; from another host only libvirt's console stream reaches it.
+        var ptyFD: Int32 = -1
+        var console: ConsoleStream?
+        if hypervisor.place != .remote, let path = serialPTY(dom) {
+            ptyFD = openRawPTY(path)
+            if ptyFD >= 0 { events.note("console", "reading the serial pty \(path) directly", at: Clock.now - start) }
+        }
+        defer { if ptyFD >= 0 { close(ptyFD) } }
+        if ptyFD < 0 {
+            do { console = try ConsoleStream.open(connection: conn, domain: dom, mailbox: mailbox) } catch {
+                return failed("\(error)")
+            }
+            events.note("console", "reading the serial console through a libvirt stream", at: Clock.now - start)
+        }
+        defer { console?.close() }
+        guard virDomainResume(dom) == 0 else { return failed(LibvirtError("cannot resume the domain").message, evidence: qemuLogTail(name)) }
+        onEvent(.started(pid: reaper?.pid ?? 0, runDirectory: dir))
+
+        var matcher = MarkerMatcher(markers)
+        var stopReason: StopReason?
+        var verdictTime: Double?
+        var lastOutput = start
+        var end: ProcessEnd?
+        var exitUnknown = false
+        var consoleOpen = true
+        var stopped = false
+        var lifecycle = LifecycleTracker()
+        var forbiddenAt: Double?
+
+        func handle(_ items: [BootMailbox.Item]) {
+            for item in items {
+                switch item {
+                case .console(let bytes):
+                    let now = Clock.now
+                    lastOutput = now
+                    bytes.withUnsafeBytes { try? writeAllBytes(log, $0) }
+                    onEvent(.console(Data(bytes)))
+                    for event in bytes.withUnsafeBytes({ matcher.feed($0, at: now - start) }) {
+                        switch event {
+                        case .seen(let hit): onEvent(.marker(hit))
+                        case .forbidden(let hit):
+                            onEvent(.forbidden(hit))
+                            if stopReason == nil { stopReason = .forbiddenMarker; verdictTime = now; forbiddenAt = now }
+                        }
+                    }
+                case .consoleEnded(let why):
+                    consoleOpen = false
+                    events.note("console", "ended\(why.map { " (\($0))" } ?? "")", at: Clock.now - start)
+                case .lifecycle(let event, let detail):
+                    lifecycle.record(event: event, detail: detail)
+                    events.note("lifecycle", LifecycleTracker.describe(event: event, detail: detail), at: Clock.now - start)
+                    if event == Int32(VIR_DOMAIN_EVENT_STOPPED.rawValue) { stopped = true }
+                case .reboot:
+                    lifecycle.rebooted = true
+                    events.note("lifecycle", "REBOOT", at: Clock.now - start)
+                case .exited(let e):
+                    end = e
+                    events.note("qemu", "exited: \(e)", at: Clock.now - start)
+                case .exitUnknown(let why):
+                    exitUnknown = true
+                    events.note("qemu", "exit status unknown: \(why)", at: Clock.now - start)
+                }
+            }
+        }
+
+        var ptyBuffer = [UInt8](repeating: 0, count: 64 * 1024)
+        /// Takes what the pty has now (EIO or EOF once QEMU closed its end: the console is over).
+        func drainPTY() {
+            guard ptyFD >= 0, consoleOpen, console == nil else { return }
+            while true {
+                let n = ptyBuffer.withUnsafeMutableBytes { read(ptyFD, $0.baseAddress, $0.count) }
+                if n > 0 { handle([.console(Array(ptyBuffer[0..<n]))]); continue }
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
+                handle([.consoleEnded(n == 0 ? nil : String(cString: strerror(errno)))])
+                return
+            }
+        }
+        /// Waits up to `ms` for anything: the mailbox, the pty, an interrupt.
+        func wait(_ ms: Int32) {
+            var fds = [pollfd(fd: mailbox.wakeFD, events: Int16(POLLIN), revents: 0)]
+            if interruptFD >= 0 { fds.append(pollfd(fd: interruptFD, events: Int16(POLLIN), revents: 0)) }
+            if ptyFD >= 0 && consoleOpen { fds.append(pollfd(fd: ptyFD, events: Int16(POLLIN), revents: 0)) }
+            _ = Glibc.poll(&fds, nfds_t(fds.count), max(1, ms))
+            drainPTY()
+            handle(mailbox.take())
+        }
+
+        /// Over from the guest's side: QEMU's exit where it can be learned, else libvirt's STOPPED.
+        var guestOver: Bool { reaper != nil && !exitUnknown ? end != nil : stopped }
+
+        while stopReason == nil {
+            drainPTY()
+            handle(mailbox.take())
+            if stopReason != nil { break }
+            if guestOver {
+                // The guest's last bytes may still be in the pty: take them before judging.
+                drainPTY()
+                break
+            }
+            let now = Clock.now
+            if Interrupts.signal != nil { stopReason = .interrupted; verdictTime = now; break }
+            let idleDeadline = lastOutput + lane.idleTimeout
+            let totalDeadline = start + lane.totalTimeout
+            if now >= idleDeadline { stopReason = .idleTimeout; verdictTime = now; break }
+            if now >= totalDeadline { stopReason = .totalTimeout; verdictTime = now; break }
+            let left = min(idleDeadline, totalDeadline) - now
+            wait(Int32(min(left * 1000, 1000).rounded(.up)))
+        }
+        if stopReason == .forbiddenMarker, let at = forbiddenAt {
+            // Give the panic line a moment to finish so the report shows all of it.
+            while consoleOpen && matcher.forbiddenLineIncomplete && Clock.now < at + backend.forbiddenLineGrace {
+                wait(5)
+            }
+        }
+        if let reason = stopReason {
+            onEvent(.stopping(reason))
+            events.note("os3ctl", "destroying the domain: \(reason.rawValue)", at: Clock.now - start)
+            // A console stream is let go of before the domain goes (libvirt 9 can deadlock when a
+            // stream is aborted while the domain's character devices are being freed).
+            console?.close()
+            destroy()
+        }
+        // The console's last bytes and the end evidence (both follow QEMU's end within milliseconds).
+        let settle = Clock.now + backend.settleGrace
+        while (consoleOpen || !guestOver) && Clock.now < settle {
+            wait(Int32(max(1, (settle - Clock.now) * 1000)))
+        }
+        if verdictTime == nil { verdictTime = Clock.now }
+        // For a guest os3ctl stopped: how long from the verdict until it was gone.
+        let stopLatency = stopReason != nil && guestOver ? max(0, Clock.now - (verdictTime ?? Clock.now)) : nil
+        destroy()
+        let now = Clock.now
+        for event in matcher.finish(at: now - start) {
+            if case .seen(let hit) = event { onEvent(.marker(hit)) }
+        }
+        let observation = BootObservation(end: reaper != nil && !exitUnknown ? end : nil, stopReason: stopReason,
+                                          hits: matcher.hits, forbidden: matcher.forbiddenHit, consoleBytes: matcher.bytes,
+                                          stderrTail: qemuLogTail(name) ?? "", lifecycle: lifecycle.classification)
+        return finish(observation, matcher: matcher, dir: dir, serialPath: serialPath, startedAt: startedAt,
+                      duration: (verdictTime ?? now) - start, name: name, stopLatency: stopLatency)
+    }
+
+    private func finish(_ observation: BootObservation, matcher: MarkerMatcher, dir: String, serialPath: String,
+                        startedAt: String, duration: Double, name: String, stopLatency: Double? = nil) -> RunRecord {
+        let lane = invocation.lane
+        let verdict = Verdict.judge(observation, markers: markers, successExitCode: lane.successExitCode,
+                                    idleTimeout: lane.idleTimeout, totalTimeout: lane.totalTimeout)
+        let record = RunRecord(lane: lane.name, laneFile: lane.file, kernel: invocation.kernel, argv: [],
+                               kernelCommandLine: invocation.kernelCommandLine, runDirectory: dir, serialLog: serialPath,
+                               startedAt: startedAt, duration: duration, verdict: verdict, end: observation.end,
+                               markers: observation.hits.values.sorted { ($0.line, $0.time) < ($1.line, $1.time) },
+                               requiredCount: markers.required.count, consoleBytes: observation.consoleBytes,
+                               stopLatency: stopLatency, backend: backend.name, domain: name, lifecycle: observation.lifecycle)
+        try? (encodeJSON(record) + "\n").write(toFile: "\(dir)/result.json", atomically: false, encoding: .utf8)
+        return record
+    }
+
+    /// The last lines QEMU wrote to its log (embedded driver only: the file is local).
+    private func qemuLogTail(_ name: String) -> String? {
+        guard let path = hypervisor.qemuLog(domain: name), let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        let lines = text.split(separator: "\n").filter { !$0.hasPrefix("2") && !$0.contains("=") && !$0.hasPrefix("-") && !$0.hasPrefix("/") }
+        return lines.suffix(5).joined(separator: "\n")
+    }
+
+    private func copyQemuLog(_ name: String, to dir: String) {
+        guard let path = hypervisor.qemuLog(domain: name) else { return }
+        try? FileManager.default.copyItem(atPath: path, toPath: "\(dir)/qemu.log")
+    }
+
+    /// The host path of the domain's pty serial port, once it runs.
+    private func serialPTY(_ dom: OpaquePointer) -> String? {
+        guard let text = virDomainGetXMLDesc(dom, 0) else { virResetLastError(); return nil }
+        defer { free(text) }
+        return DomainXML.serialPTYPath(inLiveXML: String(cString: text))
+    }
+
+    /// Opens the pty's other end in raw mode (no echo back into the guest, no newline translation).
+    private func openRawPTY(_ path: String) -> Int32 {
+        let fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return -1 }
+        var t = termios()
+        if tcgetattr(fd, &t) == 0 {
+            cfmakeraw(&t)
+            _ = tcsetattr(fd, TCSANOW, &t)
+        }
+        return fd
+    }
+
+    private func randomSuffix() -> String {
+        let alphabet = Array("abcdefghijkmnpqrstuvwxyz23456789")
+        return String((0..<6).map { _ in alphabet.randomElement()! })
+    }
+}
+
+/// Turns libvirt's lifecycle events into how the guest ended.
+struct LifecycleTracker {
+    var events: [(event: Int32, detail: Int32)] = []
+    var rebooted = false
+
+    mutating func record(event: Int32, detail: Int32) { events.append((event, detail)) }
+
+    var classification: GuestLifecycle? {
+        let crashed = Int32(VIR_DOMAIN_EVENT_CRASHED.rawValue), stopped = Int32(VIR_DOMAIN_EVENT_STOPPED.rawValue)
+        let shutdown = Int32(VIR_DOMAIN_EVENT_SHUTDOWN.rawValue)
+        if events.contains(where: { $0.event == crashed }) { return .guestPanicked }
+        guard let stop = events.last(where: { $0.event == stopped }) else { return nil }
+        if rebooted || events.contains(where: { $0.event == shutdown && $0.detail == Int32(VIR_DOMAIN_EVENT_SHUTDOWN_GUEST.rawValue) }) {
+            return .guestReset
+        }
+        switch UInt32(stop.detail) {
+        case VIR_DOMAIN_EVENT_STOPPED_FAILED.rawValue: return .emulatorExited
+        case VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN.rawValue: return .guestReset
+        case VIR_DOMAIN_EVENT_STOPPED_CRASHED.rawValue: return .guestPanicked
+        case VIR_DOMAIN_EVENT_STOPPED_DESTROYED.rawValue: return .destroyed
+        default: return .other
+        }
+    }
+
+    static func describe(event: Int32, detail: Int32) -> String {
+        let names = ["DEFINED", "UNDEFINED", "STARTED", "SUSPENDED", "RESUMED", "STOPPED", "SHUTDOWN", "PMSUSPENDED", "CRASHED"]
+        let e = event >= 0 && Int(event) < names.count ? names[Int(event)] : "EVENT\(event)"
+        var d = "\(detail)"
+        switch e {
+        case "STOPPED": d = ["shutdown", "destroyed", "crashed", "migrated", "saved", "failed", "from-snapshot"].at(detail) ?? d
+        case "SHUTDOWN": d = ["finished", "guest", "host"].at(detail) ?? d
+        case "CRASHED": d = ["panicked", "crashloaded"].at(detail) ?? d
+        case "STARTED": d = ["booted", "migrated", "restored", "from-snapshot", "wakeup"].at(detail) ?? d
+        case "SUSPENDED": d = ["paused", "migrated", "ioerror", "watchdog", "restored", "from-snapshot", "api-error", "postcopy", "postcopy-failed"].at(detail) ?? d
+        case "RESUMED": d = ["unpaused", "migrated", "from-snapshot", "postcopy", "postcopy-failed"].at(detail) ?? d
+        default: break
+        }
+        return "\(e)/\(d)"
+    }
+}
+
+extension Array {
+    func at(_ i: Int32) -> Element? { i >= 0 && Int(i) < count ? self[Int(i)] : nil }
+}
+
+/// `events.log` in the run directory: what libvirt and os3ctl saw, with times from the start.
+final class EventLog {
+    private let fd: Int32
+
+    init(path: String) {
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_APPEND, 0o600)
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    func note(_ source: String, _ text: String, at t: Double) {
+        guard fd >= 0 else { return }
+        let line = "\(Reports.seconds(t)) \(source): \(text)\n"
+        _ = line.withCString { write(fd, $0, strlen($0)) }
+    }
+}
+
+func writeAllBytes(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws {
+    var offset = 0
+    while offset < bytes.count {
+        let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+        if n < 0 {
+            if errno == EINTR { continue }
+            throw OS3Error(.io, "write failed: \(String(cString: strerror(errno)))")
+        }
+        offset += n
+    }
+}

@@ -1,0 +1,90 @@
+import COS3Sys
+import Foundation
+import OS3Core
+import OS3Runner
+
+/// QEMU's real exit status under the embedded driver. libvirt daemonises QEMU (its intermediate
+/// parent exits), so with os3ctl a child subreaper QEMU is re-parented to os3ctl, which can
+/// `waitpid` it. libvirt itself only learns "QEMU went away" (STOPPED/failed).
+///
+/// Watching starts before `virDomainCreateXML`: a QEMU that dies at start-up must be reaped at once,
+/// or it stays a zombie and libvirt, waiting for it to go away, hangs the create.
+final class QemuReaper: @unchecked Sendable {
+    private let pidFile: String
+    private let mailbox: BootMailbox
+    private let lock = NSLock()
+    private var cancelled = false
+    private var foundPid: pid_t = 0
+
+    /// Makes os3ctl a child subreaper (once; harmless to repeat).
+    static let becameSubreaper: Bool = os3_set_child_subreaper() == 0
+
+    init(pidFile: String, mailbox: BootMailbox) {
+        self.pidFile = pidFile
+        self.mailbox = mailbox
+        let thread = Thread { [self] in self.run() }
+        thread.name = "os3ctl-qemu-reaper"
+        thread.start()
+    }
+
+    /// QEMU's pid once known (0 before).
+    var pid: pid_t {
+        lock.lock(); defer { lock.unlock() }
+        return foundPid
+    }
+
+    /// Stops waiting for a pid file that will never appear (the create failed before QEMU ran).
+    func cancel() {
+        lock.lock(); cancelled = true; lock.unlock()
+    }
+
+    private var isCancelled: Bool {
+        lock.lock(); defer { lock.unlock() }
+        return cancelled
+    }
+
+    private func run() {
+        // 1. The pid file (written by libvirt before it execs QEMU).
+        var pid: pid_t = 0
+        while pid == 0 {
+            if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+               let p = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), p > 0 {
+                pid = p
+                break
+            }
+            if isCancelled { return }
+            usleep(1000)
+        }
+        lock.lock(); foundPid = pid; lock.unlock()
+        // 2. Until its intermediate parent exits, QEMU is not yet os3ctl's child (ECHILD): retry.
+        var status: Int32 = 0
+        let giveUp = Clock.now + 10
+        while true {
+            let r = waitpid(pid, &status, WNOHANG)
+            if r == pid { break }
+            if r == 0 {
+                // Ours and running: now block until it exits.
+                var s: Int32 = 0
+                var w: pid_t
+                repeat { w = waitpid(pid, &s, 0) } while w < 0 && errno == EINTR
+                if w == pid { status = s; break }
+                mailbox.post(.exitUnknown("waitpid(\(pid)): \(String(cString: strerror(errno)))"))
+                return
+            }
+            if errno == EINTR { continue }
+            // ECHILD: not (yet) re-parented to us, or already reaped by someone else.
+            if kill(pid, 0) != 0 && errno == ESRCH {
+                mailbox.post(.exitUnknown("QEMU (pid \(pid)) was reaped by another process"))
+                return
+            }
+            if Clock.now > giveUp || !QemuReaper.becameSubreaper {
+                mailbox.post(.exitUnknown("QEMU (pid \(pid)) is not a child of os3ctl (no subreaper)"))
+                return
+            }
+            usleep(500)
+        }
+        // WIFEXITED / WIFSIGNALED, spelled out.
+        let end: ProcessEnd = (status & 0x7f) == 0 ? .exited((status >> 8) & 0xff) : .signaled(status & 0x7f)
+        mailbox.post(.exited(end))
+    }
+}
