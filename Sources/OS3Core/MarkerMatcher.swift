@@ -79,7 +79,7 @@ public struct MarkerMatcher: Sendable {
                 let pre = requiredLiteral(r)
                 if let pre { patterns.append(Array(pre.utf8)); roles.append(.prefilter(regexes.count)) }
                 // Patterns are validated when marker files are parsed.
-                regexes.append(RegexMarker(marker: m, regex: try? Regex(r), forbidden: false, requiredIndex: index, hasPrefilter: pre != nil))
+                regexes.append(RegexMarker(marker: m, regex: try? RegexCache.shared.regex(r), forbidden: false, requiredIndex: index, hasPrefilter: pre != nil))
             }
         }
         for (index, m) in set.forbidden.enumerated() {
@@ -89,7 +89,7 @@ public struct MarkerMatcher: Sendable {
             case .regex(let r):
                 let pre = requiredLiteral(r)
                 if let pre { patterns.append(Array(pre.utf8)); roles.append(.prefilter(regexes.count)) }
-                regexes.append(RegexMarker(marker: m, regex: try? Regex(r), forbidden: true, requiredIndex: nil, hasPrefilter: pre != nil))
+                regexes.append(RegexMarker(marker: m, regex: try? RegexCache.shared.regex(r), forbidden: true, requiredIndex: nil, hasPrefilter: pre != nil))
             }
         }
         automaton = AhoCorasick(patterns.filter { !$0.isEmpty })

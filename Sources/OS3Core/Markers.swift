@@ -72,13 +72,14 @@ public struct MarkerSet: Sendable, Equatable, Codable {
                     guard !t.contains("\n") else { throw entry.fail("text", "marker '\(id)' spans lines; markers match within one console line", fix: "split it into two markers and order them with [[order]]") }
                     pattern = .literal(t)
                 case (nil, let r?):
+                    let compiled: Regex<AnyRegexOutput>
                     do {
-                        _ = try Regex(r)
+                        compiled = try RegexCache.shared.regex(r)
                     } catch {
                         throw entry.fail("regex", "marker '\(id)' has an invalid regular expression: \(error)",
                                          fix: "fix the pattern (Swift Regex syntax; use single quotes in TOML so backslashes stay literal)")
                     }
-                    if (try? Regex(r).wholeMatch(in: "")) != nil {
+                    if (try? compiled.wholeMatch(in: "")) != nil {
                         throw entry.fail("regex", "marker '\(id)' matches the empty line, so it would match every line", fix: "make the pattern require some text")
                     }
                     pattern = .regex(r)

@@ -159,7 +159,9 @@ public struct BootRunner: Sendable {
             }
             if errOpen { errOpen = drainStderr() }
             if Interrupts.signal != nil { stopReason = .interrupted; verdictTime = Clock.now; break }
-            if let e = child.poll() {
+            // With a pidfd, waitpid only once it says the child is gone; without, every round.
+            let exited = child.exitFD < 0 || fds.contains { $0.fd == child.exitFD && $0.revents != 0 }
+            if exited, let e = child.poll() {
                 // The guest may have written its last bytes just before exiting: take them all.
                 if outOpen { outOpen = drainConsole() }
                 if errOpen { errOpen = drainStderr() }

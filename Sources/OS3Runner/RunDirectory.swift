@@ -27,7 +27,7 @@ public struct StateDirectory: Sendable {
         let runs = "\(path)/\(parent)"
         try FileManager.default.createDirectory(atPath: runs, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
-        let stamp = Self.timestampFormatter.string(from: Date())
+        let stamp = UTCTimestamp.compact(Date())
         var template = Array("\(runs)/\(stamp)-\(label)-XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         guard made != nil else {
@@ -42,13 +42,6 @@ public struct StateDirectory: Sendable {
         try makeDirectory(in: "experiments", label: label)
     }
 
-    static let timestampFormatter: DateFormatter = {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyyMMdd-HHmmss"
-        return f
-    }()
 }
 
 /// Writes a file, creating it owner-only.
@@ -75,11 +68,33 @@ func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
     try bytes.withUnsafeBytes { try writeAll(fd, $0) }
 }
 
-nonisolated(unsafe) public let iso8601: ISO8601DateFormatter = {
-    let f = ISO8601DateFormatter()
-    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    return f
-}()
+/// ISO 8601 timestamps for records.
+public let iso8601 = UTCTimestamp()
+
+/// UTC timestamps formatted with the C library: Foundation's date formatters load ICU, which
+/// costs milliseconds at every os3ctl start.
+public struct UTCTimestamp: Sendable {
+    /// "2026-11-21T17:46:45.123Z"
+    public func string(from date: Date) -> String {
+        let (tm, ms) = Self.broken(date)
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                      tm.tm_hour, tm.tm_min, tm.tm_sec, ms)
+    }
+
+    /// "20261121-174645", for directory names.
+    public static func compact(_ date: Date) -> String {
+        let (tm, _) = broken(date)
+        return String(format: "%04d%02d%02d-%02d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec)
+    }
+
+    private static func broken(_ date: Date) -> (tm, Int32) {
+        let t = date.timeIntervalSince1970
+        var seconds = time_t(t.rounded(.down))
+        var result = tm()
+        gmtime_r(&seconds, &result)
+        return (result, Int32(min(999, max(0, (t - t.rounded(.down)) * 1000))))
+    }
+}
 
 public func encodeJSON<T: Encodable>(_ value: T) -> String {
     let encoder = JSONEncoder()
