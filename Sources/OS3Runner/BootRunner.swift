@@ -201,7 +201,7 @@ public struct BootRunner: Sendable {
                                startedAt: startedAt, duration: duration, verdict: verdict, end: observation.end,
                                markers: observation.hits.values.sorted { ($0.line, $0.time) < ($1.line, $1.time) },
                                requiredCount: markers.required.count, consoleBytes: observation.consoleBytes,
-                               stopLatency: stopLatency)
+                               stopLatency: stopLatency, backend: "qemu")
         try? writeFile("\(dir)/result.json", encodeJSON(record) + "\n")
         return record
     }

@@ -57,8 +57,6 @@ public struct LaneRunner: Sendable {
                              startedAt: iso8601.string(from: Date()), duration: 0, verdict: .skipped(why), end: nil,
                              markers: [], requiredCount: markers.required.count, consoleBytes: 0, backend: backend.name)
         }
-        var record = try backend.boot(invocation, markers: markers, state: state, onEvent: onEvent)
-        if record.backend == nil { record.backend = backend.name }
-        return record
+        return try backend.boot(invocation, markers: markers, state: state, onEvent: onEvent)
     }
 }
