@@ -272,11 +272,11 @@ struct Randomness {
         Console.write("os3: random seed=")
         Console.writeDecimal(seed)
         if let flakePPM {
-            Console.write(" inject.flake-ppm=")
+            Console.write(" flake-ppm=")
             Console.writeDecimal(UInt64(flakePPM))
             Console.write("\n")
         } else {
-            Console.write(" inject.flake=off\n")
+            Console.write(" flake=off\n")
         }
     }
 

@@ -3,9 +3,9 @@
 // The UART raises "received data available" (IER bit 0); the IOAPIC routes
 // IRQ 4 to vector 36 on CPU 0. The handler drains the receive FIFO, counts
 // the bytes, keeps them, and echoes them on one console line as
-// `os3: serial echo [e][l][l][o]` (Quartz's echo). With `os3.rx=<n>` the
-// boot waits for n bytes (the lane types them: [console-input]) and prints
-// `os3: serial rx ok bytes=<n> echo=[..][..] irqs=<n>`.
+// `os3: echo [e][l][l][o]` (Quartz's echo). With `os3.rx=<n>` the boot
+// waits for n bytes (the lane types them: [console-input]) and prints
+// `os3: rx ok n=<n> echo=[..][..] irqs=<n>`.
 
 enum SerialInput {
     static let capacity = 64
@@ -29,7 +29,7 @@ enum SerialInput {
             if received < UInt64(capacity) { bytes![Int(received)] = byte }
             received &+= 1
             if !echoed {
-                Console.write("os3: serial echo ")
+                Console.write("os3: echo ")
                 echoed = true
             }
             writeBracketed(byte)

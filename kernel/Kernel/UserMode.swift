@@ -30,8 +30,7 @@ enum UserMode {
     static let sysYield: UInt64 = 2
 
     nonisolated(unsafe) static var pageTable: UnsafeMutablePointer<UInt64>? = nil
-    nonisolated(unsafe) static var offsets: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0, 0)
-    nonisolated(unsafe) static var probeMode = false
+    nonisolated(unsafe) static var offsets: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
     nonisolated(unsafe) static var stacksUsed = 0
     nonisolated(unsafe) static var callsViaGate: UInt64 = 0
     nonisolated(unsafe) static var callsViaUD: UInt64 = 0
@@ -130,15 +129,6 @@ enum UserMode {
         let vector = frame[Traps.frameVector]
         let rip = frame[Traps.frameRIP]
         EventLog.note(4, vector)
-        if probeMode {
-            let now = arch_rdtsc()
-            let then = frame[Traps.frameRAX] & 0xFFFF_FFFF | frame[Traps.frameRDX] << 32
-            let t = Sched.thread(Sched.current)
-            t.pointee.killVector = Int64(vector)
-            t.pointee.killAddress = (now &- then) * 1000 / Interrupts.tscPerMs
-            t.pointee.recorded = (then &- t.pointee.recorded) * 1000 / Interrupts.tscPerMs
-            Sched.exitCurrent()
-        }
         if vector == 6, userRange(rip, 2),
             UnsafePointer<UInt8>(bitPattern: UInt(rip))![0] == 0xCD,
             UnsafePointer<UInt8>(bitPattern: UInt(rip))![1] == 0x80
@@ -160,6 +150,5 @@ enum UserMode {
 /// A user thread's kernel side: into ring 3, never back here.
 func userThreadBody(_ entry: UInt64) {
     let t = Sched.thread(Sched.current)
-    t.pointee.recorded = arch_rdtsc()
     arch_enter_user(rip: entry, rsp: t.pointee.userStackTop, arg: 0)
 }

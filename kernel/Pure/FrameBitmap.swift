@@ -32,7 +32,7 @@ public struct FrameBitmap {
 
     public func isFree(frame: Int) -> Bool {
         guard frame >= 0 && frame < frameCount else { return false }
-        return words[frame >> 6] & (1 << UInt64(frame & 63)) == 0
+        return words[frame >> 6] & (1 &<< UInt64(frame & 63)) == 0
     }
 
     public func isFree(address: UInt64) -> Bool {
@@ -94,14 +94,14 @@ public struct FrameBitmap {
             let value = words[word]
             if value != UInt64.max {
                 let bit = (~value).trailingZeroBitCount
-                let frame = word << 6 | bit
+                let frame = word &<< 6 | bit
                 guard frame < frameCount else { break }
-                words[word] = value | (1 << UInt64(bit))
-                freeFrames -= 1
-                hint = frame + 1
-                return UInt64(frame) << FrameBitmap.frameShift
+                words[word] = value | (1 &<< UInt64(bit))
+                freeFrames &-= 1
+                hint = frame &+ 1
+                return UInt64(frame) &<< FrameBitmap.frameShift
             }
-            word += 1
+            word &+= 1
         }
         hint = frameCount
         return nil
@@ -144,16 +144,16 @@ public struct FrameBitmap {
     /// Frees `count` frames at `address`. False (and nothing changes) if any
     /// of them is already free or outside the bitmap: a double free.
     public mutating func free(_ address: UInt64, count: Int = 1) -> Bool {
-        guard address & (FrameBitmap.frameSize - 1) == 0, count > 0 else { return false }
+        guard address & (FrameBitmap.frameSize &- 1) == 0, count > 0 else { return false }
         let first = Int(truncatingIfNeeded: address >> FrameBitmap.frameShift)
-        guard address >> FrameBitmap.frameShift < UInt64(frameCount), first + count <= frameCount else { return false }
+        guard address >> FrameBitmap.frameShift < UInt64(frameCount), first &+ count <= frameCount else { return false }
         var frame = first
-        while frame < first + count {
+        while frame < first &+ count {
             if isFree(frame: frame) { return false }
-            frame += 1
+            frame &+= 1
         }
-        _ = setRange(first, first + count, used: false)
-        freeFrames += count
+        _ = setRange(first, first &+ count, used: false)
+        freeFrames &+= count
         if first < hint { hint = first }
         return true
     }
@@ -165,13 +165,13 @@ public struct FrameBitmap {
         while frame < last {
             let word = frame >> 6
             let bit = frame & 63
-            let span = min(64 - bit, last - frame)
-            let mask: UInt64 = span == 64 ? UInt64.max : ((1 << UInt64(span)) - 1) << UInt64(bit)
+            let span = min(64 &- bit, last &- frame)
+            let mask: UInt64 = span == 64 ? UInt64.max : ((1 &<< UInt64(span)) &- 1) &<< UInt64(bit)
             let old = words[word]
             let new = used ? old | mask : old & ~mask
-            changed += (old ^ new).nonzeroBitCount
+            changed &+= (old ^ new).nonzeroBitCount
             words[word] = new
-            frame += span
+            frame &+= span
         }
         return changed
     }

@@ -92,8 +92,8 @@ public struct KernelHeap {
                 order -= 1
             }
             pushFree(index, order: order)
-            freePages += 1 << order
-            index += 1 << order
+            freePages &+= 1 &<< order
+            index &+= 1 &<< order
         }
     }
 
@@ -108,18 +108,18 @@ public struct KernelHeap {
         let need = max(size, alignment, smallestObject)
         guard need <= largestObject else { return nil }
         var klass = 0
-        while (smallestObject << klass) < need { klass += 1 }
+        while (smallestObject &<< klass) < need { klass &+= 1 }
         return klass
     }
 
-    public static func objectSize(slabClass: Int) -> Int { smallestObject << slabClass }
+    public static func objectSize(slabClass: Int) -> Int { smallestObject &<< slabClass }
 
     /// Smallest buddy order whose block holds `size` bytes aligned to `alignment`.
     public static func pageOrder(size: Int, alignment: Int) -> Int? {
         let need = max(size, alignment, 1)
         var order = 0
-        while (pageSize << order) < need {
-            order += 1
+        while (pageSize &<< order) < need {
+            order &+= 1
             if order > maxOrder { return nil }
         }
         return order
@@ -128,7 +128,7 @@ public struct KernelHeap {
     /// `size` bytes aligned to `alignment` (a power of two): a slab object up
     /// to 2048 bytes, else a buddy block. nil when the heap cannot satisfy it.
     public mutating func allocate(size: Int, alignment: Int = 16) -> UInt64? {
-        guard size >= 0, alignment > 0, alignment & (alignment - 1) == 0 else { return nil }
+        guard size >= 0, alignment > 0, alignment & (alignment &- 1) == 0 else { return nil }
         if let klass = KernelHeap.slabClass(size: size, alignment: alignment) {
             return allocateObject(slabClass: klass)
         }
@@ -139,7 +139,7 @@ public struct KernelHeap {
     /// A block of 2^order pages, aligned to its size.
     public mutating func allocatePages(order: Int) -> UInt64? {
         guard let index = takeBlock(order: order) else { return nil }
-        allocatedBlockPages += 1 << order
+        allocatedBlockPages &+= 1 &<< order
         return address(of: index)
     }
 
@@ -154,7 +154,7 @@ public struct KernelHeap {
         case KernelHeap.kindAllocated:
             guard offset == 0 else { return .invalid }
             let order = self.order(index)
-            allocatedBlockPages -= 1 << order
+            allocatedBlockPages &-= 1 &<< order
             releaseBlock(index, order: order)
             return .freed
         case KernelHeap.kindFree:
@@ -176,7 +176,7 @@ public struct KernelHeap {
             guard offset % size == 0, slabBit(index, offset / size) else { return nil }
             return size
         case KernelHeap.kindAllocated:
-            return offset == 0 ? KernelHeap.pageSize << order(index) : nil
+            return offset == 0 ? KernelHeap.pageSize &<< order(index) : nil
         default:
             return nil
         }
@@ -187,8 +187,8 @@ public struct KernelHeap {
         var n = 0
         var link = head(order)
         while link != 0 {
-            n += 1
-            link = next(link - 1)
+            n &+= 1
+            link = next(link &- 1)
         }
         return n
     }
@@ -206,35 +206,35 @@ public struct KernelHeap {
             setInUse(page, 0)
             var w = 0
             while w < 4 {
-                metadata.storeBytes(of: 0, toByteOffset: recordOffset(page) + KernelHeap.bitmapOffset + w * 8, as: UInt64.self)
-                w += 1
+                metadata.storeBytes(of: 0, toByteOffset: recordOffset(page) &+ KernelHeap.bitmapOffset &+ w &* 8, as: UInt64.self)
+                w &+= 1
             }
-            slabPages += 1
-            freeObjectSlots += perSlab
+            slabPages &+= 1
+            freeObjectSlots &+= perSlab
             pushPartial(page, klass: klass)
-            link = page + 1
+            link = page &+ 1
         }
-        let page = link - 1
+        let page = link &- 1
         // first clear bit
         var slot = -1
         var w = 0
         while w < 4 && slot < 0 {
-            let word = metadata.load(fromByteOffset: recordOffset(page) + KernelHeap.bitmapOffset + w * 8, as: UInt64.self)
+            let word = metadata.load(fromByteOffset: recordOffset(page) &+ KernelHeap.bitmapOffset &+ w &* 8, as: UInt64.self)
             if word != UInt64.max {
                 let bit = (~word).trailingZeroBitCount
-                if w * 64 + bit < perSlab { slot = w * 64 + bit }
+                if w &* 64 &+ bit < perSlab { slot = w &* 64 &+ bit }
                 break
             }
-            w += 1
+            w &+= 1
         }
         guard slot >= 0 else { return nil }  // cannot happen: a partial slab has room
         setSlabBit(page, slot, true)
-        let inUse = self.inUse(page) + 1
+        let inUse = self.inUse(page) &+ 1
         setInUse(page, inUse)
         if inUse == perSlab { removePartial(page, klass: klass) }
-        liveObjects += 1
-        freeObjectSlots -= 1
-        return address(of: page) &+ UInt64(slot * size)
+        liveObjects &+= 1
+        freeObjectSlots &-= 1
+        return address(of: page) &+ UInt64(slot &* size)
     }
 
     mutating func freeObject(page: Int, offset: Int) -> HeapFreeResult {
@@ -246,14 +246,14 @@ public struct KernelHeap {
         guard slabBit(page, slot) else { return .doubleFree }
         setSlabBit(page, slot, false)
         let wasFull = inUse(page) == perSlab
-        let inUse = self.inUse(page) - 1
+        let inUse = self.inUse(page) &- 1
         setInUse(page, inUse)
-        liveObjects -= 1
-        freeObjectSlots += 1
+        liveObjects &-= 1
+        freeObjectSlots &+= 1
         if inUse == 0 {
             if !wasFull { removePartial(page, klass: klass) }
-            slabPages -= 1
-            freeObjectSlots -= perSlab
+            slabPages &-= 1
+            freeObjectSlots &-= perSlab
             releaseBlock(page, order: 0)
         } else if wasFull {
             pushPartial(page, klass: klass)
@@ -268,17 +268,17 @@ public struct KernelHeap {
     mutating func takeBlock(order: Int) -> Int? {
         guard order >= 0 && order <= KernelHeap.maxOrder else { return nil }
         var k = order
-        while k <= KernelHeap.maxOrder && head(k) == 0 { k += 1 }
+        while k <= KernelHeap.maxOrder && head(k) == 0 { k &+= 1 }
         guard k <= KernelHeap.maxOrder else { return nil }
-        let index = head(k) - 1
+        let index = head(k) &- 1
         removeFree(index, order: k)
         while k > order {
-            k -= 1
-            pushFree(index + (1 << k), order: k)
+            k &-= 1
+            pushFree(index &+ (1 &<< k), order: k)
         }
         setKind(index, KernelHeap.kindAllocated)
         setOrder(index, order)
-        freePages -= 1 << order
+        freePages &-= 1 &<< order
         return index
     }
 
@@ -286,18 +286,18 @@ public struct KernelHeap {
     mutating func releaseBlock(_ start: Int, order start_order: Int) {
         var index = start
         var k = start_order
-        freePages += 1 << k
+        freePages &+= 1 &<< k
         setKind(index, KernelHeap.kindNone)
         while k < KernelHeap.maxOrder {
             let pfn = basePFN &+ UInt64(index)
-            let buddyPFN = pfn ^ (1 << UInt64(k))
+            let buddyPFN = pfn ^ (1 &<< UInt64(k))
             guard buddyPFN >= basePFN else { break }
             let buddy = Int(truncatingIfNeeded: buddyPFN &- basePFN)
             guard buddy < pageCount, kind(buddy) == KernelHeap.kindFree, order(buddy) == k else { break }
             removeFree(buddy, order: k)
             setKind(buddy, KernelHeap.kindNone)
             index = min(index, buddy)
-            k += 1
+            k &+= 1
         }
         pushFree(index, order: k)
     }
@@ -307,7 +307,7 @@ public struct KernelHeap {
         var k = 1
         while k <= KernelHeap.maxOrder {
             let pfn = basePFN &+ UInt64(index)
-            let headPFN = pfn & ~((1 << UInt64(k)) - 1)
+            let headPFN = pfn & ~((1 &<< UInt64(k)) &- 1)
             if headPFN >= basePFN {
                 let head = Int(truncatingIfNeeded: headPFN &- basePFN)
                 let headKind = kind(head)
@@ -316,7 +316,7 @@ public struct KernelHeap {
                     if headOrder >= k { return headKind == KernelHeap.kindFree }
                 }
             }
-            k += 1
+            k &+= 1
         }
         return false
     }
@@ -329,74 +329,74 @@ public struct KernelHeap {
         let old = head(order)
         setNext(index, old)
         setPrev(index, 0)
-        if old != 0 { setPrev(old - 1, index + 1) }
-        setHead(order, index + 1)
+        if old != 0 { setPrev(old &- 1, index &+ 1) }
+        setHead(order, index &+ 1)
     }
 
     mutating func removeFree(_ index: Int, order: Int) {
         let n = next(index)
         let p = prev(index)
-        if p != 0 { setNext(p - 1, n) } else { setHead(order, n) }
-        if n != 0 { setPrev(n - 1, p) }
+        if p != 0 { setNext(p &- 1, n) } else { setHead(order, n) }
+        if n != 0 { setPrev(n &- 1, p) }
     }
 
     mutating func pushPartial(_ index: Int, klass: Int) {
         let old = partialHead(klass)
         setNext(index, old)
         setPrev(index, 0)
-        if old != 0 { setPrev(old - 1, index + 1) }
-        setPartialHead(klass, index + 1)
+        if old != 0 { setPrev(old &- 1, index &+ 1) }
+        setPartialHead(klass, index &+ 1)
     }
 
     mutating func removePartial(_ index: Int, klass: Int) {
         let n = next(index)
         let p = prev(index)
-        if p != 0 { setNext(p - 1, n) } else { setPartialHead(klass, n) }
-        if n != 0 { setPrev(n - 1, p) }
+        if p != 0 { setNext(p &- 1, n) } else { setPartialHead(klass, n) }
+        if n != 0 { setPrev(n &- 1, p) }
     }
 
     // MARK: - Metadata accessors
 
-    func address(of index: Int) -> UInt64 { base &+ (UInt64(index) << KernelHeap.pageShift) }
-    func recordOffset(_ index: Int) -> Int { KernelHeap.headerSize + index * KernelHeap.recordSize }
+    @inline(__always) func address(of index: Int) -> UInt64 { base &+ (UInt64(truncatingIfNeeded: index) &<< KernelHeap.pageShift) }
+    @inline(__always) func recordOffset(_ index: Int) -> Int { KernelHeap.headerSize &+ index &* KernelHeap.recordSize }
 
-    func head(_ order: Int) -> Int { Int(metadata.load(fromByteOffset: order * 4, as: UInt32.self)) }
-    func setHead(_ order: Int, _ link: Int) { metadata.storeBytes(of: UInt32(link), toByteOffset: order * 4, as: UInt32.self) }
-    func partialHead(_ klass: Int) -> Int {
-        Int(metadata.load(fromByteOffset: KernelHeap.partialOffset + klass * 4, as: UInt32.self))
+    @inline(__always) func head(_ order: Int) -> Int { Int(metadata.load(fromByteOffset: order &* 4, as: UInt32.self)) }
+    @inline(__always) func setHead(_ order: Int, _ link: Int) { metadata.storeBytes(of: UInt32(truncatingIfNeeded: link), toByteOffset: order &* 4, as: UInt32.self) }
+    @inline(__always) func partialHead(_ klass: Int) -> Int {
+        Int(metadata.load(fromByteOffset: KernelHeap.partialOffset &+ klass &* 4, as: UInt32.self))
     }
-    func setPartialHead(_ klass: Int, _ link: Int) {
-        metadata.storeBytes(of: UInt32(link), toByteOffset: KernelHeap.partialOffset + klass * 4, as: UInt32.self)
+    @inline(__always) func setPartialHead(_ klass: Int, _ link: Int) {
+        metadata.storeBytes(of: UInt32(truncatingIfNeeded: link), toByteOffset: KernelHeap.partialOffset &+ klass &* 4, as: UInt32.self)
     }
 
-    func kind(_ index: Int) -> UInt8 { metadata.load(fromByteOffset: recordOffset(index) + KernelHeap.kindOffset, as: UInt8.self) }
-    func setKind(_ index: Int, _ value: UInt8) {
-        metadata.storeBytes(of: value, toByteOffset: recordOffset(index) + KernelHeap.kindOffset, as: UInt8.self)
+    @inline(__always) func kind(_ index: Int) -> UInt8 { metadata.load(fromByteOffset: recordOffset(index) &+ KernelHeap.kindOffset, as: UInt8.self) }
+    @inline(__always) func setKind(_ index: Int, _ value: UInt8) {
+        metadata.storeBytes(of: value, toByteOffset: recordOffset(index) &+ KernelHeap.kindOffset, as: UInt8.self)
     }
-    func order(_ index: Int) -> Int { Int(metadata.load(fromByteOffset: recordOffset(index) + KernelHeap.orderOffset, as: UInt8.self)) }
-    func setOrder(_ index: Int, _ value: Int) {
-        metadata.storeBytes(of: UInt8(value), toByteOffset: recordOffset(index) + KernelHeap.orderOffset, as: UInt8.self)
+    @inline(__always) func order(_ index: Int) -> Int { Int(metadata.load(fromByteOffset: recordOffset(index) &+ KernelHeap.orderOffset, as: UInt8.self)) }
+    @inline(__always) func setOrder(_ index: Int, _ value: Int) {
+        metadata.storeBytes(of: UInt8(truncatingIfNeeded: value), toByteOffset: recordOffset(index) &+ KernelHeap.orderOffset, as: UInt8.self)
     }
-    func inUse(_ index: Int) -> Int { Int(metadata.load(fromByteOffset: recordOffset(index) + KernelHeap.inUseOffset, as: UInt16.self)) }
-    func setInUse(_ index: Int, _ value: Int) {
-        metadata.storeBytes(of: UInt16(value), toByteOffset: recordOffset(index) + KernelHeap.inUseOffset, as: UInt16.self)
+    @inline(__always) func inUse(_ index: Int) -> Int { Int(metadata.load(fromByteOffset: recordOffset(index) &+ KernelHeap.inUseOffset, as: UInt16.self)) }
+    @inline(__always) func setInUse(_ index: Int, _ value: Int) {
+        metadata.storeBytes(of: UInt16(truncatingIfNeeded: value), toByteOffset: recordOffset(index) &+ KernelHeap.inUseOffset, as: UInt16.self)
     }
-    func next(_ index: Int) -> Int { Int(metadata.load(fromByteOffset: recordOffset(index) + KernelHeap.nextOffset, as: UInt32.self)) }
-    func setNext(_ index: Int, _ link: Int) {
-        metadata.storeBytes(of: UInt32(link), toByteOffset: recordOffset(index) + KernelHeap.nextOffset, as: UInt32.self)
+    @inline(__always) func next(_ index: Int) -> Int { Int(metadata.load(fromByteOffset: recordOffset(index) &+ KernelHeap.nextOffset, as: UInt32.self)) }
+    @inline(__always) func setNext(_ index: Int, _ link: Int) {
+        metadata.storeBytes(of: UInt32(truncatingIfNeeded: link), toByteOffset: recordOffset(index) &+ KernelHeap.nextOffset, as: UInt32.self)
     }
-    func prev(_ index: Int) -> Int { Int(metadata.load(fromByteOffset: recordOffset(index) + KernelHeap.prevOffset, as: UInt32.self)) }
-    func setPrev(_ index: Int, _ link: Int) {
-        metadata.storeBytes(of: UInt32(link), toByteOffset: recordOffset(index) + KernelHeap.prevOffset, as: UInt32.self)
+    @inline(__always) func prev(_ index: Int) -> Int { Int(metadata.load(fromByteOffset: recordOffset(index) &+ KernelHeap.prevOffset, as: UInt32.self)) }
+    @inline(__always) func setPrev(_ index: Int, _ link: Int) {
+        metadata.storeBytes(of: UInt32(truncatingIfNeeded: link), toByteOffset: recordOffset(index) &+ KernelHeap.prevOffset, as: UInt32.self)
     }
-    func slabBit(_ index: Int, _ slot: Int) -> Bool {
-        let word = metadata.load(fromByteOffset: recordOffset(index) + KernelHeap.bitmapOffset + (slot >> 6) * 8, as: UInt64.self)
-        return word & (1 << UInt64(slot & 63)) != 0
+    @inline(__always) func slabBit(_ index: Int, _ slot: Int) -> Bool {
+        let word = metadata.load(fromByteOffset: recordOffset(index) &+ KernelHeap.bitmapOffset &+ (slot >> 6) &* 8, as: UInt64.self)
+        return word & (1 &<< UInt64(slot & 63)) != 0
     }
-    func setSlabBit(_ index: Int, _ slot: Int, _ on: Bool) {
-        let at = recordOffset(index) + KernelHeap.bitmapOffset + (slot >> 6) * 8
+    @inline(__always) func setSlabBit(_ index: Int, _ slot: Int, _ on: Bool) {
+        let at = recordOffset(index) &+ KernelHeap.bitmapOffset &+ (slot >> 6) &* 8
         let word = metadata.load(fromByteOffset: at, as: UInt64.self)
-        let mask: UInt64 = 1 << UInt64(slot & 63)
+        let mask: UInt64 = 1 &<< UInt64(slot & 63)
         metadata.storeBytes(of: on ? word | mask : word & ~mask, toByteOffset: at, as: UInt64.self)
     }
 }

@@ -63,19 +63,6 @@ user_bad_pointer:
         movq    $SYS_EXIT, %rax
         int     $0x80
 
-        .globl  user_probe_ud, user_probe_int, user_probe_pf, user_probe_gp
-user_probe_ud:
-        rdtsc
-        ud2
-user_probe_int:
-        rdtsc
-        int     $0x80
-user_probe_pf:
-        rdtsc
-        movq    0x40, %rcx
-user_probe_gp:
-        rdtsc
-        hlt
 hello:  .ascii  "hello from ring 3"
 hello_end:
 user_programs_end:
@@ -92,8 +79,4 @@ arch_user_program_offsets:
         movq    $(user_privileged - user_programs_start), 16(%rdi)
         movq    $(user_kernel_memory - user_programs_start), 24(%rdi)
         movq    $(user_bad_pointer - user_programs_start), 32(%rdi)
-        movq    $(user_probe_ud - user_programs_start), 40(%rdi)
-        movq    $(user_probe_int - user_programs_start), 48(%rdi)
-        movq    $(user_probe_pf - user_programs_start), 56(%rdi)
-        movq    $(user_probe_gp - user_programs_start), 64(%rdi)
         ret
