@@ -100,6 +100,7 @@ func cpuid(_ leaf: UInt32, _ subleaf: UInt32 = 0) -> (UInt32, UInt32, UInt32, UI
 @_extern(c, "arch_cli") func arch_cli()
 @_extern(c, "arch_flags") func arch_flags() -> UInt64
 @_extern(c, "arch_sti_hlt") func arch_sti_hlt()
+@_extern(c, "arch_load_u64") func arch_load_u64(_ p: UnsafeMutablePointer<UInt64>) -> UInt64
 @_extern(c, "arch_atomic_add") func arch_atomic_add(_ p: UnsafeMutablePointer<UInt64>, _ v: UInt64) -> UInt64
 @_extern(c, "arch_set_gs_base") func arch_set_gs_base(_ base: UInt64)
 @_extern(c, "arch_cpu") func arch_cpu() -> Int

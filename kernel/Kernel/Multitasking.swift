@@ -8,10 +8,10 @@
 enum Multitasking {
     /// Shared flag the busy threads poll (never written by them).
     nonisolated(unsafe) static var stop: UnsafeMutablePointer<UInt64>? = nil
-    /// Order in which the proxy's thread bodies recorded themselves.
+    /// The proxy's shared words: order counter, start stamp, low-is-spinning.
     nonisolated(unsafe) static var order: UnsafeMutablePointer<UInt64>? = nil
     /// Proxy: how long the low-priority thread's body waits before it records.
-    static let proxyDelayMicros: UInt64 = 2000
+    static let proxyDelayMicros: UInt64 = 3000
 
     nonisolated(unsafe) static var phaseTSC: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
     static func phase(_ i: Int) {
@@ -45,8 +45,8 @@ enum Multitasking {
 
     static func run(_ commandLine: KernelArguments) {
         phase(0)
-        stop = BootArena.take(UInt64.self, count: 2)
-        stop!.initialize(repeating: 0, count: 2)
+        stop = BootArena.take(UInt64.self, count: 4)
+        stop!.initialize(repeating: 0, count: 4)
         order = stop! + 1
 
         PerCPU.install(cpu: 0)
@@ -78,6 +78,7 @@ enum Multitasking {
         }
 
         if commandLine.flag("os3.trace") { EventLog.enable() }
+        if commandLine.flag("os3.tscsync") { tscSync() }
         phase(3)
         preemption()
         phase(4)
@@ -217,47 +218,88 @@ enum Multitasking {
         }
     }
 
-    /// sched.priorities=proxy: OS/3's old check. High (core 0) and low
-    /// (core 1 when there is one) are spawned together; the assertion is on
-    /// which BODY records first. The low one waits `proxyDelayMicros` (TSC)
-    /// before recording; the high one records as soon as core 0 runs it.
-    /// That is a statement about wall-clock timing across two vCPUs, not
-    /// about the scheduler: when the host deschedules core 0's vCPU for
-    /// longer than the delay, low records first and the check fails
+    /// sched.priorities=proxy: OS/3's old check. The assertion is on which
+    /// thread's BODY records first — a statement about wall-clock timing
+    /// across two vCPUs, not about the scheduler. The low-priority thread is
+    /// pinned to core 1 (when there is one) and already waiting there,
+    /// halted between timer ticks like an idle core; then, with interrupts
+    /// held off, the high-priority thread is spawned on core 0, the start
+    /// stamp (TSC) is set, and the spawner keeps running, as OS/3's did. Low
+    /// records at the first tick `proxyDelayMicros` after the stamp; high
+    /// records once core 0's next timer tick has preempted the spawner and
+    /// switched to it (0.5-1.5 ms when the host is idle). Under CPU hogs the
+    /// host favours the vCPU waking from halt and preempts the busy one: when
+    /// core 0's vCPU is off the CPU for longer than the delay in that window,
+    /// no tick is taken there, low records first and the check fails
     /// (docs/KERNEL.md, "The A3 proxy").
     static func prioritiesProxy() {
         let lowCore = Sched.cores > 1 ? 1 : 0
-        order!.pointee = 0
+        let flags = order!  // [0] order counter, [1] go stamp, [2] low is spinning
+        flags.initialize(repeating: 0, count: 3)
         let delay = proxyDelayMicros * Interrupts.tscPerMs / 1000
-        arch_cli()
-        let spawned = arch_rdtsc()
-        guard let high = Sched.spawn(recordBody, argument: 0, priority: 3, pinned: 0) else {
-            panic("priorities proxy: spawning the high-priority thread failed")
-        }
         guard let low = Sched.spawn(recordBody, argument: delay, priority: 1, pinned: lowCore) else {
             panic("priorities proxy: spawning the low-priority thread failed")
         }
+        while VolatileLoad.u64(flags + 2) == 0 { Sched.sleep(ticks: 1) }  // low is on its core
+        arch_cli()
+        guard let high = Sched.spawn(recordBody, argument: 0, priority: 3, pinned: 0) else {
+            panic("priorities proxy: spawning the high-priority thread failed")
+        }
+        let go = arch_rdtsc()
+        flags[1] = go
         arch_sti()
+        // Like OS/3's spawner: keep running (no yield, no block) until both
+        // bodies have recorded; high gets core 0 when the timer preempts us.
+        while VolatileLoad.u64(flags) < 2 {}
         Sched.join(high)
         Sched.join(low)
         let h = Sched.thread(high).pointee, l = Sched.thread(low).pointee
-        let highMicros = (h.counter &- spawned) * 1000 / Interrupts.tscPerMs
-        let lowMicros = (l.counter &- spawned) * 1000 / Interrupts.tscPerMs
+        // From the start stamp to each record (the TSCs are synchronized).
+        let highMicros = Int64(bitPattern: h.counter &- go) &* 1000 / Int64(Interrupts.tscPerMs)
+        let lowMicros = Int64(bitPattern: l.counter &- go) &* 1000 / Int64(Interrupts.tscPerMs)
         if l.recorded < h.recorded {
             Console.write("os3: prio proxy: low recorded first: hi-us=")
-            Console.writeDecimal(highMicros)
+            Console.writeDecimal(Int(highMicros))
             Console.write(" lo-us=")
-            Console.writeDecimal(lowMicros)
+            Console.writeDecimal(Int(lowMicros))
             Console.write("\n")
             panic("priorities proxy: the low-priority thread's body recorded first")
         }
         line {
             Console.write("os3: prio ok check=proxy first=high hi-us=")
-            Console.writeDecimal(highMicros)
+            Console.writeDecimal(Int(highMicros))
             Console.write(" lo-us=")
-            Console.writeDecimal(lowMicros)
+            Console.writeDecimal(Int(lowMicros))
             Console.write("\n")
         }
+    }
+
+    static func tscSync() {
+        let w = order!
+        w.initialize(repeating: 0, count: 3)
+        guard let id = Sched.spawn(tscEcho, argument: 0, priority: 1, pinned: 1) else { panic("tscsync") }
+        while VolatileLoad.u64(w + 2) == 0 { Sched.sleep(ticks: 1) }
+        var round = 0
+        while round < 4 {
+            w[1] = 0
+            let a = arch_rdtsc()
+            w[0] = a
+            while VolatileLoad.u64(w + 1) == 0 {}
+            let c = arch_rdtsc()
+            let b = w[1]
+            line {
+                Console.write("os3: tscsync bsp-a="); Console.writeDecimal(a)
+                Console.write(" ap="); Console.writeDecimal(b)
+                Console.write(" bsp-c="); Console.writeDecimal(c)
+                Console.write(" ap-minus-mid-us="); Console.writeDecimal(Int(Int64(bitPattern: b &- (a / 2 + c / 2)) / Int64(Interrupts.tscPerMs / 1000)))
+                Console.write(" rtt-us="); Console.writeDecimal((c - a) * 1000 / Interrupts.tscPerMs)
+                Console.write("\n")
+            }
+            Sched.sleep(ticks: 20)
+            round += 1
+        }
+        w[2] = 2
+        Sched.join(id)
     }
 
     // MARK: - Ring 3
@@ -353,14 +395,37 @@ func workBody(_ argument: UInt64) {
     }
 }
 
-/// Proxy body: wait `argument` TSC cycles, then record order and time.
+/// Proxy body. High (argument 0): record at once. Low (argument = delay in
+/// TSC cycles): say it is spinning, wait for the start stamp, then for the
+/// delay after it, then record. Records order and TSC.
 func recordBody(_ argument: UInt64) {
     let t = Sched.thread(Sched.current)
+    let flags = Multitasking.order!
     if argument > 0 {
-        let start = arch_rdtsc()
-        while arch_rdtsc() &- start < argument {}
+        // Low: wait the way an idle core waits — halted until the next
+        // timer tick, checking the deadline (start stamp + delay) each time.
+        // The TSCs of the vCPUs agree (measured with os3.tscsync).
+        flags[2] = 1
+        while true {
+            let go = VolatileLoad.u64(flags + 1)
+            if go != 0 && arch_rdtsc() &- go >= argument { break }
+            arch_sti_hlt()
+        }
     }
-    t.pointee.recorded = arch_atomic_add(Multitasking.order!, 1)
+    t.pointee.recorded = arch_atomic_add(flags, 1)
     t.pointee.counter = arch_rdtsc()
     t.pointee.bodyCPUs |= 1 << UInt64(arch_cpu())
+}
+
+func tscEcho(_ argument: UInt64) {
+    let w = Multitasking.order!
+    w[2] = 1
+    var last: UInt64 = 0
+    while VolatileLoad.u64(w + 2) == 1 {
+        let a = VolatileLoad.u64(w)
+        if a != last {
+            last = a
+            w[1] = arch_rdtsc()
+        }
+    }
 }

@@ -15,6 +15,7 @@ enum SMP {
     nonisolated(unsafe) static var expected = 1
     nonisolated(unsafe) static var stacks: UInt64 = 0
     nonisolated(unsafe) static var bringUpMicros: UInt64 = 0
+    nonisolated(unsafe) static var restarts = 0
 
     /// CPUs the machine has (fw_cfg), 1 if fw_cfg does not answer "QEMU".
     static func cpuCount() -> Int {
@@ -52,12 +53,27 @@ enum SMP {
         data[3] = stackStride
         data[4] = address(of: ap_entry)
         let start = arch_rdtsc()
+        let sipi = 0x000C_4600 | UInt32(trampoline >> 12)
         Interrupts.sendIPI(destination: 0, command: 0x000C_4500)  // INIT, all but self
-        Interrupts.sendIPI(destination: 0, command: 0x000C_4600 | UInt32(trampoline >> 12))  // SIPI
-        Interrupts.sendIPI(destination: 0, command: 0x000C_4600 | UInt32(trampoline >> 12))
-        let limit = Interrupts.tscPerMs * 1000
+        Interrupts.sendIPI(destination: 0, command: sipi)  // SIPI (again: the spec's second one)
+        Interrupts.sendIPI(destination: 0, command: sipi)
+        // A SIPI only starts a CPU waiting for one; if none has arrived after
+        // a while, send SIPI again, and INIT too while no AP has reached the
+        // trampoline at all (INIT would reset one that had) — under heavy
+        // host load a start can be very late.
+        let limit = Interrupts.tscPerMs * 2000
+        var lastKick = start
         while VolatileLoad.u64(online!) < UInt64(cpus) {
-            if arch_rdtsc() &- start > limit { panic("smp: not every CPU came online within a second") }
+            let now = arch_rdtsc()
+            if now &- start > limit { panic("smp: not every CPU came online within two seconds") }
+            if now &- lastKick > Interrupts.tscPerMs * 100 {
+                lastKick = now
+                if VolatileLoad.u64(data) == 1 {  // no AP has even reached the trampoline's xadd
+                    Interrupts.sendIPI(destination: 0, command: 0x000C_4500)
+                }
+                Interrupts.sendIPI(destination: 0, command: sipi)
+                restarts += 1
+            }
         }
         bringUpMicros = (arch_rdtsc() &- start) * 1000 / Interrupts.tscPerMs
     }
@@ -66,8 +82,11 @@ enum SMP {
     static func stackTop(_ cpu: Int) -> UInt64 { stacks + UInt64(cpu) * stackStride }
 }
 
+/// A load the compiler may not fold or hoist out of a spin loop (an opaque
+/// assembly call: a Swift `@inline(never)` reader was still treated as
+/// pure, and `while read() == 0 {}` compiled to nothing).
 enum VolatileLoad {
-    @inline(never) static func u64(_ p: UnsafeMutablePointer<UInt64>) -> UInt64 { p.pointee }
+    @inline(__always) static func u64(_ p: UnsafeMutablePointer<UInt64>) -> UInt64 { arch_load_u64(p) }
 }
 
 /// An AP's first Swift code (smp.S ap_entry), interrupts off.

@@ -149,6 +149,12 @@ arch_atomic_add:
         lock xaddq %rax, (%rdi)
         ret
 
+/* uint64_t arch_load_u64(const uint64_t *p): one load, opaque to the compiler */
+        .globl  arch_load_u64
+arch_load_u64:
+        movq    (%rdi), %rax
+        ret
+
 /* per-CPU: %gs base, this CPU's index and block */
         .globl  arch_set_gs_base
 arch_set_gs_base:
