@@ -81,16 +81,19 @@ enum KernelMemory {
 enum KernelPaging {
     static let twoMiB = MemoryBounds.twoMiB
     static let oneGiB: UInt64 = 1 << 30
+    /// Device MMIO at the top of the low 4 GiB (mapped uncached).
+    static let deviceWindow: UInt64 = 0xFE00_0000
 
     nonisolated(unsafe) static var tablePool: UInt64 = 0
     nonisolated(unsafe) static var tablePoolUsed = 0
     nonisolated(unsafe) static var tablesUsed = 0
 
-    /// Builds page tables that identity-map 0-4 GiB (non-RAM 2 MiB blocks
-    /// uncached: the low MMIO) and every 2 MiB block of RAM above, loads them
-    /// and prints `os3: paging ok cr3=0x<hex> above4g=<yes|no> tables=<n>
-    /// blocks=<n> map=<GiB>G gib-pages=<absent|present>`. With RAM above
-    /// 4 GiB the table pages (so CR3) are placed there.
+    /// Builds page tables that identity-map every 2 MiB block of RAM
+    /// (cacheable) and the device window 0xFE000000-4 GiB (uncached), loads
+    /// them and prints `os3: paging ok cr3=0x<hex> above4g=<yes|no>
+    /// tables=<n> blocks=<mapped 2 MiB blocks> map=<GiB>G
+    /// gib-pages=<absent|present>`. With RAM above 4 GiB the table pages (so
+    /// CR3) are placed there.
     static func install(_ map: BootMemoryMap) {
         let extended = cpuid(0x8000_0000).0
         let gibPages = extended >= 0x8000_0001
@@ -144,18 +147,20 @@ enum KernelPaging {
                 at = stop
             }
         }
-        // Low 4 GiB: everything, uncached (the low MMIO: LAPIC, IOAPIC,
-        // virtio-mmio, ...); then the RAM blocks cacheable, and RAM above.
-        fill(0, MemoryBounds.fourGiB, cached: false)
-        blocks = Int(MemoryBounds.fourGiB / twoMiB)
+        // Every RAM block (cacheable), and the device window at the top of
+        // the low 4 GiB uncached: 0xFE000000-0xFFFFFFFF holds the IOAPIC,
+        // HPET, the local APICs and microvm's virtio-mmio slots on both
+        // machine types. The rest of the low 4 GiB (PCI holes) stays
+        // unmapped: each entry written costs emulated instructions in the kvm
+        // lanes, and nothing here uses PCI.
+        fill(deviceWindow, MemoryBounds.fourGiB, cached: false)
+        blocks = Int((MemoryBounds.fourGiB - deviceWindow) / twoMiB)
         map.forEachRegion { region in
             guard region.kind == .ram else { return }
             let lo = alignDown(region.base, twoMiB)
             let hi = alignUp(region.end, twoMiB)
             fill(lo, hi, cached: true)
-            if hi > MemoryBounds.fourGiB {
-                blocks += Int((hi - max(lo, MemoryBounds.fourGiB)) / twoMiB)
-            }
+            blocks += Int((hi - lo) / twoMiB)
         }
 
         if high {
