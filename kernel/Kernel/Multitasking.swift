@@ -11,7 +11,9 @@ enum Multitasking {
     /// The proxy's shared words: order counter, start stamp, low-is-spinning.
     nonisolated(unsafe) static var order: UnsafeMutablePointer<UInt64>? = nil
     /// Proxy: how long the low-priority thread's body waits before it records.
-    static let proxyDelayMicros: UInt64 = 3000
+    static let proxyDelayMicros: UInt64 = 8000
+    /// Proxy: iterations of the high-priority body's work before it records.
+    static let proxyWork: UInt64 = 500
 
     nonisolated(unsafe) static var phaseTSC: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
     static func phase(_ i: Int) {
@@ -221,17 +223,16 @@ enum Multitasking {
     /// sched.priorities=proxy: OS/3's old check. The assertion is on which
     /// thread's BODY records first — a statement about wall-clock timing
     /// across two vCPUs, not about the scheduler. The low-priority thread is
-    /// pinned to core 1 (when there is one) and already waiting there,
-    /// halted between timer ticks like an idle core; then, with interrupts
-    /// held off, the high-priority thread is spawned on core 0, the start
-    /// stamp (TSC) is set, and the spawner keeps running, as OS/3's did. Low
-    /// records at the first tick `proxyDelayMicros` after the stamp; high
-    /// records once core 0's next timer tick has preempted the spawner and
-    /// switched to it (0.5-1.5 ms when the host is idle). Under CPU hogs the
-    /// host favours the vCPU waking from halt and preempts the busy one: when
-    /// core 0's vCPU is off the CPU for longer than the delay in that window,
-    /// no tick is taken there, low records first and the check fails
-    /// (docs/KERNEL.md, "The A3 proxy").
+    /// pinned to core 1 (when there is one) and already running there,
+    /// spinning on a start flag. With interrupts held off the high-priority
+    /// thread is spawned on core 0 and the start stamp (TSC) set; the spawner
+    /// then waits for it, so core 0 switches to it at once. High does its
+    /// body's work (`proxyWork` iterations, ~1.5 ms of emulated instructions)
+    /// and records, ~2 ms after the stamp on an idle host; low records
+    /// `proxyDelayMicros` after the stamp. When the host takes core 0's vCPU
+    /// off the CPU during high's work for longer than the margin (~2 ms) while
+    /// core 1's keeps running — what CPU hogs do — low records first and the
+    /// check fails (docs/KERNEL.md, "The A3 proxy").
     static func prioritiesProxy() {
         let lowCore = Sched.cores > 1 ? 1 : 0
         let flags = order!  // [0] order counter, [1] go stamp, [2] low is spinning
@@ -248,9 +249,6 @@ enum Multitasking {
         let go = arch_rdtsc()
         flags[1] = go
         arch_sti()
-        // Like OS/3's spawner: keep running (no yield, no block) until both
-        // bodies have recorded; high gets core 0 when the timer preempts us.
-        while VolatileLoad.u64(flags) < 2 {}
         Sched.join(high)
         Sched.join(low)
         let h = Sched.thread(high).pointee, l = Sched.thread(low).pointee
@@ -402,15 +400,23 @@ func recordBody(_ argument: UInt64) {
     let t = Sched.thread(Sched.current)
     let flags = Multitasking.order!
     if argument > 0 {
-        // Low: wait the way an idle core waits — halted until the next
-        // timer tick, checking the deadline (start stamp + delay) each time.
-        // The TSCs of the vCPUs agree (measured with os3.tscsync).
+        // Low: spin on its core until the start stamp plus the delay (the
+        // vCPUs' TSCs agree, measured with os3.tscsync).
         flags[2] = 1
-        while true {
-            let go = VolatileLoad.u64(flags + 1)
-            if go != 0 && arch_rdtsc() &- go >= argument { break }
-            arch_sti_hlt()
+        var go = VolatileLoad.u64(flags + 1)
+        while go == 0 { go = VolatileLoad.u64(flags + 1) }
+        while arch_rdtsc() &- go < argument {}
+    } else {
+        // High: its body's work before it records — a fixed amount of
+        // computation (~1.5 ms of emulated instructions on an idle host), so
+        // a host preemption of this vCPU in the middle delays the record.
+        var x: UInt64 = 0
+        var i: UInt64 = 0
+        while i < Multitasking.proxyWork {
+            x = x &* 6364136223846793005 &+ i
+            i &+= 1
         }
+        t.pointee.argument = x
     }
     t.pointee.recorded = arch_atomic_add(flags, 1)
     t.pointee.counter = arch_rdtsc()
