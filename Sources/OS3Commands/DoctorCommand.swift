@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OS3Core
+import OS3Libvirt
 import OS3Runner
 
 struct DoctorCommand: ParsableCommand {
@@ -12,6 +13,9 @@ struct DoctorCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("The QEMU binary to check.", valueName: "path"))
     var qemu: String = HostProbe.defaultQemu
+
+    @Option(name: .customLong("connect"), help: ArgumentHelp("Also check that this libvirt URI answers (repeatable).", valueName: "uri"))
+    var connect: [String] = []
 
     struct Check {
         var name: String
@@ -50,6 +54,7 @@ struct DoctorCommand: ParsableCommand {
         } catch let e as OS3Error {
             checks.append(Check(name: "swift toolchain", ok: false, detail: e.message, fix: e.fix))
         }
+        checks += libvirtChecks()
         if let project = try? options.locate() {
             do {
                 let lanes = try project.loadLanes()
@@ -64,6 +69,50 @@ struct DoctorCommand: ParsableCommand {
             if !c.ok, let fix = c.fix { printOut("     fix: \(fix)") }
         }
         if checks.contains(where: { !$0.ok && $0.required }) { throw ExitCode(4) }
+    }
+
+    /// The libvirt backend (optional: only `--backend libvirt` needs it): the library, the QEMU
+    /// driver, the account Debian's libvirt insists on, the embedded driver, and each --connect.
+    private func libvirtChecks() -> [Check] {
+        var checks: [Check] = []
+        let setup = "bash .ci/setup (apt-get install -y libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients)"
+        // Constructed first: it points libvirt's own log at the state directory before libvirt starts.
+        let embedded = LibvirtBackend(state: options.state, log: { _ in })
+        checks.append(Check(name: "libvirt", ok: true, detail: "library \(LibvirtBackend.libraryVersion) (--backend libvirt)", required: false))
+        let driver = ["/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so",
+                      "/usr/lib64/libvirt/connection-driver/libvirt_driver_qemu.so",
+                      "/usr/lib/libvirt/connection-driver/libvirt_driver_qemu.so"].first { FileManager.default.fileExists(atPath: $0) }
+        checks.append(Check(name: "libvirt driver", ok: driver != nil,
+                            detail: driver ?? "libvirt's QEMU driver module is missing (the embedded driver and libvirtd need it)",
+                            fix: setup, required: false))
+        if getpwnam("libvirt-qemu") == nil {
+            checks.append(Check(name: "libvirt account", ok: false, detail: "user libvirt-qemu missing: Debian's libvirt fails with \"Failed to parse user 'libvirt-qemu'\"",
+                                fix: "groupadd --system libvirt-qemu; useradd --system --gid libvirt-qemu --home-dir /var/lib/libvirt --no-create-home --shell /usr/sbin/nologin libvirt-qemu   (bash .ci/setup does it)",
+                                required: false))
+        } else {
+            checks.append(Check(name: "libvirt account", ok: true, detail: "user libvirt-qemu exists", required: false))
+        }
+        if driver != nil {
+            let start = Clock.now
+            do {
+                try embedded.connect()
+                let (_, kvm) = try embedded.describe()
+                checks.append(Check(name: "libvirt embed", ok: true,
+                                    detail: "\(embedded.uri) opens in \(Reports.seconds(Clock.now - start)) (no daemon); KVM through libvirt: \(kvm == nil ? "yes" : "no (\(kvm!))")",
+                                    required: false))
+            } catch {
+                checks.append(Check(name: "libvirt embed", ok: false, detail: "\(embedded.uri): \(error)", fix: setup, required: false))
+            }
+        }
+        for uri in connect {
+            switch LibvirtBackend.probe(uri, state: options.state) {
+            case .success(let what):
+                checks.append(Check(name: "libvirt connect", ok: true, detail: "\(uri): \(what)", required: false))
+            case .failure(let e):
+                checks.append(Check(name: "libvirt connect", ok: false, detail: e.message, fix: e.fix, required: false))
+            }
+        }
+        return checks
     }
 
     private func firstLine(of argv: [String]) -> String? {

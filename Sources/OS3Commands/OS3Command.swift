@@ -10,8 +10,9 @@ public struct OS3Command: ParsableCommand {
         discussion: """
         A boot passes only when QEMU exits with the lane's success code (33) AND every required marker
         appeared. Exit codes: 0 pass, 10 missing markers, 11 forbidden marker, 12 wrong exit code,
-        13 order violated, 14 hang, 15 timeout, 20 infrastructure error, 30 skipped, 2 bad input,
-        3 build or host tests failed, 4 a tool is missing, 130/143 interrupted. See docs/VERDICTS.md.
+        13 order violated, 14 hang, 15 timeout, 20 infrastructure error, 30 skipped, 2 bad input file
+        or name, 3 build or host tests failed, 4 a tool is missing, 5 I/O error, 64 command-line usage
+        error, 128+n interrupted by signal n. See docs/VERDICTS.md.
         """,
         version: "0.1.0",
         subcommands: [BuildCommand.self, BootCommand.self, GateCommand.self, StressCommand.self, ScanCommand.self, LanesCommand.self, DoctorCommand.self, HogCommand.self]

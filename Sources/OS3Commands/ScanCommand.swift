@@ -68,7 +68,12 @@ struct ScanCommand: ParsableCommand {
         let observation = BootObservation(end: .exited(33), stopReason: matcher.forbiddenHit == nil ? nil : .forbiddenMarker,
                                           hits: matcher.hits, forbidden: matcher.forbiddenHit, consoleBytes: matcher.bytes)
         var verdict = Verdict.judge(observation, markers: markers, successExitCode: 33, idleTimeout: 0, totalTimeout: 0)
-        if verdict.kind == .pass { verdict.detail = "all \(markers.required.count) required markers seen, no forbidden marker" }
+        // A log has no exit code: say what the markers alone show.
+        switch verdict.kind {
+        case .pass: verdict.detail = "all \(markers.required.count) required markers seen, no forbidden marker"
+        case .missingMarkers: verdict.detail = "\(verdict.missing.count) required marker(s) never appear: \(verdict.missing.joined(separator: ", "))"
+        default: break
+        }
         let hits = matcher.hits.values.sorted { $0.line < $1.line }
         if json {
             printOut(encodeJSON(Result(log: log, bytes: matcher.bytes, seconds: seconds, verdict: verdict, hits: hits)))

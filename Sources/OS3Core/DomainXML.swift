@@ -19,9 +19,12 @@ public struct DomainSpec: Sendable, Equatable, Codable {
     /// trips, 0.25 s of every start under nested KVM). libvirt >= 7.9; the domain is marked
     /// tainted (custom capabilities), as it already is for the custom `isa-debug-exit` argument.
     public var quickCPUReadback: Bool
+    /// Where QEMU keeps a complete copy of the serial console (the chardev's log file) on the
+    /// hypervisor's host: the pty loses what nobody read when QEMU exits, the copy does not.
+    public var serialLog: String?
 
     public init(name: String, lane: Lane, kernel: String, commandLine: String, emulator: String? = nil,
-                owner: DomainOwner? = nil, quickCPUReadback: Bool = true) {
+                owner: DomainOwner? = nil, quickCPUReadback: Bool = true, serialLog: String? = nil) {
         self.name = name
         self.lane = lane
         self.kernel = kernel
@@ -29,6 +32,7 @@ public struct DomainSpec: Sendable, Equatable, Codable {
         self.emulator = emulator
         self.owner = owner
         self.quickCPUReadback = quickCPUReadback
+        self.serialLog = serialLog
     }
 
     /// `os3-<lane>-<pid>-<suffix>`.
@@ -194,7 +198,9 @@ public enum DomainXML {
         if let emulator = spec.emulator { x += "    <emulator>\(Reports.xml(emulator))</emulator>\n" }
         // Only the devices asked for: no USB (microvm has no PCI bus for it), no balloon, no graphics.
         x += "    <controller type='usb' model='none'/>\n"
-        x += "    <serial type='pty'>\n      <target port='0'/>\n    </serial>\n"
+        x += "    <serial type='pty'>\n"
+        if let log = spec.serialLog { x += "      <log file='\(Reports.xml(log))' append='off'/>\n" }
+        x += "      <target port='0'/>\n    </serial>\n"
         x += "    <console type='pty'>\n      <target type='serial' port='0'/>\n    </console>\n"
         x += "    <memballoon model='none'/>\n"
         // A guest that writes to the ISA panic device is reported by libvirt as CRASHED/PANICKED.
@@ -210,19 +216,6 @@ public enum DomainXML {
         }
         x += "</domain>\n"
         return x
-    }
-}
-
-extension DomainXML {
-    /// The host path of the first pty serial port in a running domain's XML (libvirt fills in
-    /// `<source path='/dev/pts/N'/>` once QEMU has created it), or nil.
-    public static func serialPTYPath(inLiveXML xml: String) -> String? {
-        guard let serial = xml.range(of: "<serial type='pty'") ?? xml.range(of: "<serial type=\"pty\"") else { return nil }
-        let rest = xml[serial.upperBound...]
-        guard let close = rest.range(of: "</serial>") else { return nil }
-        let body = String(rest[..<close.lowerBound])
-        guard let source = body.range(of: "<source ") else { return nil }
-        return DomainOwner.attribute("path", in: String(body[source.lowerBound...])).map(unescapeXML)
     }
 }
 

@@ -192,7 +192,7 @@ public struct Verdict: Sendable, Codable, Equatable {
             if code != successExitCode {
                 // QEMU's own failures (bad option, no KVM) exit 1 before the guest says anything.
                 if code == 1 && o.consoleBytes == 0 && !o.stderrTail.isEmpty {
-                    return Verdict(kind: .infraError, detail: "QEMU exited 1 before the guest printed anything: \(lastLine(o.stderrTail))", evidence: .exitCode)
+                    return Verdict(kind: .infraError, detail: "QEMU exited 1 before the guest printed anything: \(lastLines(o.stderrTail))", evidence: .exitCode)
                 }
                 let meaning = code == 0 ? " (a triple fault or guest reset looks like this with -no-reboot)" : ""
                 return Verdict(kind: .wrongExitCode, detail: "QEMU exited \(code), expected \(successExitCode)\(meaning)\(missingNote)", evidence: .exitCode)
@@ -247,8 +247,11 @@ func format(_ seconds: Double) -> String {
     seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)
 }
 
-func lastLine(_ text: String) -> String {
-    text.split(separator: "\n").last.map(String.init) ?? text
+/// The end of QEMU's error output: its last lines, since the cause often precedes a hint
+/// ("unsupported machine type" / "Use -machine help to list supported machines").
+func lastLines(_ text: String, count: Int = 3) -> String {
+    let lines = text.split(separator: "\n").map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
+    return lines.isEmpty ? text : lines.suffix(count).joined(separator: " / ")
 }
 
 public func signalName(_ sig: Int32) -> String {

@@ -69,11 +69,17 @@ final class Hypervisor: @unchecked Sendable {
         if let root { try? FileManager.default.removeItem(atPath: root) }
     }
 
-    /// The open connection, opening it (and sweeping leftovers) on first use.
+    /// The open connection, opening it (and sweeping leftovers) on first use, and again when a
+    /// libvirtd went away (a restarted daemon, a broken link to a remote host).
     func connect() throws -> LibvirtConnection {
         lock.lock()
         defer { lock.unlock() }
-        if let connection { return connection }
+        if let connection {
+            if virConnectIsAlive(connection.ptr) == 1 { return connection }
+            self.connection = nil
+            connection.close()
+        }
+        // A failed embedded open disables libvirt's embedded driver for the whole process.
         if let openFailure { throw LibvirtError(openFailure) }
         do {
             let conn = try openConnection()
@@ -81,7 +87,7 @@ final class Hypervisor: @unchecked Sendable {
             sweepLeftovers(conn)
             return conn
         } catch {
-            openFailure = "\(error)"
+            if case .embedded = place { openFailure = "\(error)" }
             throw error
         }
     }
@@ -145,20 +151,34 @@ final class Hypervisor: @unchecked Sendable {
     private func sweepLeftovers(_ conn: LibvirtConnection) {
         let thisHost = ProcessInfo.processInfo.hostName
         let now = Int(Date().timeIntervalSince1970)
+        var running = Set<String>()
+        defer {
+            if place == .remote { uploads.sweepConsoleCopies(connection: conn, running: running, log: log) }
+        }
         for (name, dom) in conn.domains(prefix: DomainSpec.namePrefix) {
             defer { virDomainFree(dom) }
             guard let text = virDomainGetMetadata(dom, Int32(VIR_DOMAIN_METADATA_ELEMENT.rawValue), DomainSpec.metadataNamespace, 0) else {
                 virResetLastError()
+                running.insert(name)
                 continue  // not os3ctl's (no owner metadata): leave it alone
             }
             let xml = String(cString: text)
             free(text)
             guard let owner = DomainOwner.parse(metadata: xml),
-                  owner.isLeftover(thisHost: thisHost, now: now, processStart: processStartTime) else { continue }
+                  owner.isLeftover(thisHost: thisHost, now: now, processStart: processStartTime) else {
+                running.insert(name)
+                continue
+            }
             if virDomainDestroy(dom) == 0 {
                 log("libvirt: destroyed leftover domain \(name) on \(uri) (its os3ctl, pid \(owner.pid) on \(owner.host), is gone)")
             } else {
-                log("libvirt: could not destroy leftover domain \(name) on \(uri): \(LibvirtError("destroy").message)")
+                let e = LibvirtError("destroy")
+                if e.noDomain {
+                    // The embedded driver could not reattach to the orphan's monitor and stopped it itself.
+                    log("libvirt: destroyed leftover domain \(name) on \(uri) (its os3ctl, pid \(owner.pid) on \(owner.host), is gone; libvirt stopped it on reconnect)")
+                } else {
+                    log("libvirt: could not destroy leftover domain \(name) on \(uri): \(e.message)")
+                }
             }
         }
     }

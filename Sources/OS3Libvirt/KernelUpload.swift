@@ -9,6 +9,8 @@ import OS3Core
 /// upload of a killed run is replaced. Uploaded once per image per process.
 final class KernelUploads: @unchecked Sendable {
     static let poolName = "os3ctl"
+    /// QEMU's copy of a domain's console in the pool: `<domain>.console`.
+    static let consoleSuffix = ".console"
     static let poolPath = "/var/lib/libvirt/images/os3ctl"
 
     private let lock = NSLock()
@@ -66,6 +68,48 @@ final class KernelUploads: @unchecked Sendable {
         free(cpath)
         done[volume] = path
         return Upload(remotePath: path, uploaded: uploaded, bytes: bytes.count)
+    }
+
+    /// The bytes of a volume in os3ctl's pool (QEMU's console copy), nil if it cannot be read.
+    func download(volume: String, connection conn: LibvirtConnection) -> [UInt8]? {
+        guard let pool = virStoragePoolLookupByName(conn.ptr, Self.poolName) else { virResetLastError(); return nil }
+        defer { virStoragePoolFree(pool) }
+        _ = virStoragePoolRefresh(pool, 0)
+        guard let vol = virStorageVolLookupByName(pool, volume) else { virResetLastError(); return nil }
+        defer { virStorageVolFree(vol) }
+        return try? Self.download(vol, conn: conn, size: Int.max - 1)
+    }
+
+    /// Deletes a volume of os3ctl's pool if it is there.
+    func deleteVolume(named volume: String, connection conn: LibvirtConnection) {
+        guard let pool = virStoragePoolLookupByName(conn.ptr, Self.poolName) else { virResetLastError(); return }
+        defer { virStoragePoolFree(pool) }
+        _ = virStoragePoolRefresh(pool, 0)
+        guard let vol = virStorageVolLookupByName(pool, volume) else { virResetLastError(); return }
+        if virStorageVolDelete(vol, 0) != 0 { virResetLastError() }
+        virStorageVolFree(vol)
+    }
+
+    /// Console copies of domains that no longer run (their os3ctl was killed): deleted.
+    func sweepConsoleCopies(connection conn: LibvirtConnection, running: Set<String>, log: (String) -> Void) {
+        guard let pool = virStoragePoolLookupByName(conn.ptr, Self.poolName) else { virResetLastError(); return }
+        defer { virStoragePoolFree(pool) }
+        _ = virStoragePoolRefresh(pool, 0)
+        var vols: UnsafeMutablePointer<OpaquePointer?>?
+        let n = virStoragePoolListAllVolumes(pool, &vols, 0)
+        guard n > 0, let vols else { return }
+        defer { free(vols) }
+        for i in 0..<Int(n) {
+            guard let vol = vols[i] else { continue }
+            defer { virStorageVolFree(vol) }
+            guard let cname = virStorageVolGetName(vol) else { continue }
+            let name = String(cString: cname)
+            guard name.hasPrefix(DomainSpec.namePrefix), name.hasSuffix(Self.consoleSuffix) else { continue }
+            let domain = String(name.dropLast(Self.consoleSuffix.count))
+            if !running.contains(domain) && virStorageVolDelete(vol, 0) == 0 {
+                log("libvirt: deleted the console copy of leftover domain \(domain) on \(conn.uri)")
+            }
+        }
     }
 
     /// `os3-<FNV-1a 64 of the bytes>-<size>.elf`.

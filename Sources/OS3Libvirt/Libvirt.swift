@@ -7,8 +7,13 @@ import OS3Core
 /// events, console streams, keepalives and the embedded driver.
 enum LibvirtRuntime {
     nonisolated(unsafe) private static var initialised = false
+    nonisolated(unsafe) private static var logSetByUs = false
+    private static let lock = NSLock()
     private static let started: Bool = {
-        guard virInitialize() == 0 else { return false }
+        let ok = virInitialize() == 0
+        // libvirt has read it: child processes (QEMU helpers, daemons in tests) must not inherit it.
+        if logSetByUs { unsetenv("LIBVIRT_LOG_OUTPUTS") }
+        guard ok else { return false }
         // Without a handler libvirt prints every error to stderr, including expected ones.
         virSetErrorFunc(nil) { _, _ in }
         guard virEventRegisterDefaultImpl() == 0 else { return false }
@@ -23,16 +28,26 @@ enum LibvirtRuntime {
     /// Starts libvirt (once). Its own log (warnings and errors) goes to `logFile` rather than
     /// stderr unless LIBVIRT_LOG_OUTPUTS or LIBVIRT_DEBUG says otherwise.
     static func start(logFile: String? = nil) throws {
-        if let logFile, !initialised, getenv("LIBVIRT_LOG_OUTPUTS") == nil, getenv("LIBVIRT_DEBUG") == nil {
-            try? FileManager.default.createDirectory(atPath: (logFile as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            setenv("LIBVIRT_LOG_OUTPUTS", "3:file:\(logFile)", 1)
-        }
+        if let logFile { configureLog(logFile) }
+        lock.lock()
         initialised = true
+        lock.unlock()
         guard started else { throw LibvirtError("libvirt could not be initialised") }
+    }
+
+    /// Sends libvirt's log to `logFile` (read by libvirt once, when it initialises: later calls do nothing).
+    static func configureLog(_ logFile: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !initialised, getenv("LIBVIRT_LOG_OUTPUTS") == nil, getenv("LIBVIRT_DEBUG") == nil else { return }
+        try? FileManager.default.createDirectory(atPath: (logFile as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        setenv("LIBVIRT_LOG_OUTPUTS", "3:file:\(logFile)", 1)
+        logSetByUs = true
     }
 
     /// libvirt's version as "9.0.0".
     static var version: String {
+        lock.lock(); initialised = true; lock.unlock()
         var v: UInt = 0
         guard virGetVersion(&v, nil, nil) == 0 else { return "unknown" }
         return "\(v / 1_000_000).\(v / 1000 % 1000).\(v % 1000)"
@@ -138,7 +153,7 @@ final class LibvirtConnection: @unchecked Sendable {
 
     static func open(_ uri: String) throws -> LibvirtConnection {
         try LibvirtRuntime.start()
-        guard let ptr = virConnectOpen(uri) else { throw LibvirtError("cannot connect to \(uri)") }
+        guard let ptr = virConnectOpen(openable(uri)) else { throw LibvirtError("cannot connect to \(uri)") }
         let conn = LibvirtConnection(uri: uri, ptr: ptr)
         try conn.registerEvents()
         if case .remote = HypervisorPlace.of(uri) {
@@ -167,6 +182,16 @@ final class LibvirtConnection: @unchecked Sendable {
         let b = virConnectDomainEventRegisterAny(ptr, nil, Int32(VIR_DOMAIN_EVENT_ID_REBOOT.rawValue),
                                                  reboot, opaque, nil)
         callbackIDs = [a] + (b >= 0 ? [b] : [])
+    }
+
+    /// The URI to hand to virConnectOpen. A local daemon's `qemu:///...` gets an explicit `+unix`
+    /// transport: once the embedded driver is loaded in this process, libvirt would otherwise hand
+    /// `qemu:///system` to the in-process QEMU driver ("Missing URI parameter 'root'") instead of
+    /// the daemon.
+    static func openable(_ uri: String) -> String {
+        guard HypervisorPlace.of(uri) == .local, let parts = URIParts(uri), parts.transport == nil,
+              let scheme = uri.range(of: "://") else { return uri }
+        return "\(parts.driver)+unix\(uri[scheme.lowerBound...])"
     }
 
     func watch(_ name: String, _ mailbox: BootMailbox) {

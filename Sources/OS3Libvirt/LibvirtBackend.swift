@@ -25,7 +25,11 @@ public struct LibvirtBackend: BootBackend {
         // os3ctl writes qemu.conf (and may fall back to a private root) only for its own default root.
         let owned = uri == nil || HypervisorPlace.of(resolved) == .embedded(root: EmbeddedRoot.defaultRoot(state: state))
         self.hypervisor = Hypervisor.shared(uri: resolved, state: state, ownsRoot: owned, log: log)
+        LibvirtRuntime.configureLog(Self.logFile(state))
     }
+
+    /// libvirt's own warnings and errors go to STATE/libvirt.log, not to os3ctl's stderr.
+    static func logFile(_ state: StateDirectory) -> String { "\(EmbeddedRoot.absolute(state.path))/libvirt.log" }
 
     /// The default URI for a state directory: libvirt's in-process QEMU driver, no daemon needed.
     public static func defaultURI(state: StateDirectory) -> String {
@@ -47,6 +51,31 @@ public struct LibvirtBackend: BootBackend {
     }
 
     public static var libraryVersion: String { LibvirtRuntime.version }
+
+    /// Opens `uri` on a fresh connection and closes it again: the hypervisor's host name and
+    /// version, or why it cannot be reached. For readiness checks and `doctor`; boots share one
+    /// connection per URI instead.
+    public static func probe(_ uri: String, state: StateDirectory? = nil) -> Result<String, OS3Error> {
+        do { try LibvirtRuntime.start(logFile: state.map(logFile)) } catch { return .failure(OS3Error(.io, "\(error)")) }
+        guard let conn = virConnectOpen(LibvirtConnection.openable(uri)) else {
+            return .failure(OS3Error(.io, LibvirtError("cannot connect to \(uri)").message, fix: connectFix(uri)))
+        }
+        defer { virConnectClose(conn) }
+        var version: UInt = 0
+        _ = virConnectGetVersion(conn, &version)
+        let host = virConnectGetHostname(conn).map { p in defer { free(p) }; return String(cString: p) } ?? "?"
+        return .success("host \(host), QEMU \(version / 1_000_000).\(version / 1000 % 1000).\(version % 1000)")
+    }
+
+    /// The names of os3ctl's domains running on this backend's hypervisor now (tests check that
+    /// none is left behind).
+    public func runningDomains() throws -> [String] {
+        let conn = try hypervisor.connect()
+        return conn.domains(prefix: DomainSpec.namePrefix).map { d in virDomainFree(d.ptr); return d.name }
+    }
+
+    /// The embedded root in use (nil for a libvirtd), and the QEMU pid file of a domain under it.
+    public var embeddedRoot: String? { hypervisor.embeddedRoot }
 
     static func connectFix(_ uri: String) -> String {
         switch HypervisorPlace.of(uri) {
@@ -92,18 +121,30 @@ struct LibvirtBoot {
         let lane = invocation.lane
         let dir = try state.makeRunDirectory(label: lane.name)
         let serialPath = "\(dir)/serial.log"
+        let remote = hypervisor.place == .remote
         let startedAt = iso8601.string(from: Date())
-        let log = open(serialPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard log >= 0 else { throw OS3Error(.io, "cannot create \(serialPath): \(String(cString: strerror(errno)))") }
-        defer { close(log) }
         let interruptFD = Interrupts.install()
         let name = DomainSpec.name(lane: lane.name, pid: getpid(), suffix: randomSuffix())
         let events = EventLog(path: "\(dir)/events.log")
         let start = Clock.now
         events.note("os3ctl", "boot of lane \(lane.name) as domain \(name) on \(backend.uri)", at: 0)
 
+        // The console. QEMU keeps a complete copy of everything the guest writes to its serial port
+        // (the chardev's log file), whoever reads the pty: a pty loses what nobody read before QEMU
+        // exited (the kernel flushes it on hang-up), and the final sentinel comes just before the
+        // exit. On this host QEMU writes serial.log in the run directory and os3ctl follows it as it
+        // grows; from another host the console stream is live and the host's copy, fetched from
+        // the storage pool at the end, completes it.
+        var log: Int32 = -1
+        if remote {
+            log = open(serialPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard log >= 0 else { throw OS3Error(.io, "cannot create \(serialPath): \(String(cString: strerror(errno)))") }
+        }
+        defer { if log >= 0 { close(log) } }
+
         func failed(_ why: String, evidence: String? = nil) -> RunRecord {
             events.note("os3ctl", "failed: \(why)", at: Clock.now - start)
+            if !FileManager.default.fileExists(atPath: serialPath) { FileManager.default.createFile(atPath: serialPath, contents: nil) }
             let o = BootObservation(end: .failedToStart(why), stderrTail: evidence ?? "")
             return finish(o, matcher: MarkerMatcher(markers), dir: dir, serialPath: serialPath, startedAt: startedAt,
                           duration: Clock.now - start, name: name)
@@ -115,10 +156,12 @@ struct LibvirtBoot {
 
         // 2. The kernel where the hypervisor can read it.
         var kernelPath = invocation.kernel
-        if hypervisor.place == .remote {
+        var consoleCopy = serialPath
+        if remote {
             do {
                 let upload = try hypervisor.uploads.path(for: invocation.kernel, connection: conn)
                 kernelPath = upload.remotePath
+                consoleCopy = "\((kernelPath as NSString).deletingLastPathComponent)/\(name)\(KernelUploads.consoleSuffix)"
                 events.note("os3ctl", upload.uploaded ? "uploaded the kernel (\(upload.bytes) bytes) to \(kernelPath)" : "kernel already on the host at \(kernelPath)", at: Clock.now - start)
             } catch {
                 return failed("libvirt: \(error)")
@@ -127,13 +170,13 @@ struct LibvirtBoot {
 
         // 3. The domain, as XML (pure), kept in the run directory.
         var emulator: String?
-        if hypervisor.place != .remote && invocation.binary != HostProbe.defaultQemu {
+        if !remote && invocation.binary != HostProbe.defaultQemu {
             emulator = resolveExecutable(invocation.binary).map(EmbeddedRoot.absolute)
         }
         let owner = DomainOwner(host: ProcessInfo.processInfo.hostName, pid: getpid(), processStart: processStartTime(getpid()) ?? 0,
                                 deadline: Int(Date().timeIntervalSince1970 + lane.totalTimeout) + 120)
         let spec = DomainSpec(name: name, lane: lane, kernel: kernelPath, commandLine: invocation.kernelCommandLine,
-                              emulator: emulator, owner: owner)
+                              emulator: emulator, owner: owner, serialLog: consoleCopy)
         let xml = try DomainXML.render(spec)
         try xml.write(toFile: "\(dir)/domain.xml", atomically: false, encoding: .utf8)
 
@@ -159,24 +202,28 @@ struct LibvirtBoot {
         defer { destroy(); copyQemuLog(name, to: dir) }
         events.note("os3ctl", "domain created paused\(reaper.map { " (QEMU pid \($0.pid))" } ?? "")", at: Clock.now - start)
 
-        // 5. The console, while the guest cannot have printed anything yet (QEMU drops what its pty
-        //    serial port gets while nobody has the other end open); then run. On this host os3ctl
-        //    reads the pty itself; from another host only libvirt's console stream reaches it.
-        var ptyFD: Int32 = -1
+        // 5. Follow the console from before the guest runs, then let it run.
+        var tail: FileTail?
         var console: ConsoleStream?
-        if hypervisor.place != .remote, let path = serialPTY(dom) {
-            ptyFD = openRawPTY(path)
-            if ptyFD >= 0 { events.note("console", "reading the serial pty \(path) directly", at: Clock.now - start) }
-        }
-        defer { if ptyFD >= 0 { close(ptyFD) } }
-        if ptyFD < 0 {
+        if remote {
             do { console = try ConsoleStream.open(connection: conn, domain: dom, mailbox: mailbox) } catch {
                 return failed("\(error)")
             }
-            events.note("console", "reading the serial console through a libvirt stream", at: Clock.now - start)
+            events.note("console", "live through a libvirt console stream; the host's copy is \(consoleCopy)", at: Clock.now - start)
+        } else {
+            tail = FileTail(path: serialPath)
+            events.note("console", "following \(serialPath) as QEMU writes it", at: Clock.now - start)
         }
-        defer { console?.close() }
-        guard virDomainResume(dom) == 0 else { return failed(LibvirtError("cannot resume the domain").message, evidence: qemuLogTail(name)) }
+        defer {
+            if let console {
+                console.close()
+                if remote { hypervisor.uploads.deleteVolume(named: "\(name)\(KernelUploads.consoleSuffix)", connection: conn) }
+            }
+        }
+        // A guest that ends within milliseconds can take QEMU (and its reply to "cont") with it:
+        // a failed resume is judged by what happens next, not by the error.
+        let resumeError: LibvirtError? = virDomainResume(dom) == 0 ? nil : LibvirtError("cannot resume the domain")
+        if let resumeError { events.note("os3ctl", "\(resumeError.message) (waiting to see whether the guest ran)", at: Clock.now - start) }
         onEvent(.started(pid: reaper?.pid ?? 0, runDirectory: dir))
 
         var matcher = MarkerMatcher(markers)
@@ -190,25 +237,28 @@ struct LibvirtBoot {
         var lifecycle = LifecycleTracker()
         var forbiddenAt: Double?
 
+        func feed(_ bytes: [UInt8], at now: Double) {
+            lastOutput = now
+            if log >= 0 { bytes.withUnsafeBytes { try? writeAllBytes(log, $0) } }
+            onEvent(.console(Data(bytes)))
+            for event in bytes.withUnsafeBytes({ matcher.feed($0, at: now - start) }) {
+                switch event {
+                case .seen(let hit): onEvent(.marker(hit))
+                case .forbidden(let hit):
+                    onEvent(.forbidden(hit))
+                    if stopReason == nil { stopReason = .forbiddenMarker; verdictTime = now; forbiddenAt = now }
+                }
+            }
+        }
+
         func handle(_ items: [BootMailbox.Item]) {
             for item in items {
                 switch item {
                 case .console(let bytes):
-                    let now = Clock.now
-                    lastOutput = now
-                    bytes.withUnsafeBytes { try? writeAllBytes(log, $0) }
-                    onEvent(.console(Data(bytes)))
-                    for event in bytes.withUnsafeBytes({ matcher.feed($0, at: now - start) }) {
-                        switch event {
-                        case .seen(let hit): onEvent(.marker(hit))
-                        case .forbidden(let hit):
-                            onEvent(.forbidden(hit))
-                            if stopReason == nil { stopReason = .forbiddenMarker; verdictTime = now; forbiddenAt = now }
-                        }
-                    }
+                    feed(bytes, at: Clock.now)
                 case .consoleEnded(let why):
                     consoleOpen = false
-                    events.note("console", "ended\(why.map { " (\($0))" } ?? "")", at: Clock.now - start)
+                    events.note("console", "stream ended\(why.map { " (\($0))" } ?? "")", at: Clock.now - start)
                 case .lifecycle(let event, let detail):
                     lifecycle.record(event: event, detail: detail)
                     events.note("lifecycle", LifecycleTracker.describe(event: event, detail: detail), at: Clock.now - start)
@@ -226,41 +276,38 @@ struct LibvirtBoot {
             }
         }
 
-        var ptyBuffer = [UInt8](repeating: 0, count: 64 * 1024)
-        /// Takes what the pty has now (EIO or EOF once QEMU closed its end: the console is over).
-        func drainPTY() {
-            guard ptyFD >= 0, consoleOpen, console == nil else { return }
-            while true {
-                let n = ptyBuffer.withUnsafeMutableBytes { read(ptyFD, $0.baseAddress, $0.count) }
-                if n > 0 { handle([.console(Array(ptyBuffer[0..<n]))]); continue }
-                if n < 0 && errno == EINTR { continue }
-                if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return }
-                handle([.consoleEnded(n == 0 ? nil : String(cString: strerror(errno)))])
-                return
-            }
+        /// Takes what QEMU appended to serial.log since the last look.
+        func follow() {
+            guard let tail else { return }
+            let bytes = tail.readNew()
+            if !bytes.isEmpty { feed(bytes, at: Clock.now) }
         }
-        /// Waits up to `ms` for anything: the mailbox, the pty, an interrupt.
+
+        /// Waits up to `ms` for anything: the mailbox, the console file growing, an interrupt.
         func wait(_ ms: Int32) {
             var fds = [pollfd(fd: mailbox.wakeFD, events: Int16(POLLIN), revents: 0)]
             if interruptFD >= 0 { fds.append(pollfd(fd: interruptFD, events: Int16(POLLIN), revents: 0)) }
-            if ptyFD >= 0 && consoleOpen { fds.append(pollfd(fd: ptyFD, events: Int16(POLLIN), revents: 0)) }
-            _ = Glibc.poll(&fds, nfds_t(fds.count), max(1, ms))
-            drainPTY()
+            var cap = ms
+            if let tail {
+                if tail.notifyFD >= 0 { fds.append(pollfd(fd: tail.notifyFD, events: Int16(POLLIN), revents: 0)) } else { cap = min(cap, 10) }
+            }
+            _ = Glibc.poll(&fds, nfds_t(fds.count), max(1, cap))
+            follow()
             handle(mailbox.take())
         }
 
         /// Over from the guest's side: QEMU's exit where it can be learned, else libvirt's STOPPED.
         var guestOver: Bool { reaper != nil && !exitUnknown ? end != nil : stopped }
 
+        if let resumeError {
+            let deadline = Clock.now + backend.settleGrace
+            while !guestOver && Clock.now < deadline { wait(Int32(max(1, (deadline - Clock.now) * 1000))) }
+            if !guestOver { return failed(resumeError.message, evidence: qemuLogTail(name)) }
+        }
         while stopReason == nil {
-            drainPTY()
+            follow()
             handle(mailbox.take())
-            if stopReason != nil { break }
-            if guestOver {
-                // The guest's last bytes may still be in the pty: take them before judging.
-                drainPTY()
-                break
-            }
+            if stopReason != nil || guestOver { break }
             let now = Clock.now
             if Interrupts.signal != nil { stopReason = .interrupted; verdictTime = now; break }
             let idleDeadline = lastOutput + lane.idleTimeout
@@ -272,7 +319,7 @@ struct LibvirtBoot {
         }
         if stopReason == .forbiddenMarker, let at = forbiddenAt {
             // Give the panic line a moment to finish so the report shows all of it.
-            while consoleOpen && matcher.forbiddenLineIncomplete && Clock.now < at + backend.forbiddenLineGrace {
+            while matcher.forbiddenLineIncomplete && Clock.now < at + backend.forbiddenLineGrace {
                 wait(5)
             }
         }
@@ -282,12 +329,28 @@ struct LibvirtBoot {
             // A console stream is let go of before the domain goes (libvirt 9 can deadlock when a
             // stream is aborted while the domain's character devices are being freed).
             console?.close()
+            consoleOpen = false
             destroy()
         }
-        // The console's last bytes and the end evidence (both follow QEMU's end within milliseconds).
+        // The end evidence and, from a console stream, its last bytes (both follow QEMU's end
+        // within milliseconds); from the console file, everything QEMU wrote before it exited.
         let settle = Clock.now + backend.settleGrace
-        while (consoleOpen || !guestOver) && Clock.now < settle {
+        while ((console != nil && consoleOpen) || !guestOver) && Clock.now < settle {
             wait(Int32(max(1, (settle - Clock.now) * 1000)))
+        }
+        follow()
+        if remote && stopReason == nil {
+            // Whatever the stream missed at the very end is in the host's copy.
+            console?.close()
+            if let copy = hypervisor.uploads.download(volume: "\(name)\(KernelUploads.consoleSuffix)", connection: conn) {
+                let seen = matcher.bytes
+                if copy.count > seen {
+                    feed(Array(copy[seen...]), at: Clock.now)
+                    events.note("console", "\(copy.count - seen) byte(s) the stream missed taken from the host's copy", at: Clock.now - start)
+                }
+            } else {
+                events.note("console", "the host's copy could not be read; judged on the stream alone", at: Clock.now - start)
+            }
         }
         if verdictTime == nil { verdictTime = Clock.now }
         // For a guest os3ctl stopped: how long from the verdict until it was gone.
@@ -329,25 +392,6 @@ struct LibvirtBoot {
     private func copyQemuLog(_ name: String, to dir: String) {
         guard let path = hypervisor.qemuLog(domain: name) else { return }
         try? FileManager.default.copyItem(atPath: path, toPath: "\(dir)/qemu.log")
-    }
-
-    /// The host path of the domain's pty serial port, once it runs.
-    private func serialPTY(_ dom: OpaquePointer) -> String? {
-        guard let text = virDomainGetXMLDesc(dom, 0) else { virResetLastError(); return nil }
-        defer { free(text) }
-        return DomainXML.serialPTYPath(inLiveXML: String(cString: text))
-    }
-
-    /// Opens the pty's other end in raw mode (no echo back into the guest, no newline translation).
-    private func openRawPTY(_ path: String) -> Int32 {
-        let fd = open(path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC)
-        guard fd >= 0 else { return -1 }
-        var t = termios()
-        if tcgetattr(fd, &t) == 0 {
-            cfmakeraw(&t)
-            _ = tcsetattr(fd, TCSANOW, &t)
-        }
-        return fd
     }
 
     private func randomSuffix() -> String {
@@ -415,6 +459,52 @@ final class EventLog {
         guard fd >= 0 else { return }
         let line = "\(Reports.seconds(t)) \(source): \(text)\n"
         _ = line.withCString { write(fd, $0, strlen($0)) }
+    }
+}
+
+/// A file another process appends to (QEMU's console copy), read as it grows: inotify wakes the
+/// reader when it is written (without inotify the caller polls).
+final class FileTail {
+    let path: String
+    private var fd: Int32 = -1
+    private(set) var notifyFD: Int32 = -1
+    private var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+
+    init(path: String) {
+        self.path = path
+        notifyFD = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        openIfPresent()
+    }
+
+    deinit {
+        if fd >= 0 { close(fd) }
+        if notifyFD >= 0 { close(notifyFD) }
+    }
+
+    private func openIfPresent() {
+        guard fd < 0 else { return }
+        fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd >= 0 && notifyFD >= 0 && inotify_add_watch(notifyFD, path, UInt32(IN_MODIFY | IN_CLOSE_WRITE)) < 0 {
+            close(notifyFD)
+            notifyFD = -1
+        }
+    }
+
+    /// Everything appended since the last call.
+    func readNew() -> [UInt8] {
+        if notifyFD >= 0 {
+            var sink = [UInt8](repeating: 0, count: 4096)
+            while read(notifyFD, &sink, sink.count) > 0 {}
+        }
+        openIfPresent()
+        guard fd >= 0 else { return [] }
+        var out: [UInt8] = []
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n > 0 { out += buffer[0..<n]; continue }
+            if n < 0 && errno == EINTR { continue }
+            return out
+        }
     }
 }
 

@@ -144,6 +144,11 @@ public struct BootRunner: Sendable {
             let cap = child.exitFD >= 0 ? 1000.0 : 20.0
             let r = Glibc.poll(&fds, nfds_t(fds.count), Int32(max(1, min(wait * 1000, cap).rounded(.up))))
             if r < 0 && errno != EINTR { break }
+            // QEMU writes the console a byte or two per write: let a millisecond's worth gather
+            // instead of waking for each (far fewer wake-ups; a verdict is at most 1 ms later).
+            if r > 0, outOpen, fds[0].revents & Int16(POLLIN) != 0, fds.allSatisfy({ $0.fd != child.exitFD || $0.revents == 0 }) {
+                usleep(1000)
+            }
             if outOpen { outOpen = drainConsole() }
             if inputPending != nil { typeInputIfDue() }
             if stopReason == .forbiddenMarker {

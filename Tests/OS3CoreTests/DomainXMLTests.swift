@@ -153,20 +153,15 @@ struct DomainXMLTests {
         #expect(throws: OS3Error.self) { try DomainXML.render(Self.spec(lane)) }
     }
 
-    @Test("the pty of a running domain is read from its live XML")
-    func livePTY() {
-        let live = """
-        <domain type='kvm' id='3'><devices>
-          <serial type='pty'>
-            <source path='/dev/pts/7'/>
-            <target type='isa-serial' port='0'/>
-          </serial>
-          <console type='pty' tty='/dev/pts/7'><source path='/dev/pts/7'/></console>
-        </devices></domain>
-        """
-        #expect(DomainXML.serialPTYPath(inLiveXML: live) == "/dev/pts/7")
-        #expect(DomainXML.serialPTYPath(inLiveXML: "<domain><devices><serial type='pty'><target port='0'/></serial></devices></domain>") == nil)
-        #expect(DomainXML.serialPTYPath(inLiveXML: "<domain/>") == nil)
+    @Test("QEMU keeps a complete copy of the console where os3ctl asks")
+    func consoleCopy() throws {
+        var spec = Self.spec(try Self.lane())
+        spec.serialLog = "/run dir/serial.log"
+        let doc = try Self.parse(try DomainXML.render(spec))
+        #expect(try Self.values(doc, "/domain/devices/serial/log/@file") == ["/run dir/serial.log"])
+        #expect(try Self.values(doc, "/domain/devices/serial/log/@append") == ["off"])
+        spec.serialLog = nil
+        #expect(!(try DomainXML.render(spec)).contains("<log "))
     }
 
     @Test("domain names carry the prefix, the lane and the owner's pid")

@@ -25,12 +25,14 @@ struct StressTests {
         """)
     }
 
+    /// Hogs started by the os3ctl under test (other os3ctl builds on the machine may run their own).
     static func hogPIDs() -> [Int32] {
+        let ours = URL(fileURLWithPath: Fixture.binary).resolvingSymlinksInPath().path
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.compactMap { Int32($0) }.filter { pid in
             guard let cmd = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")) else { return false }
             let args = cmd.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-            return args.count == 2 && args[0].hasSuffix("os3ctl") && args[1] == "hog" && Fixture.isAlive(pid)
+            return args.count == 2 && args[0] == ours && args[1] == "hog" && Fixture.isAlive(pid)
         }
     }
 

@@ -1,0 +1,134 @@
+import COS3Sys
+import Foundation
+import Testing
+import OS3Core
+import OS3Libvirt
+import OS3Runner
+
+extension LibvirtFixture {
+    /// A fresh state directory whose embedded root already has the capabilities cache of this
+    /// process's root (a cold embedded root probes QEMU for seconds).
+    static func warmState() throws -> String {
+        _ = try embedded.describe()  // opens this process's embedded root and has QEMU probed (cached)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("os3-lv-state-\(UUID().uuidString.prefix(8))").path
+        let from = "\(embedded.embeddedRoot ?? "\(Fixture.state.path)/libvirt")/cache/qemu/capabilities"
+        let to = "\(dir)/libvirt/cache/qemu/capabilities"
+        try FileManager.default.createDirectory(atPath: to, withIntermediateDirectories: true)
+        for f in (try? FileManager.default.contentsOfDirectory(atPath: from)) ?? [] {
+            try FileManager.default.copyItem(atPath: "\(from)/\(f)", toPath: "\(to)/\(f)")
+        }
+        return dir
+    }
+
+    /// Waits for a QEMU pid file under an embedded root; returns the pid.
+    static func waitForQemu(root: String, timeout: Double = 20) -> Int32? {
+        let deadline = Clock.now + timeout
+        while Clock.now < deadline {
+            if let names = try? FileManager.default.contentsOfDirectory(atPath: "\(root)/run/qemu") {
+                for n in names where n.hasPrefix("os3-") && n.hasSuffix(".pid") {
+                    if let text = try? String(contentsOfFile: "\(root)/run/qemu/\(n)", encoding: .utf8),
+                       let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) { return pid }
+                }
+            }
+            usleep(20_000)
+        }
+        return nil
+    }
+
+    static func waitGone(_ pid: Int32, timeout: Double = 10) -> Bool {
+        let deadline = Clock.now + timeout
+        while Clock.now < deadline {
+            if !Fixture.isAlive(pid) { return true }
+            usleep(20_000)
+        }
+        return !Fixture.isAlive(pid)
+    }
+}
+
+extension LibvirtTests {
+    @Suite("no domain outlives os3ctl")
+    struct Lifecycle {
+        @Test("a domain left by a SIGKILLed os3ctl is found and destroyed by the next os3ctl")
+        func leftoverAfterKill() throws {
+            let state = try LibvirtFixture.warmState()
+            defer { try? FileManager.default.removeItem(atPath: state) }
+            let kernel = try Fixture.kernelImage()
+            // The orphaned QEMU comes to this process, which reaps it once the next os3ctl destroys it.
+            _ = os3_set_child_subreaper()
+            let first = try ChildProcess.spawn([Fixture.binary, "boot", "--lane", "tiny", "--backend", "libvirt", "--kernel", kernel,
+                                                "--append", "os3.hang=1", "--timeout", "120", "--idle-timeout", "120",
+                                                "--project", Fixture.root],
+                                               stdin: -1, stdout: -1, stderr: -1, environment: ProcessInfo.processInfo.environment.merging(["OS3_STATE_DIR": state]) { $1 })
+            let qemu = try #require(LibvirtFixture.waitForQemu(root: "\(state)/libvirt"), "QEMU started under the first os3ctl")
+            usleep(300_000)
+            first.killGroup(SIGKILL)
+            _ = first.wait()
+            #expect(Fixture.isAlive(qemu), "a killed os3ctl leaves its QEMU behind (the embedded driver refuses AUTODESTROY)")
+            let reaper = Thread { var s: Int32 = 0; _ = waitpid(qemu, &s, 0) }
+            reaper.start()
+            let second = try Fixture.os3ctl(["boot", "--lane", "tiny", "--backend", "libvirt", "--kernel", kernel], environment: ["OS3_STATE_DIR": state])
+            #expect(second.status == 0, "\(second.stdout)\n\(second.stderr)")
+            #expect(second.stderr.contains("destroyed leftover domain os3-tiny-\(first.pid)-"), "\(second.stderr)")
+            #expect(LibvirtFixture.waitGone(qemu), "the leftover QEMU is gone")
+        }
+
+        @Test("an interrupted boot destroys its domain: exit 130 and no QEMU left")
+        func interrupt() throws {
+            let state = try LibvirtFixture.warmState()
+            defer { try? FileManager.default.removeItem(atPath: state) }
+            let child = try ChildProcess.spawn([Fixture.binary, "boot", "--lane", "tiny", "--backend", "libvirt", "--kernel", try Fixture.kernelImage(),
+                                                "--append", "os3.hang=1", "--timeout", "120", "--idle-timeout", "120", "--project", Fixture.root],
+                                               stdin: -1, stdout: -1, stderr: -1, environment: ProcessInfo.processInfo.environment.merging(["OS3_STATE_DIR": state]) { $1 })
+            let qemu = try #require(LibvirtFixture.waitForQemu(root: "\(state)/libvirt"))
+            usleep(300_000)
+            kill(child.pid, SIGINT)
+            let end = child.wait(upTo: 20)
+            #expect(end == .exited(130), "\(String(describing: end))")
+            #expect(LibvirtFixture.waitGone(qemu, timeout: 5), "the domain's QEMU is gone when os3ctl returns")
+        }
+    }
+
+    @Suite("command line")
+    struct CommandLine {
+        @Test("boot --backend libvirt --json records the backend, the domain and the evidence")
+        func bootJSON() throws {
+            let r = try Fixture.os3ctl(["boot", "--lane", "tiny", "--backend", "libvirt", "--kernel", try Fixture.kernelImage(), "--json"])
+            #expect(r.status == 0, "\(r.stderr)")
+            let record = try JSONDecoder().decode(RunRecord.self, from: Data(r.stdout.utf8))
+            #expect(record.verdict.kind == .pass)
+            #expect(record.verdict.evidence == .exitCode)
+            #expect(record.backend?.hasPrefix("libvirt qemu:///embed?root=") == true)
+            #expect(record.domain?.hasPrefix("os3-tiny-") == true)
+            #expect(r.stdout.contains("\"evidence\" : \"exit-code\""))
+        }
+
+        @Test("gate --connect boots every lane through libvirtd and the table says why each passed",
+              .enabled(if: TestLibvirtd.unavailable == nil, "skipped: \(TestLibvirtd.unavailable ?? "")"))
+        func gateThroughDaemon() throws {
+            let daemon = try LibvirtFixture.local()
+            let r = try Fixture.os3ctl(["gate", "--connect", daemon.uri, "--lane", "tiny", "--lane", "tcg-bigmem", "--kernel", try Fixture.kernelImage(),
+                                        "--skip-host-tests"])
+            #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+            #expect(r.stdout.contains("gate: PASS (2/2"))
+            #expect(r.stdout.contains("final sentinel 'done'"), "\(r.stdout)")
+        }
+
+        @Test("--connect with --backend qemu is refused before any work")
+        func connectNeedsLibvirt() throws {
+            let r = try Fixture.os3ctl(["boot", "--backend", "qemu", "--connect", "qemu:///system"])
+            #expect(r.status != 0)
+            #expect(r.stderr.contains("--connect"))
+        }
+
+        @Test("doctor checks libvirt: the library, its QEMU driver, the account, the embedded driver and --connect",
+              .enabled(if: TestLibvirtd.unavailable == nil, "skipped: \(TestLibvirtd.unavailable ?? "")"))
+        func doctor() throws {
+            let daemon = try LibvirtFixture.remote()
+            let r = try Fixture.os3ctl(["doctor", "--connect", daemon.uri])
+            for name in ["libvirt ", "libvirt driver", "libvirt account", "libvirt embed", "libvirt connect"] {
+                #expect(r.stdout.contains("ok   \(name)"), "\(name): \(r.stdout)")
+            }
+            #expect(r.stdout.contains(daemon.uri))
+        }
+    }
+}
