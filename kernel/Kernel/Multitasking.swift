@@ -41,6 +41,10 @@ enum Multitasking {
             Console.writeDecimal(us(5))
             Console.write(" rest=")
             Console.writeDecimal(us(6))
+            Console.write(" calibration-attempts=")
+            Console.writeDecimal(UInt64(Interrupts.calibrationAttempts))
+            Console.write(" sipi-resends=")
+            Console.writeDecimal(UInt64(SMP.restarts))
             Console.write("\n")
         }
     }
