@@ -71,28 +71,22 @@ public struct MarkerMatcher: Sendable {
         var patterns: [[UInt8]] = []
         var roles: [Role] = []
         var regexes: [RegexMarker] = []
-        for (index, m) in set.required.enumerated() {
+        let all = set.required.enumerated().map { ($0.element, false, $0.offset) } + set.forbidden.enumerated().map { ($0.element, true, $0.offset) }
+        for (m, forbidden, index) in all {
             switch m.pattern {
             case .literal(let t):
-                patterns.append(Array(t.utf8)); roles.append(.required(index))
+                // Never empty: marker files refuse empty text.
+                patterns.append(Array(t.utf8))
+                roles.append(forbidden ? .forbidden(index) : .required(index))
             case .regex(let r):
                 let pre = requiredLiteral(r)
                 if let pre { patterns.append(Array(pre.utf8)); roles.append(.prefilter(regexes.count)) }
-                // Patterns are validated when marker files are parsed.
-                regexes.append(RegexMarker(marker: m, regex: try? RegexCache.shared.regex(r), forbidden: false, requiredIndex: index, hasPrefilter: pre != nil))
+                // Patterns are validated (and cached) when marker files are parsed.
+                regexes.append(RegexMarker(marker: m, regex: try? RegexCache.shared.regex(r), forbidden: forbidden,
+                                           requiredIndex: forbidden ? nil : index, hasPrefilter: pre != nil))
             }
         }
-        for (index, m) in set.forbidden.enumerated() {
-            switch m.pattern {
-            case .literal(let t):
-                patterns.append(Array(t.utf8)); roles.append(.forbidden(index))
-            case .regex(let r):
-                let pre = requiredLiteral(r)
-                if let pre { patterns.append(Array(pre.utf8)); roles.append(.prefilter(regexes.count)) }
-                regexes.append(RegexMarker(marker: m, regex: try? RegexCache.shared.regex(r), forbidden: true, requiredIndex: nil, hasPrefilter: pre != nil))
-            }
-        }
-        automaton = AhoCorasick(patterns.filter { !$0.isEmpty })
+        automaton = AhoCorasick(patterns)
         self.roles = roles
         self.regexes = regexes
         seen = Array(repeating: false, count: set.required.count)
