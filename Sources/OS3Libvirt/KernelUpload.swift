@@ -1,6 +1,7 @@
 import CLibvirt
 import Foundation
 import OS3Core
+import OS3Runner
 
 /// Puts the kernel image on a remote hypervisor's host: a storage volume in the pool `os3ctl`
 /// (a directory pool, created transient at /var/lib/libvirt/images/os3ctl when the host has none),
@@ -39,7 +40,7 @@ final class KernelUploads: @unchecked Sendable {
         var uploaded = false
         var vol = virStorageVolLookupByName(pool, volume)
         virResetLastError()
-        if let existing = vol, (try? Self.download(existing, conn: conn, size: bytes.count)) != bytes {
+        if let existing = vol, (try? Self.download(existing, conn: conn, offset: 0, length: 0)) != bytes {
             _ = virStorageVolDelete(existing, 0)
             virStorageVolFree(existing)
             vol = nil
@@ -70,14 +71,48 @@ final class KernelUploads: @unchecked Sendable {
         return Upload(remotePath: path, uploaded: uploaded, bytes: bytes.count)
     }
 
-    /// The bytes of a volume in os3ctl's pool (QEMU's console copy), nil if it cannot be read.
-    func download(volume: String, connection conn: LibvirtConnection) -> [UInt8]? {
-        guard let pool = virStoragePoolLookupByName(conn.ptr, Self.poolName) else { virResetLastError(); return nil }
-        defer { virStoragePoolFree(pool) }
-        _ = virStoragePoolRefresh(pool, 0)
-        guard let vol = virStorageVolLookupByName(pool, volume) else { virResetLastError(); return nil }
-        defer { virStorageVolFree(vol) }
-        return try? Self.download(vol, conn: conn, size: Int.max - 1)
+    /// A volume of os3ctl's pool that QEMU keeps appending to (a console copy), read as it grows.
+    final class GrowingVolume {
+        let name: String
+        private let conn: LibvirtConnection
+        private var pool: OpaquePointer?
+        private var vol: OpaquePointer?
+        private var lastRefresh = 0.0
+
+        init(name: String, connection: LibvirtConnection) {
+            self.name = name
+            self.conn = connection
+        }
+
+        deinit {
+            if let vol { virStorageVolFree(vol) }
+            if let pool { virStoragePoolFree(pool) }
+        }
+
+        /// The bytes after `offset` written so far (empty if none, or if the volume is not there yet).
+        func read(from offset: Int) -> [UInt8] {
+            guard let vol = lookUp() else { return [] }
+            var info = virStorageVolInfo()
+            guard virStorageVolGetInfo(vol, &info) == 0 else { virResetLastError(); return [] }
+            let size = Int(info.capacity)
+            guard size > offset else { return [] }
+            return (try? KernelUploads.download(vol, conn: conn, offset: offset, length: size - offset)) ?? []
+        }
+
+        private func lookUp() -> OpaquePointer? {
+            if let vol { return vol }
+            if pool == nil {
+                pool = virStoragePoolLookupByName(conn.ptr, KernelUploads.poolName)
+                if pool == nil { virResetLastError(); return nil }
+            }
+            // A new file shows up as a volume once the pool is refreshed (at most every 0.2 s).
+            guard Clock.now - lastRefresh > 0.2 else { return nil }
+            lastRefresh = Clock.now
+            _ = virStoragePoolRefresh(pool, 0)
+            vol = virStorageVolLookupByName(pool, name)
+            if vol == nil { virResetLastError() }
+            return vol
+        }
     }
 
     /// Deletes a volume of os3ctl's pool if it is there.
@@ -163,10 +198,11 @@ final class KernelUploads: @unchecked Sendable {
         guard virStreamFinish(stream) == 0 else { throw LibvirtError("finishing the upload to \(conn.uri) failed") }
     }
 
-    private static func download(_ vol: OpaquePointer, conn: LibvirtConnection, size: Int) throws -> [UInt8] {
+    /// `length` bytes from `offset` (0 = to the end).
+    static func download(_ vol: OpaquePointer, conn: LibvirtConnection, offset: Int, length: Int) throws -> [UInt8] {
         guard let stream = virStreamNew(conn.ptr, 0) else { throw LibvirtError("cannot create a download stream") }
         defer { virStreamFree(stream) }
-        guard virStorageVolDownload(vol, stream, 0, 0, 0) == 0 else { throw LibvirtError("cannot download the volume") }
+        guard virStorageVolDownload(vol, stream, UInt64(offset), UInt64(length), 0) == 0 else { throw LibvirtError("cannot download the volume") }
         var out: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 256 * 1024)
         while true {
@@ -176,7 +212,6 @@ final class KernelUploads: @unchecked Sendable {
             if n == 0 { break }
             if n < 0 { _ = virStreamAbort(stream); throw LibvirtError("downloading the volume failed") }
             out += buffer[0..<Int(n)]
-            if out.count > size { _ = virStreamAbort(stream); return out }
         }
         _ = virStreamFinish(stream)
         return out

@@ -4,7 +4,7 @@ import OS3Core
 
 /// libvirt's process-wide set-up: initialised once, errors kept quiet (they are reported through
 /// `LibvirtError`), and the default event loop running on its own thread — mandatory for lifecycle
-/// events, console streams, keepalives and the embedded driver.
+/// events, storage streams, keepalives and the embedded driver.
 enum LibvirtRuntime {
     nonisolated(unsafe) private static var initialised = false
     nonisolated(unsafe) private static var logSetByUs = false
@@ -251,11 +251,9 @@ final class LibvirtConnection: @unchecked Sendable {
     }
 }
 
-/// What a boot waits for, posted from libvirt's event thread, os3ctl's reaper and the console.
+/// What a boot waits for, posted from libvirt's event thread and os3ctl's QEMU reaper.
 final class BootMailbox: @unchecked Sendable {
     enum Item {
-        case console([UInt8])
-        case consoleEnded(String?)
         case lifecycle(event: Int32, detail: Int32)
         case reboot
         case exited(ProcessEnd)

@@ -5,17 +5,19 @@ import OS3Core
 import OS3Runner
 
 /// Boots lanes through libvirt's C API: each boot is a transient domain (`DomainXML`), created
-/// paused, its serial console opened as a stream, then resumed; the console feeds the same marker
-/// engine as `BootRunner`, and the verdict comes from `Verdict.judge`. The end is learned from QEMU's
+/// paused, watched (lifecycle events, QEMU's exit, the console copy QEMU writes), then resumed; the
+/// console feeds the same marker engine as `BootRunner`, and the verdict comes from `Verdict.judge`. The end is learned from QEMU's
 /// exit status where os3ctl can reap QEMU (the embedded driver), else from the kernel's final
 /// sentinel plus libvirt's lifecycle events. No domain outlives the boot.
 public struct LibvirtBackend: BootBackend {
     public let uri: String
     let hypervisor: Hypervisor
-    /// How long to wait for the console's last bytes and the end evidence once the guest is over.
+    /// How long to wait for the end evidence once the guest is over (or os3ctl destroyed it).
     public var settleGrace: Double = 2
     /// How long to wait for the rest of a forbidden line before stopping the guest.
     public var forbiddenLineGrace: Double = 0.02
+    /// How often a remote host's console copy is fetched while the guest runs.
+    public var remotePollInterval: Double = 0.05
 
     /// `uri` nil = the embedded driver under `state` (`qemu:///embed?root=STATE/libvirt`).
     public init(uri: String? = nil, state: StateDirectory,
@@ -129,12 +131,13 @@ struct LibvirtBoot {
         let start = Clock.now
         events.note("os3ctl", "boot of lane \(lane.name) as domain \(name) on \(backend.uri)", at: 0)
 
-        // The console. QEMU keeps a complete copy of everything the guest writes to its serial port
-        // (the chardev's log file), whoever reads the pty: a pty loses what nobody read before QEMU
-        // exited (the kernel flushes it on hang-up), and the final sentinel comes just before the
-        // exit. On this host QEMU writes serial.log in the run directory and os3ctl follows it as it
-        // grows; from another host the console stream is live and the host's copy, fetched from
-        // the storage pool at the end, completes it.
+        // The console is QEMU's own copy of everything the guest writes to its serial port (the
+        // chardev's log file, written before the guest goes on), not the pty: a pty loses what nobody
+        // read before QEMU exited (the kernel flushes it on hang-up) — and the final sentinel comes
+        // just before the exit — and libvirt 9's console stream can deadlock the process holding it
+        // (virStreamAbort against virChrdevFree) when QEMU exits with the stream open. On this host
+        // QEMU writes serial.log in the run directory and os3ctl follows it as it grows; on another
+        // host QEMU writes it into os3ctl's storage pool and os3ctl fetches what is new as it grows.
         var log: Int32 = -1
         if remote {
             log = open(serialPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
@@ -204,21 +207,16 @@ struct LibvirtBoot {
 
         // 5. Follow the console from before the guest runs, then let it run.
         var tail: FileTail?
-        var console: ConsoleStream?
+        var remoteCopy: KernelUploads.GrowingVolume?
         if remote {
-            do { console = try ConsoleStream.open(connection: conn, domain: dom, mailbox: mailbox) } catch {
-                return failed("\(error)")
-            }
-            events.note("console", "live through a libvirt console stream; the host's copy is \(consoleCopy)", at: Clock.now - start)
+            remoteCopy = KernelUploads.GrowingVolume(name: "\(name)\(KernelUploads.consoleSuffix)", connection: conn)
+            events.note("console", "fetching QEMU's copy \(consoleCopy) from the host's storage pool as it grows", at: Clock.now - start)
         } else {
             tail = FileTail(path: serialPath)
             events.note("console", "following \(serialPath) as QEMU writes it", at: Clock.now - start)
         }
         defer {
-            if let console {
-                console.close()
-                if remote { hypervisor.uploads.deleteVolume(named: "\(name)\(KernelUploads.consoleSuffix)", connection: conn) }
-            }
+            if remote { hypervisor.uploads.deleteVolume(named: "\(name)\(KernelUploads.consoleSuffix)", connection: conn) }
         }
         // A guest that ends within milliseconds can take QEMU (and its reply to "cont") with it:
         // a failed resume is judged by what happens next, not by the error.
@@ -232,7 +230,6 @@ struct LibvirtBoot {
         var lastOutput = start
         var end: ProcessEnd?
         var exitUnknown = false
-        var consoleOpen = true
         var stopped = false
         var lifecycle = LifecycleTracker()
         var forbiddenAt: Double?
@@ -254,11 +251,6 @@ struct LibvirtBoot {
         func handle(_ items: [BootMailbox.Item]) {
             for item in items {
                 switch item {
-                case .console(let bytes):
-                    feed(bytes, at: Clock.now)
-                case .consoleEnded(let why):
-                    consoleOpen = false
-                    events.note("console", "stream ended\(why.map { " (\($0))" } ?? "")", at: Clock.now - start)
                 case .lifecycle(let event, let detail):
                     lifecycle.record(event: event, detail: detail)
                     events.note("lifecycle", LifecycleTracker.describe(event: event, detail: detail), at: Clock.now - start)
@@ -276,10 +268,9 @@ struct LibvirtBoot {
             }
         }
 
-        /// Takes what QEMU appended to serial.log since the last look.
+        /// Takes what QEMU appended to its console copy since the last look.
         func follow() {
-            guard let tail else { return }
-            let bytes = tail.readNew()
+            let bytes = tail?.readNew() ?? remoteCopy?.read(from: matcher.bytes) ?? []
             if !bytes.isEmpty { feed(bytes, at: Clock.now) }
         }
 
@@ -291,6 +282,7 @@ struct LibvirtBoot {
             if let tail {
                 if tail.notifyFD >= 0 { fds.append(pollfd(fd: tail.notifyFD, events: Int16(POLLIN), revents: 0)) } else { cap = min(cap, 10) }
             }
+            if remoteCopy != nil { cap = min(cap, Int32(backend.remotePollInterval * 1000)) }
             _ = Glibc.poll(&fds, nfds_t(fds.count), max(1, cap))
             follow()
             handle(mailbox.take())
@@ -326,32 +318,15 @@ struct LibvirtBoot {
         if let reason = stopReason {
             onEvent(.stopping(reason))
             events.note("os3ctl", "destroying the domain: \(reason.rawValue)", at: Clock.now - start)
-            // A console stream is let go of before the domain goes (libvirt 9 can deadlock when a
-            // stream is aborted while the domain's character devices are being freed).
-            console?.close()
-            consoleOpen = false
             destroy()
         }
-        // The end evidence and, from a console stream, its last bytes (both follow QEMU's end
-        // within milliseconds); from the console file, everything QEMU wrote before it exited.
+        // The end evidence (it follows QEMU's end within milliseconds; libvirtd's STOPPED up to
+        // ~0.2 s later), then everything QEMU wrote before it exited.
         let settle = Clock.now + backend.settleGrace
-        while ((console != nil && consoleOpen) || !guestOver) && Clock.now < settle {
+        while !guestOver && Clock.now < settle {
             wait(Int32(max(1, (settle - Clock.now) * 1000)))
         }
         follow()
-        if remote && stopReason == nil {
-            // Whatever the stream missed at the very end is in the host's copy.
-            console?.close()
-            if let copy = hypervisor.uploads.download(volume: "\(name)\(KernelUploads.consoleSuffix)", connection: conn) {
-                let seen = matcher.bytes
-                if copy.count > seen {
-                    feed(Array(copy[seen...]), at: Clock.now)
-                    events.note("console", "\(copy.count - seen) byte(s) the stream missed taken from the host's copy", at: Clock.now - start)
-                }
-            } else {
-                events.note("console", "the host's copy could not be read; judged on the stream alone", at: Clock.now - start)
-            }
-        }
         if verdictTime == nil { verdictTime = Clock.now }
         // For a guest os3ctl stopped: how long from the verdict until it was gone.
         let stopLatency = stopReason != nil && guestOver ? max(0, Clock.now - (verdictTime ?? Clock.now)) : nil
