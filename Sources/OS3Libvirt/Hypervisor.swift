@@ -50,22 +50,32 @@ final class Hypervisor: @unchecked Sendable {
         return h
     }
 
-    /// Closes every connection (at exit); private embedded roots are removed.
+    /// At exit: connections to daemons are closed; private embedded roots are removed. The
+    /// embedded driver itself is left to the process's end: shutting it down properly costs ~0.2 s
+    /// (its worker threads are joined) and saves nothing — its domains are gone by then, and the
+    /// root's lock goes with the process.
     static func closeAll() {
         registryLock.lock()
         let all = registry.values
         registryLock.unlock()
-        for h in all { h.close() }
+        for h in all { h.close(atExit: true) }
     }
 
-    func close() {
+    func close(atExit: Bool = false) {
         lock.lock()
         let conn = connection
         connection = nil
         let root = privateRoot
         privateRoot = nil
         lock.unlock()
-        conn?.close()
+        if case .embedded = place, atExit, let conn {
+            // Domains that ended on their own are still being cleaned up by libvirt's threads
+            // (its kill-and-wait polls every 0.2 s): let it finish so no stale state is left.
+            let deadline = Clock.now + 2
+            while virConnectNumOfDomains(conn.ptr) > 0 && Clock.now < deadline { usleep(5000) }
+        } else {
+            conn?.close()
+        }
         if let root { try? FileManager.default.removeItem(atPath: root) }
     }
 

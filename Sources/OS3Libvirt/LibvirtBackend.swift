@@ -196,8 +196,11 @@ struct LibvirtBoot {
         }
         defer { virDomainFree(dom) }
         var destroyed = false
+        /// Set once the guest is known to have ended on its own: libvirt is removing the domain
+        /// already, and a destroy would only wait for it (up to 0.2 s of libvirt's kill polling).
+        var endedOnItsOwn = false
         func destroy() {
-            guard !destroyed else { return }
+            guard !destroyed, !endedOnItsOwn else { return }
             destroyed = true
             if virDomainDestroy(dom) != 0 { virResetLastError() }
         }
@@ -328,6 +331,7 @@ struct LibvirtBoot {
         }
         follow()
         if verdictTime == nil { verdictTime = Clock.now }
+        endedOnItsOwn = stopReason == nil && guestOver
         // For a guest os3ctl stopped: how long from the verdict until it was gone.
         let stopLatency = stopReason != nil && guestOver ? max(0, Clock.now - (verdictTime ?? Clock.now)) : nil
         destroy()

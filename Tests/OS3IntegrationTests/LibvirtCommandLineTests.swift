@@ -35,6 +35,17 @@ extension LibvirtFixture {
         return nil
     }
 
+    /// True once `backend` lists none of os3ctl's domains (a domain that ended on its own is
+    /// removed by libvirt's own threads a moment after the verdict).
+    static func noDomainsLeft(_ backend: LibvirtBackend, within timeout: Double = 2) throws -> Bool {
+        let deadline = Clock.now + timeout
+        while Clock.now < deadline {
+            if try backend.runningDomains().isEmpty { return true }
+            usleep(20_000)
+        }
+        return try backend.runningDomains().isEmpty
+    }
+
     static func waitGone(_ pid: Int32, timeout: Double = 10) -> Bool {
         let deadline = Clock.now + timeout
         while Clock.now < deadline {

@@ -19,7 +19,7 @@ extension LibvirtTests {
             // Same host: the kernel is booted where it is, no upload.
             let xml = try String(contentsOfFile: "\(r.runDirectory)/domain.xml", encoding: .utf8)
             #expect(xml.contains("<kernel>\(try Fixture.kernelImage())</kernel>"))
-            #expect(try LibvirtFixture.backend(daemon.uri).runningDomains().isEmpty)
+            #expect(try LibvirtFixture.noDomainsLeft(LibvirtFixture.backend(daemon.uri)))
         }
 
         @Test("a KVM lane boots through libvirtd", .tags(.kvm), .enabled(if: Fixture.kvmUsable, "skipped: \(Fixture.kvmProblem ?? "")"))
@@ -65,7 +65,7 @@ extension LibvirtTests {
             #expect(r.verdict.kind == c.expected, "\(r.verdict.detail) — \(r.runDirectory)")
             #expect(r.verdict.evidence == c.withoutExitCode, "\(r.verdict.detail)")
             #expect(r.end == nil)
-            #expect(try backend.runningDomains().isEmpty, "no domain outlives its boot")
+            #expect(try LibvirtFixture.noDomainsLeft(backend), "no domain outlives its boot")
         }
 
         @Test("one pool over two hypervisors: boots are spread over both and all pass")

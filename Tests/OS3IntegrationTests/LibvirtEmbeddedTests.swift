@@ -58,7 +58,7 @@ extension LibvirtTests {
                                             extraMarkers: c.extraMarker.map { [$0] } ?? [])
             #expect(r.verdict.kind == c.expected, "\(r.verdict.detail) — \(r.runDirectory)")
             #expect(r.verdict.evidence == c.withExitCode, "\(r.verdict.detail)")
-            #expect(try LibvirtFixture.embedded.runningDomains().isEmpty, "no domain outlives its boot")
+            #expect(try LibvirtFixture.noDomainsLeft(LibvirtFixture.embedded), "no domain outlives its boot")
         }
 
         @Test("the run directory keeps the domain XML, the whole console, libvirt's events and the record")
