@@ -62,6 +62,26 @@ struct StressTests {
         #expect(FileManager.default.fileExists(atPath: "\(result.experimentDirectory)/report.html"))
     }
 
+    @Test("the real kernel's seeded flake injection is measured against its known rate, and a failing seed replays")
+    func injectedFlake() throws {
+        let (status, out, err) = try Fixture.os3ctl(["stress", "--lane", "tiny", "--runs", "30", "--jobs", "2", "--seed", "11",
+                                                     "--append", "inject.flake=0.4", "--baseline", "0.4", "--json"])
+        let result = try JSONDecoder().decode(Output.self, from: Data(out.utf8))
+        #expect(result.summary.runs == 30, "\(err)")
+        #expect(result.summary.infraErrors == 0)
+        // Every failure is the injected one, and the exact interval covers the true rate.
+        #expect(result.summary.failures > 0 && result.summary.failures < 30)
+        #expect(result.summary.byVerdict == ["forbidden-marker": result.summary.failures])
+        #expect(result.runs.filter(\.failed).allSatisfy { $0.record.verdict.forbiddenLine?.contains("injected flake") == true })
+        #expect(result.summary.clopperPearson.contains(0.4))
+        #expect(status == 11)
+        // The same seed gives the same outcome: replay one failing and one passing run.
+        for run in [result.runs.first(where: \.failed), result.runs.first(where: { !$0.failed })].compactMap({ $0 }) {
+            let replay = try Fixture.os3ctl(["boot", "--lane", "tiny", "--append", "inject.flake=0.4 os3.seed=\(run.seed)"])
+            #expect(replay.status == (run.failed ? 11 : 0), "seed \(run.seed)")
+        }
+    }
+
     @Test("hogs load the host for the whole experiment, the load is recorded, and the report renders in a real browser",
           .enabled(if: Chromium.path != nil, "needs chromium (installed by .ci/setup)"))
     func realLoadAndReport() throws {
