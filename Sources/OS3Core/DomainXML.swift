@@ -219,6 +219,19 @@ public enum DomainXML {
     }
 }
 
+extension DomainXML {
+    /// The host path of the first pty serial port in a running domain's XML (libvirt fills in
+    /// `<source path='/dev/pts/N'/>` once QEMU has created it), or nil.
+    public static func serialPTYPath(inLiveXML xml: String) -> String? {
+        guard let serial = xml.range(of: "<serial type='pty'") ?? xml.range(of: "<serial type=\"pty\"") else { return nil }
+        let rest = xml[serial.upperBound...]
+        guard let end = rest.range(of: "</serial>") else { return nil }
+        let body = String(rest[..<end.lowerBound])
+        guard let source = body.range(of: "<source ") else { return nil }
+        return DomainOwner.attribute("path", in: String(body[source.lowerBound...])).map(unescapeXML)
+    }
+}
+
 func unescapeXML(_ s: String) -> String {
     guard s.contains("&") else { return s }
     return s.replacingAll("&lt;", with: "<").replacingAll("&gt;", with: ">").replacingAll("&quot;", with: "\"")

@@ -164,6 +164,23 @@ struct DomainXMLTests {
         #expect(!(try DomainXML.render(spec)).contains("<log "))
     }
 
+    @Test("the pty of a running domain is read from its live XML (for console input)")
+    func livePTY() {
+        let live = """
+        <domain type='kvm' id='3'><devices>
+          <serial type='pty'>
+            <source path='/dev/pts/7'/>
+            <log file='/r/serial.log' append='off'/>
+            <target type='isa-serial' port='0'/>
+          </serial>
+          <console type='pty' tty='/dev/pts/7'><source path='/dev/pts/7'/></console>
+        </devices></domain>
+        """
+        #expect(DomainXML.serialPTYPath(inLiveXML: live) == "/dev/pts/7")
+        #expect(DomainXML.serialPTYPath(inLiveXML: "<domain><devices><serial type='pty'><target port='0'/></serial></devices></domain>") == nil)
+        #expect(DomainXML.serialPTYPath(inLiveXML: "<domain/>") == nil)
+    }
+
     @Test("domain names carry the prefix, the lane and the owner's pid")
     func names() {
         #expect(DomainSpec.name(lane: "kvm-hugemem", pid: 77, suffix: "x2y3z4") == "os3-kvm-hugemem-77-x2y3z4")

@@ -22,10 +22,11 @@ extension LibvirtTests {
             #expect(try LibvirtFixture.noDomainsLeft(LibvirtFixture.backend(daemon.uri)))
         }
 
-        @Test("a KVM lane boots through libvirtd", .tags(.kvm), .enabled(if: Fixture.kvmUsable, "skipped: \(Fixture.kvmProblem ?? "")"))
-        func kvm() throws {
+        @Test("KVM lanes boot through libvirtd, the one that types into the console too", .tags(.kvm),
+              .enabled(if: Fixture.kvmUsable, "skipped: \(Fixture.kvmProblem ?? "")"), arguments: ["kvm", "kvm-serial"])
+        func kvm(_ lane: String) throws {
             let daemon = try LibvirtFixture.local()
-            let r = try LibvirtFixture.boot("kvm", on: LibvirtFixture.backend(daemon.uri))
+            let r = try LibvirtFixture.boot(lane, on: LibvirtFixture.backend(daemon.uri))
             #expect(r.verdict.kind == .pass, "\(r.verdict.detail) — \(r.runDirectory)")
             #expect(r.verdict.evidence == .sentinelAndLifecycle)
         }
@@ -66,6 +67,14 @@ extension LibvirtTests {
             #expect(r.verdict.evidence == c.withoutExitCode, "\(r.verdict.detail)")
             #expect(r.end == nil)
             #expect(try LibvirtFixture.noDomainsLeft(backend), "no domain outlives its boot")
+        }
+
+        @Test("a lane that types into the console is skipped on a remote host, and says why")
+        func consoleInputSkipped() throws {
+            let daemon = try LibvirtFixture.remote()
+            let r = try LibvirtFixture.boot("kvm-serial", on: LibvirtFixture.backend(daemon.uri))
+            #expect(r.verdict.kind == .skipped)
+            #expect(r.verdict.detail.contains("console-input"), "\(r.verdict.detail)")
         }
 
         @Test("one pool over two hypervisors: boots are spread over both and all pass")

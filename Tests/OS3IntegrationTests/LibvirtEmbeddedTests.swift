@@ -52,6 +52,15 @@ extension LibvirtTests {
             Self.expectPass(try LibvirtFixture.boot(lane, on: LibvirtFixture.embedded))
         }
 
+        @Test("a lane that types into the console gets its input through the pty", .tags(.kvm),
+              .enabled(if: Fixture.kvmUsable, "skipped: \(Fixture.kvmProblem ?? "")"))
+        func consoleInput() throws {
+            let r = try LibvirtFixture.boot("kvm-serial", on: LibvirtFixture.embedded)
+            Self.expectPass(r)
+            let events = try String(contentsOfFile: "\(r.runDirectory)/events.log", encoding: .utf8)
+            #expect(events.contains("typed 4 byte(s) of console input"))
+        }
+
         @Test("the verdict matrix through the embedded driver", arguments: MatrixCase.all)
         func matrix(_ c: MatrixCase) throws {
             let r = try LibvirtFixture.boot("tiny", on: LibvirtFixture.embedded, append: c.append,
