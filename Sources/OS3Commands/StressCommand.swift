@@ -16,6 +16,7 @@ struct StressCommand: ParsableCommand {
 
     @OptionGroup var options: ProjectOptions
     @OptionGroup var kernelOptions: KernelOptions
+    @OptionGroup var backendOptions: BackendOptions
 
     @Option(help: ArgumentHelp("The lane to boot.", valueName: "name"))
     var lane: String = "kvm"
@@ -99,7 +100,7 @@ struct StressCommand: ParsableCommand {
         let markers = try project.markers(for: lane)
         let kernel = try kernelOptions.resolveKernel(project: project, quiet: json)
         let runner = LaneRunner(project: project, state: options.state, kernel: kernel, qemu: kernelOptions.qemuBinary,
-                                extraAppend: kernelOptions.append)
+                                extraAppend: kernelOptions.append, backend: backendOptions.makeBackend(state: options.state))
         if let why = runner.backend.skipReason(for: lane) {
             printErr("stress: lane \(lane.name) cannot run on this machine: \(why) — nothing was measured")
             throw ExitCode(VerdictKind.skipped.exitCode)
@@ -166,6 +167,8 @@ struct StressCommand: ParsableCommand {
         if let k = kernelOptions.kernel { argv += ["--kernel", absolutePath(k)] }
         if let q = kernelOptions.qemu { argv += ["--qemu", q] }
         if let p = options.project { argv += ["--project", absolutePath(p)] }
+        if let b = backendOptions.backend { argv += ["--backend", b.rawValue] }
+        for uri in backendOptions.connect { argv += ["--connect", uri] }
         return argv
     }
 
@@ -184,7 +187,7 @@ struct StressCommand: ParsableCommand {
                 let record = try runner.run(lane, markers: markers, extraAppend: seedArg)
                 let fullAppend = [append, seedArg].filter { !$0.isEmpty }.joined(separator: " ")
                 let replay = (replayPrefix + ["--append", fullAppend]).map(shellQuote).joined(separator: " ")
-                let run = StressRun(index: index, seed: runSeed, offset: offset, underLoad: underLoad, host: runner.backend.name,
+                let run = StressRun(index: index, seed: runSeed, offset: offset, underLoad: underLoad, host: record.backend ?? runner.backend.name,
                                     record: record, replay: replay)
                 let done = state.add(run)
                 printErr("stress: [\(done)/\(total)\(underLoad ? "" : " idle")] #\(index) \(record.verdict.kind.rawValue) \(Reports.seconds(record.duration)) seed \(runSeed)\(run.failed ? " — \(record.verdict.detail)" : "")")

@@ -102,6 +102,9 @@ public struct StressSummary: Sendable, Codable, Equatable {
     public var runsForTarget: Int
     public var byVerdict: [String: Int]
     public var byMissingMarker: [String: Int]
+    /// Runs and failures per hypervisor (several only with a libvirt pool).
+    public var runsByHost: [String: Int]
+    public var failuresByHost: [String: Int]
     public var timeToVerdict: Stats.Spread?
     public var markerLatency: [String: Stats.Spread]
     public var slowest: [Slow]
@@ -135,6 +138,8 @@ public struct StressSummary: Sendable, Codable, Equatable {
             baseline: baselineRate.map { Stats.baseline(failures: failures, runs: n, rate: $0) },
             idle: idle, sequential: sequential, targetRate: targetRate, runsForTarget: Stats.runsToBound(rate: targetRate),
             byVerdict: byVerdict, byMissingMarker: byMissing,
+            runsByHost: judged.reduce(into: [:]) { $0[$1.host, default: 0] += 1 },
+            failuresByHost: judged.filter(\.failed).reduce(into: [:]) { $0[$1.host, default: 0] += 1 },
             timeToVerdict: Stats.spread(judged.map(\.record.duration)),
             markerLatency: latencies.compactMapValues { Stats.spread($0) }, slowest: Array(slowest))
     }
@@ -162,6 +167,9 @@ public struct StressSummary: Sendable, Codable, Equatable {
         }
         if let l = load {
             out.append("  load: \(l.hogs) × \(l.recipe); load average \(format1(l.loadAverageBefore)) → \(format1(l.loadAverageAfter)); the load got \(format1(l.cpuSeconds)) CPU-s in \(format1(l.wallSeconds)) s (\(format1(l.busyCores)) of \(l.cores) cores busy)")
+        }
+        if runsByHost.count > 1 {
+            out.append("  by hypervisor: " + runsByHost.sorted { $0.key < $1.key }.map { "\($0.key) \(failuresByHost[$0.key] ?? 0)/\($0.value) failed" }.joined(separator: ", "))
         }
         if !byVerdict.isEmpty {
             out.append("  failures by verdict: " + byVerdict.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))

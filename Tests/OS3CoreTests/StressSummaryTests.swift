@@ -37,6 +37,8 @@ struct StressSummaryTests {
         #expect(s.timeToVerdict?.count == 15)
         #expect(s.markerLatency["boot"]?.count == 15)
         #expect(s.slowest.first?.index == 15)
+        #expect(s.runsByHost == ["qemu": 15])
+        #expect(s.failuresByHost == ["qemu": 2])
     }
 
     @Test("the text summary states the interval, the replay of each failure, and the upper bound when nothing failed")
