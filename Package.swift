@@ -26,7 +26,7 @@ let package = Package(
         // Boots lanes through libvirt's C API (embedded driver, libvirtd, remote hosts): `LibvirtBackend`.
         .target(name: "OS3Libvirt", dependencies: ["OS3Core", "OS3Runner", "CLibvirt", "COS3Sys"]),
         // libvirt's C API (libvirt.h, libvirt.so) through pkg-config; .ci/setup installs libvirt-dev.
-        .systemLibrary(name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
+        .target(name: "CLibvirt", linkerSettings: [.linkedLibrary("dl")]),
         // Linux calls Swift cannot make directly (variadic prctl/ioctl, fork+exec with a parent-death signal).
         .target(name: "COS3Sys"),
         // The pure core: lanes, markers, matching, verdicts, records, reports. No processes, no CLI.

@@ -9,7 +9,11 @@ enum LibvirtRuntime {
     nonisolated(unsafe) private static var initialised = false
     nonisolated(unsafe) private static var logSetByUs = false
     private static let lock = NSLock()
+    /// nil once libvirt.so is loaded (on first use: os3ctl does not link it), else why not.
+    static let loadFailure: String? = os3_libvirt_load().map { String(cString: $0) }
+
     private static let started: Bool = {
+        guard loadFailure == nil else { return false }
         let ok = virInitialize() == 0
         // libvirt has read it: child processes (QEMU helpers, daemons in tests) must not inherit it.
         if logSetByUs { unsetenv("LIBVIRT_LOG_OUTPUTS") }
@@ -32,6 +36,8 @@ enum LibvirtRuntime {
         lock.lock()
         initialised = true
         lock.unlock()
+        // Not LibvirtError(_:): it asks libvirt for its last error, and libvirt is not there.
+        if let loadFailure { throw LibvirtError(message: loadFailure, code: 0) }
         guard started else { throw LibvirtError("libvirt could not be initialised") }
     }
 
@@ -48,6 +54,7 @@ enum LibvirtRuntime {
     /// libvirt's version as "9.0.0".
     static var version: String {
         lock.lock(); initialised = true; lock.unlock()
+        guard loadFailure == nil else { return "not loaded" }
         var v: UInt = 0
         guard virGetVersion(&v, nil, nil) == 0 else { return "unknown" }
         return "\(v / 1_000_000).\(v / 1000 % 1000).\(v % 1000)"
@@ -58,6 +65,11 @@ enum LibvirtRuntime {
 struct LibvirtError: Error, CustomStringConvertible {
     var message: String
     var code: Int32
+
+    init(message: String, code: Int32) {
+        self.message = message
+        self.code = code
+    }
 
     init(_ what: String) {
         if let err = virGetLastError() {

@@ -132,3 +132,20 @@ struct IsolationTests {
         #expect(log.contains(hostile))
     }
 }
+
+@Suite("Start-up cost", .tags(.integration))
+struct StartupTests {
+    @Test("os3ctl does not link libvirt: it is loaded only when a command uses the libvirt backend")
+    func libvirtNotLinked() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/ldd")
+        p.arguments = [Fixture.binary]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(text.contains("libc.so"))
+        #expect(!text.contains("libvirt"), "\(text)")
+    }
+}
