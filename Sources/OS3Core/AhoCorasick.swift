@@ -18,46 +18,52 @@ final class AhoCorasick: @unchecked Sendable {
 
     /// Patterns must be non-empty. Pattern i is reported as i.
     init(_ patterns: [[UInt8]]) {
-        var goto: [[Int32]] = [[Int32](repeating: -1, count: 256)]
+        // One flat table from the start (256 entries per state): building it is on every
+        // os3ctl start, so no array per state.
+        var goto: [Int32] = Array(repeating: -1, count: 256)
         var out: [[Int32]] = [[]]
+        var states = 1
         for (index, p) in patterns.enumerated() {
             var s = 0
             for b in p {
-                let next = goto[s][Int(b)]
+                let next = goto[s << 8 | Int(b)]
                 if next >= 0 {
                     s = Int(next)
                 } else {
-                    goto.append([Int32](repeating: -1, count: 256))
+                    goto.append(contentsOf: repeatElement(-1, count: 256))
                     out.append([])
-                    goto[s][Int(b)] = Int32(goto.count - 1)
-                    s = goto.count - 1
+                    goto[s << 8 | Int(b)] = Int32(states)
+                    s = states
+                    states += 1
                 }
             }
             out[s].append(Int32(index))
         }
         // Breadth-first: failure links, then the full DFA (missing edges follow the failure link).
-        var fail = [Int](repeating: 0, count: goto.count)
+        var fail = [Int](repeating: 0, count: states)
         var queue: [Int] = []
+        queue.reserveCapacity(states)
         for b in 0..<256 {
-            let s = goto[0][b]
-            if s < 0 { goto[0][b] = 0 } else { fail[Int(s)] = 0; queue.append(Int(s)) }
+            let s = goto[b]
+            if s < 0 { goto[b] = 0 } else { fail[Int(s)] = 0; queue.append(Int(s)) }
         }
         var head = 0
         while head < queue.count {
             let r = queue[head]
             head += 1
-            out[r] += out[fail[r]]
+            if !out[fail[r]].isEmpty { out[r] += out[fail[r]] }
+            let f = fail[r] << 8
             for b in 0..<256 {
-                let s = goto[r][b]
+                let s = goto[r << 8 | b]
                 if s < 0 {
-                    goto[r][b] = goto[fail[r]][b]
+                    goto[r << 8 | b] = goto[f | b]
                 } else {
-                    fail[Int(s)] = Int(goto[fail[r]][b])
+                    fail[Int(s)] = Int(goto[f | b])
                     queue.append(Int(s))
                 }
             }
         }
-        delta = goto.flatMap { $0 }
+        delta = goto
         hasOutput = out.map { $0.isEmpty ? 0 : 1 }
         var outStarts: [Int32] = [0]
         var flat: [Int32] = []
