@@ -82,6 +82,26 @@ struct StressTests {
         }
     }
 
+    @Test("a stress-ng recipe loads the host, is recorded, and its workers are gone afterwards",
+          .enabled(if: resolveExecutable("stress-ng") != nil, "needs stress-ng (installed by .ci/setup)"))
+    func stressNGRecipe() throws {
+        func stressNGPIDs() -> Set<Int32> {
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+            return Set(entries.compactMap { Int32($0) }.filter { pid in
+                ((try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? "").hasPrefix("stress-ng") && Fixture.isAlive(pid)
+            })
+        }
+        let before = stressNGPIDs()
+        let (status, out, err) = try Fixture.os3ctl(["stress", "--lane", "tiny", "--hog", "1", "--load", "io", "--runs", "2", "--json"])
+        #expect(status == 0, "\(err)")
+        let load = try #require(try JSONDecoder().decode(Output.self, from: Data(out.utf8)).load)
+        #expect(load.recipe.hasPrefix("stress-ng --hdd 1"))
+        #expect(load.cpuSeconds > 0)
+        let gone = Date().addingTimeInterval(5)
+        while !stressNGPIDs().subtracting(before).isEmpty && Date() < gone { usleep(20_000) }
+        #expect(stressNGPIDs().subtracting(before).isEmpty, "stress-ng workers survived")
+    }
+
     @Test("hogs load the host for the whole experiment, the load is recorded, and the report renders in a real browser",
           .enabled(if: Chromium.path != nil, "needs chromium (installed by .ci/setup)"))
     func realLoadAndReport() throws {
