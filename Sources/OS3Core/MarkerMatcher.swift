@@ -127,18 +127,25 @@ public struct MarkerMatcher: Sendable {
     private mutating func feedLineByLine(_ base: UnsafePointer<UInt8>, _ n: Int, time: Double, into events: inout [MatchEvent]) {
         var i = 0
         while i < n {
-            let newline = memchr(base + i, 0x0A, n - i).map { base.distance(to: $0.assumingMemoryBound(to: UInt8.self)) }
-            let end = newline ?? n
-            scan(base, from: i, to: end, lineStart: i, lineEnd: newline, time: time, into: &events)
-            if forbiddenHit != nil { return }
-            guard let newline else {
-                appendToLine(base + i, n - i, time: time, into: &events)
-                return
-            }
-            endLine(base, lineStart: i, newline: newline, time: time, into: &events)
-            if forbiddenHit != nil { return }
-            i = newline + 1
+            guard let next = continueLine(base, n, from: i, lineStart: i, time: time, into: &events) else { return }
+            i = next
         }
+    }
+
+    /// Scans the rest of the current line from `from`, then ends it at its newline and returns the
+    /// index after that; or keeps it for the next chunk and returns nil (nil too once a forbidden
+    /// marker has stopped the matching).
+    private mutating func continueLine(_ base: UnsafePointer<UInt8>, _ n: Int, from: Int, lineStart: Int,
+                                       time: Double, into events: inout [MatchEvent]) -> Int? {
+        let newline = memchr(base + from, 0x0A, n - from).map { base.distance(to: $0.assumingMemoryBound(to: UInt8.self)) }
+        scan(base, from: from, to: newline ?? n, lineStart: lineStart, lineEnd: newline, time: time, into: &events)
+        if forbiddenHit != nil { return nil }
+        guard let newline else {
+            appendToLine(base + lineStart, n - lineStart, time: time, into: &events)
+            return nil
+        }
+        endLine(base, lineStart: lineStart, newline: newline, time: time, into: &events)
+        return forbiddenHit == nil ? newline + 1 : nil
     }
 
     /// The common case: the automaton runs across lines in C, and only a line in which something
@@ -147,16 +154,8 @@ public struct MarkerMatcher: Sendable {
         var i = 0
         // A line carried over from the last chunk with work pending: finish it first.
         if lineHasWork {
-            let newline = memchr(base, 0x0A, n).map { base.distance(to: $0.assumingMemoryBound(to: UInt8.self)) }
-            scan(base, from: 0, to: newline ?? n, lineStart: 0, lineEnd: newline, time: time, into: &events)
-            if forbiddenHit != nil { return }
-            guard let newline else {
-                appendToLine(base, n, time: time, into: &events)
-                return
-            }
-            endLine(base, lineStart: 0, newline: newline, time: time, into: &events)
-            if forbiddenHit != nil { return }
-            i = newline + 1
+            guard let next = continueLine(base, n, from: 0, lineStart: 0, time: time, into: &events) else { return }
+            i = next
         }
         var lineStart = i
         var counted = i  // newlines before `counted` are already in lineNumber
@@ -176,16 +175,9 @@ public struct MarkerMatcher: Sendable {
             note(automaton.patterns(endingAt: s), base: base, lineStart: lineStart, lineEnd: newline, chunkEnd: n, time: time, into: &events)
             if forbiddenHit != nil { return }
             // Collect the rest of this line's matches, then finish it.
-            scan(base, from: p, to: newline ?? n, lineStart: lineStart, lineEnd: newline, time: time, into: &events)
-            if forbiddenHit != nil { return }
-            guard let newline else {
-                appendToLine(base + lineStart, n - lineStart, time: time, into: &events)
-                return
-            }
-            endLine(base, lineStart: lineStart, newline: newline, time: time, into: &events)
-            if forbiddenHit != nil { return }
-            counted = newline + 1
-            i = newline + 1
+            guard let next = continueLine(base, n, from: p, lineStart: lineStart, time: time, into: &events) else { return }
+            counted = next
+            i = next
             lineStart = i
         }
         // No work pending: count the remaining newlines and keep only the unfinished tail (for

@@ -259,7 +259,7 @@ struct LibvirtBoot {
 
         func feed(_ bytes: [UInt8], at now: Double) {
             lastOutput = now
-            if log >= 0 { bytes.withUnsafeBytes { try? writeAllBytes(log, $0) } }
+            if log >= 0 { bytes.withUnsafeBytes { try? writeAll(log, $0) } }
             onEvent(.console(Data(bytes)))
             for event in bytes.withUnsafeBytes({ matcher.feed($0, at: now - start) }) {
                 switch event {
@@ -307,7 +307,7 @@ struct LibvirtBoot {
             guard let input = inputPending, input.after.map({ matcher.hits[$0] != nil }) ?? true else { return }
             inputPending = nil
             let bytes = Array(input.text.utf8)
-            let typed = pty >= 0 && bytes.withUnsafeBytes { (try? writeAllBytes(pty, $0)) != nil }
+            let typed = pty >= 0 && bytes.withUnsafeBytes { (try? writeAll(pty, $0)) != nil }
             events.note("console", typed ? "typed \(bytes.count) byte(s) of console input" : "could not type the console input", at: Clock.now - start)
         }
 
@@ -540,14 +540,3 @@ final class FileTail {
     }
 }
 
-func writeAllBytes(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws {
-    var offset = 0
-    while offset < bytes.count {
-        let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-        if n < 0 {
-            if errno == EINTR { continue }
-            throw OS3Error(.io, "write failed: \(String(cString: strerror(errno)))")
-        }
-        offset += n
-    }
-}

@@ -52,7 +52,8 @@ func writeFile(_ path: String, _ contents: String) throws {
     try writeAll(fd, Array(contents.utf8))
 }
 
-func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws {
+/// Writes every byte (retrying short writes and EINTR).
+public func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws {
     var offset = 0
     while offset < bytes.count {
         let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
