@@ -176,7 +176,12 @@ final class LibvirtConnection: @unchecked Sendable {
     }
 
     private func registerEvents() throws {
-        let opaque = Unmanaged.passUnretained(self).toOpaque()
+        // Each registration holds the connection strongly until libvirt drops the callback (its
+        // free callback releases it): an event arriving on libvirt's thread can then never meet a
+        // connection that has been deallocated meanwhile.
+        let release: @convention(c) (UnsafeMutableRawPointer?) -> Void = { opaque in
+            if let opaque { Unmanaged<LibvirtConnection>.fromOpaque(opaque).release() }
+        }
         let lifecycle: @convention(c) (OpaquePointer?, OpaquePointer?, Int32, Int32, UnsafeMutableRawPointer?) -> Int32 = { _, dom, event, detail, opaque in
             guard let dom, let opaque, let name = virDomainGetName(dom) else { return 0 }
             let conn = Unmanaged<LibvirtConnection>.fromOpaque(opaque).takeUnretainedValue()
@@ -188,11 +193,17 @@ final class LibvirtConnection: @unchecked Sendable {
             let conn = Unmanaged<LibvirtConnection>.fromOpaque(opaque).takeUnretainedValue()
             conn.post(to: String(cString: name), .reboot)
         }
+        let first = Unmanaged.passRetained(self).toOpaque()
         let a = virConnectDomainEventRegisterAny(ptr, nil, Int32(VIR_DOMAIN_EVENT_ID_LIFECYCLE.rawValue),
-                                                 unsafeBitCast(lifecycle, to: virConnectDomainEventGenericCallback.self), opaque, nil)
-        guard a >= 0 else { throw LibvirtError("cannot subscribe to lifecycle events on \(uri)") }
+                                                 unsafeBitCast(lifecycle, to: virConnectDomainEventGenericCallback.self), first, release)
+        guard a >= 0 else {
+            Unmanaged<LibvirtConnection>.fromOpaque(first).release()
+            throw LibvirtError("cannot subscribe to lifecycle events on \(uri)")
+        }
+        let second = Unmanaged.passRetained(self).toOpaque()
         let b = virConnectDomainEventRegisterAny(ptr, nil, Int32(VIR_DOMAIN_EVENT_ID_REBOOT.rawValue),
-                                                 reboot, opaque, nil)
+                                                 reboot, second, release)
+        if b < 0 { Unmanaged<LibvirtConnection>.fromOpaque(second).release() }
         callbackIDs = [a] + (b >= 0 ? [b] : [])
     }
 
