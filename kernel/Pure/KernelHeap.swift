@@ -323,35 +323,33 @@ public struct KernelHeap {
 
     // MARK: - Lists (links are page index + 1; 0 = end)
 
+    // Free lists (by order) and partial-slab lists (by size class) are the same doubly linked
+    // list; they differ only in where their head slot lives in the metadata.
+
     mutating func pushFree(_ index: Int, order: Int) {
         setKind(index, KernelHeap.kindFree)
         setOrder(index, order)
-        let old = head(order)
+        pushFront(index, headAt: order &* 4)
+    }
+
+    mutating func removeFree(_ index: Int, order: Int) { unlink(index, headAt: order &* 4) }
+
+    mutating func pushPartial(_ index: Int, klass: Int) { pushFront(index, headAt: KernelHeap.partialOffset &+ klass &* 4) }
+
+    mutating func removePartial(_ index: Int, klass: Int) { unlink(index, headAt: KernelHeap.partialOffset &+ klass &* 4) }
+
+    private mutating func pushFront(_ index: Int, headAt slot: Int) {
+        let old = link(at: slot)
         setNext(index, old)
         setPrev(index, 0)
         if old != 0 { setPrev(old &- 1, index &+ 1) }
-        setHead(order, index &+ 1)
+        setLink(at: slot, index &+ 1)
     }
 
-    mutating func removeFree(_ index: Int, order: Int) {
+    private mutating func unlink(_ index: Int, headAt slot: Int) {
         let n = next(index)
         let p = prev(index)
-        if p != 0 { setNext(p &- 1, n) } else { setHead(order, n) }
-        if n != 0 { setPrev(n &- 1, p) }
-    }
-
-    mutating func pushPartial(_ index: Int, klass: Int) {
-        let old = partialHead(klass)
-        setNext(index, old)
-        setPrev(index, 0)
-        if old != 0 { setPrev(old &- 1, index &+ 1) }
-        setPartialHead(klass, index &+ 1)
-    }
-
-    mutating func removePartial(_ index: Int, klass: Int) {
-        let n = next(index)
-        let p = prev(index)
-        if p != 0 { setNext(p &- 1, n) } else { setPartialHead(klass, n) }
+        if p != 0 { setNext(p &- 1, n) } else { setLink(at: slot, n) }
         if n != 0 { setPrev(n &- 1, p) }
     }
 
@@ -360,14 +358,11 @@ public struct KernelHeap {
     @inline(__always) func address(of index: Int) -> UInt64 { base &+ (UInt64(truncatingIfNeeded: index) &<< KernelHeap.pageShift) }
     @inline(__always) func recordOffset(_ index: Int) -> Int { KernelHeap.headerSize &+ index &* KernelHeap.recordSize }
 
-    @inline(__always) func head(_ order: Int) -> Int { Int(metadata.load(fromByteOffset: order &* 4, as: UInt32.self)) }
-    @inline(__always) func setHead(_ order: Int, _ link: Int) { metadata.storeBytes(of: UInt32(truncatingIfNeeded: link), toByteOffset: order &* 4, as: UInt32.self) }
-    @inline(__always) func partialHead(_ klass: Int) -> Int {
-        Int(metadata.load(fromByteOffset: KernelHeap.partialOffset &+ klass &* 4, as: UInt32.self))
-    }
-    @inline(__always) func setPartialHead(_ klass: Int, _ link: Int) {
-        metadata.storeBytes(of: UInt32(truncatingIfNeeded: link), toByteOffset: KernelHeap.partialOffset &+ klass &* 4, as: UInt32.self)
-    }
+    /// A list head slot (a page index + 1, 0 = empty) at a byte offset of the metadata.
+    @inline(__always) func link(at slot: Int) -> Int { Int(metadata.load(fromByteOffset: slot, as: UInt32.self)) }
+    @inline(__always) func setLink(at slot: Int, _ link: Int) { metadata.storeBytes(of: UInt32(truncatingIfNeeded: link), toByteOffset: slot, as: UInt32.self) }
+    @inline(__always) func head(_ order: Int) -> Int { link(at: order &* 4) }
+    @inline(__always) func partialHead(_ klass: Int) -> Int { link(at: KernelHeap.partialOffset &+ klass &* 4) }
 
     @inline(__always) func kind(_ index: Int) -> UInt8 { metadata.load(fromByteOffset: recordOffset(index) &+ KernelHeap.kindOffset, as: UInt8.self) }
     @inline(__always) func setKind(_ index: Int, _ value: UInt8) {
