@@ -38,12 +38,12 @@ struct BootCommand: ParsableCommand {
         var lane = try project.loadLane(self.lane)
         if let timeout { lane.totalTimeout = timeout; lane.idleTimeout = min(lane.idleTimeout, timeout) }
         if let idleTimeout { lane.idleTimeout = idleTimeout }
-        let markers = try project.markers(for: lane)
         let kernel = try kernelOptions.resolveKernel(project: project, quiet: json)
         let runner = LaneRunner(project: project, state: options.state, kernel: kernel, qemu: kernelOptions.qemuBinary,
                                 extraAppend: kernelOptions.append, backend: backendOptions.makeBackend(state: options.state))
-        let progress = BootProgress(lane: lane.name, markers: markers, echoSerial: serial, quiet: json && !serial)
-        let record = try runner.run(lane, markers: markers, onEvent: progress.handle)
+        let progress = BootProgress(lane: lane.name, echoSerial: serial, quiet: json && !serial)
+        // Marker files are parsed and compiled while QEMU starts (they are checked before any verdict).
+        let record = try runner.run(lane, markers: .deferred { [lane] in try project.markers(for: lane) }, onEvent: progress.handle)
         if json {
             printOut(encodeJSON(record))
         } else {

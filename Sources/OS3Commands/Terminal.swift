@@ -18,7 +18,8 @@ enum Terminal {
 /// Shows a boot's markers as they arrive: a redrawn checklist on a terminal, plain lines otherwise.
 final class BootProgress: @unchecked Sendable {
     private let lock = NSLock()
-    private let markers: MarkerSet
+    /// Known once the boot has started (it loads them while QEMU starts).
+    private var markers: MarkerSet?
     private let lane: String
     private let live: Bool
     private let echoSerial: Bool
@@ -26,9 +27,8 @@ final class BootProgress: @unchecked Sendable {
     private var seen: [String: MarkerHit] = [:]
     private var drawn = 0
 
-    init(lane: String, markers: MarkerSet, echoSerial: Bool, quiet: Bool) {
+    init(lane: String, echoSerial: Bool, quiet: Bool) {
         self.lane = lane
-        self.markers = markers
         self.echoSerial = echoSerial
         self.quiet = quiet
         // Redrawing and echoing the console would fight over the screen: echo wins.
@@ -39,7 +39,8 @@ final class BootProgress: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         switch event {
-        case .started(let pid, let dir):
+        case .started(let pid, let dir, let markers):
+            self.markers = markers
             if !quiet { printErr("[\(lane)] \(pid > 0 ? "QEMU pid \(pid)" : "started"); run directory \(dir)") }
             if live { draw() }
         case .console(let data):
@@ -56,6 +57,7 @@ final class BootProgress: @unchecked Sendable {
     }
 
     private func draw() {
+        guard let markers else { return }
         var text = drawn > 0 ? "\u{1B}[\(drawn)A" : ""
         for m in markers.required {
             if let hit = seen[m.id] {

@@ -245,7 +245,7 @@ struct LibvirtBoot {
         // a failed resume is judged by what happens next, not by the error.
         let resumeError: LibvirtError? = virDomainResume(dom) == 0 ? nil : LibvirtError("cannot resume the domain")
         if let resumeError { events.note("os3ctl", "\(resumeError.message) (waiting to see whether the guest ran)", at: Clock.now - start) }
-        onEvent(.started(pid: reaper?.pid ?? 0, runDirectory: dir))
+        onEvent(.started(pid: reaper?.pid ?? 0, runDirectory: dir, markers: markers))
 
         var matcher = MarkerMatcher(markers)
         var stopReason: StopReason?

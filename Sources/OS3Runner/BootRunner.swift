@@ -2,9 +2,19 @@ import COS3Sys
 import Foundation
 import OS3Core
 
+/// The markers a boot is judged by: already loaded (gate and stress load them once for many
+/// boots), or loaded by the boot itself once QEMU is starting (a single `boot`).
+public struct MarkerSource: Sendable {
+    public let load: @Sendable () throws -> MarkerSet
+
+    public static func loaded(_ markers: MarkerSet) -> MarkerSource { MarkerSource { markers } }
+    public static func deferred(_ load: @escaping @Sendable () throws -> MarkerSet) -> MarkerSource { MarkerSource(load: load) }
+}
+
 /// What a running boot reports as it goes (for live checklists and `--serial`).
 public enum BootEvent: Sendable {
-    case started(pid: Int32, runDirectory: String)
+    /// QEMU runs; `markers` are the ones this boot is judged by (loaded while QEMU started).
+    case started(pid: Int32, runDirectory: String, markers: MarkerSet)
     case console(Data)
     case marker(MarkerHit)
     case forbidden(MarkerHit)
@@ -14,16 +24,21 @@ public enum BootEvent: Sendable {
 /// Boots one lane once: starts QEMU, streams its console through the marker matcher into the
 /// run's serial log, enforces the idle and total timeouts, stops the guest on a forbidden
 /// marker at once, and returns the record with its verdict. Blocking; run it on its own thread.
+///
+/// QEMU is started first and everything else (marker files parsed and compiled, the run directory
+/// and its files) is done while it starts up: QEMU needs tens of milliseconds before the guest
+/// prints anything, and its console waits in the pipe meanwhile. That keeps os3ctl's own cost off
+/// the boot's critical path (issue 2: `boot` adds at most 5% to QEMU by hand).
 public struct BootRunner: Sendable {
     public var invocation: QemuInvocation
-    public var markers: MarkerSet
+    public var markers: MarkerSource
     public var state: StateDirectory
     /// Grace between SIGTERM and SIGKILL when os3ctl stops a guest.
     public var killGrace: Double = 0.2
     /// How long to wait for the rest of a forbidden line before stopping the guest.
     public var forbiddenLineGrace: Double = 0.02
 
-    public init(invocation: QemuInvocation, markers: MarkerSet, state: StateDirectory) {
+    public init(invocation: QemuInvocation, markers: MarkerSource, state: StateDirectory) {
         self.invocation = invocation
         self.markers = markers
         self.state = state
@@ -31,44 +46,56 @@ public struct BootRunner: Sendable {
 
     public func run(onEvent: @Sendable (BootEvent) -> Void = { _ in }) throws -> RunRecord {
         let lane = invocation.lane
-        let dir = try state.makeRunDirectory(label: lane.name)
-        let serialPath = "\(dir)/serial.log"
         let argv = invocation.argv
-        try writeFile("\(dir)/argv.txt", argv.joined(separator: "\n") + "\n")
-        try writeFile("\(dir)/command.sh", "#!/bin/sh\n# The exact QEMU command of this run.\nexec \(invocation.shellCommand)\n")
         let startedAt = iso8601.string(from: Date())
-        let log = open(serialPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard log >= 0 else { throw OS3Error(.io, "cannot create \(serialPath): \(String(cString: strerror(errno)))") }
-        defer { close(log) }
-        let errLog = open("\(dir)/qemu.stderr", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        defer { if errLog >= 0 { close(errLog) } }
-
         let interruptFD = Interrupts.install()
-        var matcher = MarkerMatcher(markers)
-        var stopReason: StopReason?
-        var stderrTail = [UInt8]()
-        var verdictTime: Double?
-
         var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1], inPipe: [Int32] = [-1, -1]
         guard os3_pipe_cloexec(&outPipe) == 0, os3_pipe_cloexec(&errPipe) == 0, os3_pipe_cloexec(&inPipe) == 0 else {
             throw OS3Error(.io, "pipe: \(String(cString: strerror(errno)))")
         }
         let start = Clock.now
-        let child: ChildProcess
-        do {
-            child = try ChildProcess.spawn(argv, stdin: inPipe[0], stdout: outPipe[1], stderr: errPipe[1])
-        } catch {
-            for fd in outPipe + errPipe + inPipe { close(fd) }
-            let observation = BootObservation(end: .failedToStart("\(error)"))
-            return finish(observation, matcher: matcher, dir: dir, serialPath: serialPath, startedAt: startedAt,
-                          duration: Clock.now - start)
-        }
+        let spawned = Result { try ChildProcess.spawn(argv, stdin: inPipe[0], stdout: outPipe[1], stderr: errPipe[1]) }
         close(outPipe[1]); close(errPipe[1]); close(inPipe[0])
         // Our end of the guest's stdin stays open (EOF on a chardev can stop QEMU); closed at the end.
         defer { close(inPipe[1]); close(outPipe[0]); close(errPipe[0]) }
+        // While QEMU starts: the markers, then the run directory. Neither may outlive a failure
+        // here as a running guest.
+        let markers: MarkerSet, dir: String
+        do {
+            markers = try self.markers.load()
+            dir = try state.makeRunDirectory(label: lane.name)
+            try writeFile("\(dir)/argv.txt", argv.joined(separator: "\n") + "\n")
+            try writeFile("\(dir)/command.sh", "#!/bin/sh\n# The exact QEMU command of this run.\nexec \(invocation.shellCommand)\n")
+        } catch {
+            if case .success(let child) = spawned { child.terminate(grace: 0) }
+            throw error
+        }
+        let serialPath = "\(dir)/serial.log"
+        let log = open(serialPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard log >= 0 else {
+            if case .success(let child) = spawned { child.terminate(grace: 0) }
+            throw OS3Error(.io, "cannot create \(serialPath): \(String(cString: strerror(errno)))")
+        }
+        defer { close(log) }
+        let errLog = open("\(dir)/qemu.stderr", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        defer { if errLog >= 0 { close(errLog) } }
+
+        var matcher = MarkerMatcher(markers)
+        var stopReason: StopReason?
+        var stderrTail = [UInt8]()
+        var verdictTime: Double?
+
+        let child: ChildProcess
+        switch spawned {
+        case .success(let c): child = c
+        case .failure(let error):
+            let observation = BootObservation(end: .failedToStart("\(error)"))
+            return finish(observation, markers: markers, dir: dir, serialPath: serialPath, startedAt: startedAt,
+                          duration: Clock.now - start)
+        }
         _ = fcntl(outPipe[0], F_SETFL, fcntl(outPipe[0], F_GETFL) | O_NONBLOCK)
         _ = fcntl(errPipe[0], F_SETFL, fcntl(errPipe[0], F_GETFL) | O_NONBLOCK)
-        onEvent(.started(pid: child.pid, runDirectory: dir))
+        onEvent(.started(pid: child.pid, runDirectory: dir, markers: markers))
         var inputPending = lane.consoleInput
         /// Types the lane's console input once its trigger marker has been seen.
         func typeInputIfDue() {
@@ -192,11 +219,11 @@ public struct BootRunner: Sendable {
         let observation = BootObservation(end: end ?? child.wait(), stopReason: stopReason, hits: matcher.hits,
                                           forbidden: matcher.forbiddenHit, consoleBytes: matcher.bytes,
                                           stderrTail: String(decoding: stderrTail, as: UTF8.self))
-        return finish(observation, matcher: matcher, dir: dir, serialPath: serialPath, startedAt: startedAt,
+        return finish(observation, markers: markers, dir: dir, serialPath: serialPath, startedAt: startedAt,
                       duration: (verdictTime ?? now) - start, stopLatency: stopLatency)
     }
 
-    private func finish(_ observation: BootObservation, matcher: MarkerMatcher, dir: String, serialPath: String,
+    private func finish(_ observation: BootObservation, markers: MarkerSet, dir: String, serialPath: String,
                         startedAt: String, duration: Double, stopLatency: Double? = nil) -> RunRecord {
         let lane = invocation.lane
         let verdict = Verdict.judge(observation, markers: markers, successExitCode: lane.successExitCode,

@@ -10,6 +10,17 @@ public protocol BootBackend: Sendable {
     func skipReason(for lane: Lane) -> String?
     func boot(_ invocation: QemuInvocation, markers: MarkerSet, state: StateDirectory,
               onEvent: @Sendable (BootEvent) -> Void) throws -> RunRecord
+    /// Boots with markers that may still need loading; a backend that can start its guest before
+    /// they are ready overrides this (the default loads them first).
+    func boot(_ invocation: QemuInvocation, markers: MarkerSource, state: StateDirectory,
+              onEvent: @Sendable (BootEvent) -> Void) throws -> RunRecord
+}
+
+extension BootBackend {
+    public func boot(_ invocation: QemuInvocation, markers: MarkerSource, state: StateDirectory,
+                     onEvent: @Sendable (BootEvent) -> Void) throws -> RunRecord {
+        try boot(invocation, markers: try markers.load(), state: state, onEvent: onEvent)
+    }
 }
 
 /// Runs QEMU as a child process of os3ctl.
@@ -18,6 +29,10 @@ public struct QemuBackend: BootBackend {
     public var name: String { "qemu" }
     public func skipReason(for lane: Lane) -> String? { HostProbe.skipReason(for: lane) }
     public func boot(_ invocation: QemuInvocation, markers: MarkerSet, state: StateDirectory,
+                     onEvent: @Sendable (BootEvent) -> Void) throws -> RunRecord {
+        try boot(invocation, markers: .loaded(markers), state: state, onEvent: onEvent)
+    }
+    public func boot(_ invocation: QemuInvocation, markers: MarkerSource, state: StateDirectory,
                      onEvent: @Sendable (BootEvent) -> Void) throws -> RunRecord {
         try BootRunner(invocation: invocation, markers: markers, state: state).run(onEvent: onEvent)
     }
@@ -50,13 +65,20 @@ public struct LaneRunner: Sendable {
     /// Boots `lane`; `extraAppend` adds to the runner's own additions (e.g. a per-run seed).
     public func run(_ lane: Lane, markers: MarkerSet, extraAppend more: String = "",
                     onEvent: @Sendable (BootEvent) -> Void = { _ in }) throws -> RunRecord {
+        try run(lane, markers: .loaded(markers), extraAppend: more, onEvent: onEvent)
+    }
+
+    /// Boots `lane` with markers that may be loaded while QEMU starts (see `BootRunner`).
+    public func run(_ lane: Lane, markers source: MarkerSource, extraAppend more: String = "",
+                    onEvent: @Sendable (BootEvent) -> Void = { _ in }) throws -> RunRecord {
         let invocation = invocation(for: lane, extraAppend: more)
         if let why = backend.skipReason(for: lane) {
+            let markers = try source.load()
             return RunRecord(lane: lane.name, laneFile: lane.file, kernel: kernel, argv: invocation.argv,
                              kernelCommandLine: invocation.kernelCommandLine, runDirectory: "", serialLog: "",
                              startedAt: iso8601.string(from: Date()), duration: 0, verdict: .skipped(why), end: nil,
                              markers: [], requiredCount: markers.required.count, consoleBytes: 0, backend: backend.name)
         }
-        return try backend.boot(invocation, markers: markers, state: state, onEvent: onEvent)
+        return try backend.boot(invocation, markers: source, state: state, onEvent: onEvent)
     }
 }
