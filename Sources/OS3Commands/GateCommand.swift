@@ -1,5 +1,7 @@
 import ArgumentParser
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import OS3Core
 import OS3Runner
 
@@ -106,7 +108,7 @@ func runParallel<T: Sendable, R: Sendable>(_ items: [T], width: Int, _ work: @es
     for (index, item) in items.enumerated() {
         slots.wait()
         group.enter()
-        let thread = Thread {
+        startThread(name: "os3ctl-lane") {
             let result = Result { try work(item) }
             box.lock.lock()
             box.results[index] = result
@@ -114,7 +116,6 @@ func runParallel<T: Sendable, R: Sendable>(_ items: [T], width: Int, _ work: @es
             slots.signal()
             group.leave()
         }
-        thread.start()
     }
     group.wait()
     return try box.results.map { try $0!.get() }
@@ -131,6 +132,6 @@ struct Plan: Sendable {
 
 private final class ResultBox<R>: @unchecked Sendable {
     var results: [Result<R, Error>?]
-    let lock = NSLock()
+    let lock = Lock()
     init(_ n: Int) { results = Array(repeating: nil, count: n) }
 }

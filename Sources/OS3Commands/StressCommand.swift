@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import OS3Core
 import OS3Runner
 
@@ -201,7 +202,7 @@ struct StressCommand: ParsableCommand {
 /// Shared by the workers of one batch of boots: hands out indices, collects runs, and stops
 /// early when interrupted or when the sequential test has decided.
 private final class StressState: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var issued = 0
     private var sprt: SPRT?
     private(set) var runs: [StressRun] = []

@@ -1,13 +1,14 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import OS3Core
 import OS3Runner
 
 func printErr(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
+    try? writeAll(2, Array((text + "\n").utf8))
 }
 
 func printOut(_ text: String) {
-    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    try? writeAll(1, Array((text + "\n").utf8))
 }
 
 /// Progress goes to stderr; results to stdout. A live checklist only when stderr is a terminal.
@@ -17,7 +18,7 @@ enum Terminal {
 
 /// Shows a boot's markers as they arrive: a redrawn checklist on a terminal, plain lines otherwise.
 final class BootProgress: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     /// Known once the boot has started (it loads them while QEMU starts).
     private var markers: MarkerSet?
     private let lane: String
@@ -44,7 +45,7 @@ final class BootProgress: @unchecked Sendable {
             if !quiet { printErr("[\(lane)] \(pid > 0 ? "QEMU pid \(pid)" : "started"); run directory \(dir)") }
             if live { draw() }
         case .console(let data):
-            if echoSerial { FileHandle.standardError.write(data) }
+            if echoSerial { try? writeAll(2, Array(data)) }
         case .marker(let hit):
             seen[hit.id] = hit
             if live { draw() } else if !quiet { printErr("[\(lane)] marker \(hit.id) seen at \(Reports.seconds(hit.time)) (line \(hit.line))") }
@@ -67,6 +68,6 @@ final class BootProgress: @unchecked Sendable {
             }
         }
         drawn = markers.required.count
-        FileHandle.standardError.write(Data(text.utf8))
+        try? writeAll(2, Array(text.utf8))
     }
 }

@@ -1,6 +1,7 @@
 import CLibvirt
 import COS3Sys
-import Foundation
+import FoundationEssentials
+import Glibc
 import OS3Core
 import OS3Runner
 
@@ -16,7 +17,7 @@ final class Hypervisor: @unchecked Sendable {
     let state: StateDirectory?
     let log: @Sendable (String) -> Void
 
-    private let lock = NSLock()
+    private let lock = Lock()
     private var connection: LibvirtConnection?
     private var openFailure: String?
     /// The embedded root actually in use (the shared one, or a private one when that is busy).
@@ -28,7 +29,7 @@ final class Hypervisor: @unchecked Sendable {
     /// Set once this process opened (or tried) an embedded root: libvirt allows one per process,
     /// and probing another's lock file would drop the lock libvirt holds on it.
     nonisolated(unsafe) private static var embeddedOpened = false
-    private static let registryLock = NSLock()
+    private static let registryLock = Lock()
     nonisolated(unsafe) private static var registry: [String: Hypervisor] = [:]
 
     private init(uri: String, state: StateDirectory, ownsRoot: Bool, log: @escaping @Sendable (String) -> Void) {
@@ -208,8 +209,13 @@ func processStartTime(_ pid: Int32) -> UInt64? {
 enum EmbeddedRoot {
     /// `qemu:///embed?root=DIR` with DIR made absolute and URI-escaped.
     static func uri(root: String) -> String {
-        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~/"))
-        return "qemu:///embed?root=\(root.addingPercentEncoding(withAllowedCharacters: allowed) ?? root)"
+        var escaped = ""
+        for byte in root.utf8 {
+            let c = Character(Unicode.Scalar(byte))
+            if byte < 0x80 && (c.isLetter || c.isNumber || "-._~/".contains(c)) { escaped.append(c) }
+            else { escaped += "%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2) }
+        }
+        return "qemu:///embed?root=\(escaped)"
     }
 
     /// The default root under the state directory.
@@ -294,4 +300,8 @@ enum EmbeddedRoot {
     static func absolute(_ path: String) -> String {
         path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     }
+}
+
+private extension String {
+    func leftPadded(to width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
 }

@@ -1,5 +1,6 @@
 import CLibvirt
-import Foundation
+import FoundationEssentials
+import Glibc
 import OS3Core
 import OS3Runner
 
@@ -14,7 +15,7 @@ final class KernelUploads: @unchecked Sendable {
     static let consoleSuffix = ".console"
     static let poolPath = "/var/lib/libvirt/images/os3ctl"
 
-    private let lock = NSLock()
+    private let lock = Lock()
     private var done: [String: String] = [:]
 
     struct Upload {

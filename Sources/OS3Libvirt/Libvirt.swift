@@ -1,6 +1,8 @@
 import CLibvirt
-import Foundation
+import FoundationEssentials
+import Glibc
 import OS3Core
+import OS3Runner
 
 /// libvirt's process-wide set-up: initialised once, errors kept quiet (they are reported through
 /// `LibvirtError`), and the default event loop running on its own thread — mandatory for lifecycle
@@ -8,7 +10,7 @@ import OS3Core
 enum LibvirtRuntime {
     nonisolated(unsafe) private static var initialised = false
     nonisolated(unsafe) private static var logSetByUs = false
-    private static let lock = NSLock()
+    private static let lock = Lock()
     /// nil once libvirt.so is loaded (on first use: os3ctl does not link it), else why not.
     static let loadFailure: String? = os3_libvirt_load().map { String(cString: $0) }
 
@@ -21,11 +23,9 @@ enum LibvirtRuntime {
         // Without a handler libvirt prints every error to stderr, including expected ones.
         virSetErrorFunc(nil) { _, _ in }
         guard virEventRegisterDefaultImpl() == 0 else { return false }
-        let thread = Thread {
+        startThread(name: "os3ctl-libvirt-events") {
             while true { _ = virEventRunDefaultImpl() }
         }
-        thread.name = "os3ctl-libvirt-events"
-        thread.start()
         return true
     }()
 
@@ -46,7 +46,7 @@ enum LibvirtRuntime {
         lock.lock()
         defer { lock.unlock() }
         guard !initialised, getenv("LIBVIRT_LOG_OUTPUTS") == nil, getenv("LIBVIRT_DEBUG") == nil else { return }
-        try? FileManager.default.createDirectory(atPath: (logFile as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try? FileManager.default.createDirectory(atPath: Path.directory(logFile), withIntermediateDirectories: true)
         setenv("LIBVIRT_LOG_OUTPUTS", "3:file:\(logFile)", 1)
         logSetByUs = true
     }
@@ -154,7 +154,7 @@ struct URIParts {
 final class LibvirtConnection: @unchecked Sendable {
     let uri: String
     let ptr: OpaquePointer
-    private let lock = NSLock()
+    private let lock = Lock()
     private var watchers: [String: BootMailbox] = [:]
     private var callbackIDs: [Int32] = []
 
@@ -284,7 +284,7 @@ final class BootMailbox: @unchecked Sendable {
         case exitUnknown(String)
     }
 
-    private let lock = NSLock()
+    private let lock = Lock()
     private var items: [Item] = []
     let wakeFD: Int32
     private let writeFD: Int32

@@ -1,6 +1,7 @@
 import CLibvirt
 import COS3Sys
-import Foundation
+import FoundationEssentials
+import Glibc
 import OS3Core
 import OS3Runner
 
@@ -21,7 +22,7 @@ public struct LibvirtBackend: BootBackend {
 
     /// `uri` nil = the embedded driver under `state` (`qemu:///embed?root=STATE/libvirt`).
     public init(uri: String? = nil, state: StateDirectory,
-                log: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) {
+                log: @escaping @Sendable (String) -> Void = { line in try? writeAll(2, Array((line + "\n").utf8)) }) {
         let resolved = uri ?? EmbeddedRoot.uri(root: EmbeddedRoot.defaultRoot(state: state))
         self.uri = resolved
         // os3ctl writes qemu.conf (and may fall back to a private root) only for its own default root.
@@ -171,7 +172,7 @@ struct LibvirtBoot {
             do {
                 let upload = try hypervisor.uploads.path(for: invocation.kernel, connection: conn)
                 kernelPath = upload.remotePath
-                consoleCopy = "\((kernelPath as NSString).deletingLastPathComponent)/\(name)\(KernelUploads.consoleSuffix)"
+                consoleCopy = "\(Path.directory(kernelPath))/\(name)\(KernelUploads.consoleSuffix)"
                 events.note("os3ctl", upload.uploaded ? "uploaded the kernel (\(upload.bytes) bytes) to \(kernelPath)" : "kernel already on the host at \(kernelPath)", at: Clock.now - start)
             } catch {
                 return failed("libvirt: \(error)")

@@ -1,5 +1,6 @@
 import COS3Sys
-import Foundation
+import FoundationEssentials
+import Glibc
 import OS3Core
 import OS3Runner
 
@@ -12,7 +13,7 @@ import OS3Runner
 final class QemuReaper: @unchecked Sendable {
     private let pidFile: String
     private let mailbox: BootMailbox
-    private let lock = NSLock()
+    private let lock = Lock()
     private var cancelled = false
     private var foundPid: pid_t = 0
 
@@ -22,9 +23,7 @@ final class QemuReaper: @unchecked Sendable {
     init(pidFile: String, mailbox: BootMailbox) {
         self.pidFile = pidFile
         self.mailbox = mailbox
-        let thread = Thread { [self] in self.run() }
-        thread.name = "os3ctl-qemu-reaper"
-        thread.start()
+        startThread(name: "os3ctl-qemu-reaper") { [self] in self.run() }
     }
 
     /// QEMU's pid once known (0 before).

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import OS3Core
 
 /// Several backends (e.g. libvirt on several hypervisors) as one: each boot goes to the member with
@@ -6,7 +7,7 @@ import OS3Core
 /// run spreads its boots over every hypervisor. Each record names the member that booted it.
 public final class BackendPool: BootBackend, @unchecked Sendable {
     public let members: [any BootBackend]
-    private let lock = NSLock()
+    private let lock = Lock()
     private var active: [Int]
     private var turn = 0
 

@@ -1,5 +1,6 @@
 import COS3Sys
-import Foundation
+import FoundationEssentials
+import Glibc
 import OS3Core
 
 /// The markers a boot is judged by: already loaded (gate and stress load them once for many

@@ -1,5 +1,7 @@
 import COS3Sys
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import OS3Core
 
 /// A child process in its own process group, with a parent-death signal, so that no QEMU or hog
@@ -8,7 +10,7 @@ public final class ChildProcess: @unchecked Sendable {
     public let pid: pid_t
     /// Readable once the process has exited (pidfd), or -1 where the kernel lacks pidfd_open.
     public let exitFD: Int32
-    private let lock = NSLock()
+    private let lock = Lock()
     private var reaped: ProcessEnd?
 
     init(pid: pid_t) {
@@ -134,7 +136,7 @@ public func resolveExecutable(_ name: String) -> String? {
 /// Every child os3ctl has started and not yet reaped, so an interrupt can take them all down.
 final class LiveProcesses: @unchecked Sendable {
     static let shared = LiveProcesses()
-    private let lock = NSLock()
+    private let lock = Lock()
     private var pids: Set<pid_t> = []
 
     func add(_ pid: pid_t) { lock.lock(); pids.insert(pid); lock.unlock() }
@@ -164,13 +166,11 @@ final class Spawner: @unchecked Sendable {
         var done: (pid_t, Int32) -> Void
     }
 
-    private let condition = NSCondition()
+    private let condition = Condition()
     private var queue: [Request] = []
 
     private init() {
-        let thread = Thread { [unowned self] in self.loop() }
-        thread.name = "os3ctl-spawner"
-        thread.start()
+        startThread(name: "os3ctl-spawner") { [unowned self] in self.loop() }
     }
 
     func spawn(path: String, argv: [String], env: [String], cwd: String?, fds: (Int32, Int32, Int32)) -> (pid_t, Int32) {

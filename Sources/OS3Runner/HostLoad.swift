@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import OS3Core
 
 /// Synthetic host load for stress experiments: N busy processes (os3ctl's own `hog`, one core
@@ -54,7 +55,7 @@ public final class HostLoad: @unchecked Sendable {
             throw OS3Error(.toolMissing, "--load \(recipe.rawValue) needs stress-ng, which is not installed",
                            fix: "apt-get install -y stress-ng, or use --load cpu")
         }
-        let temp = NSTemporaryDirectory() + "os3-stress-ng-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let temp = Path.temporaryDirectory + "os3-stress-ng-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: temp, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let args = recipe.stressNG(hogs, tempDir: temp)!
         let child = try ChildProcess.spawn([stressNG] + args + ["--quiet"])

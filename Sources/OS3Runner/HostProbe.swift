@@ -1,5 +1,6 @@
 import COS3Sys
-import Foundation
+import FoundationEssentials
+import Glibc
 import OS3Core
 
 /// What this machine can run now.

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import OS3Core
 
 /// The toolchain used for the kernel: swiftc, and the clang and ld.lld shipped beside it.
@@ -13,8 +14,8 @@ public struct Toolchain: Sendable {
         guard let found = env["OS3_SWIFTC"].flatMap(resolveExecutable) ?? resolveExecutable("swiftc") else {
             throw OS3Error(.toolMissing, "swiftc not found on PATH", fix: "install Swift 6.3 (with the embedded stdlib) and put its usr/bin on PATH")
         }
-        let real = (found as NSString).resolvingSymlinksInPath
-        let bin = (real as NSString).deletingLastPathComponent
+        let real = Path.resolvingSymlinks(found)
+        let bin = Path.directory(real)
         let t = Toolchain(swiftc: real, clang: "\(bin)/clang", lld: "\(bin)/ld.lld")
         for tool in [t.clang, t.lld] where access(tool, X_OK) != 0 {
             throw OS3Error(.toolMissing, "\(tool) is missing: the kernel is built with the toolchain's own clang and ld.lld",
@@ -25,8 +26,7 @@ public struct Toolchain: Sendable {
 
     /// The embedded stdlib for bare-metal x86-64, needed by `-enable-experimental-feature Embedded`.
     public var embeddedStdlib: String {
-        (((swiftc as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent as NSString)
-            .appendingPathComponent("lib/swift/embedded/x86_64-unknown-none-elf")
+        Path.directory(Path.directory(swiftc)) + "/lib/swift/embedded/x86_64-unknown-none-elf"
     }
 }
 

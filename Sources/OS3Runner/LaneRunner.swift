@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import OS3Core
 
 /// A way of booting a QEMU invocation and judging it: QEMU directly (`QemuBackend`) or through

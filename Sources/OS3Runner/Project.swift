@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import OS3Core
 
 /// The os3 checkout: `lanes/`, `markers/`, `kernel/`. Found from `--project`, `$OS3_PROJECT`, or
@@ -21,7 +22,7 @@ public struct Project: Sendable {
             if FileManager.default.fileExists(atPath: "\(dir)/lanes"), FileManager.default.fileExists(atPath: "\(dir)/markers") {
                 return Project(root: dir)
             }
-            let parent = (dir as NSString).deletingLastPathComponent
+            let parent = Path.directory(dir)
             if parent == dir || parent.isEmpty { break }
             dir = parent
         }
@@ -86,5 +87,5 @@ public struct Project: Sendable {
 
 public func absolutePath(_ path: String) -> String {
     let p = path.hasPrefix("/") ? path : "\(FileManager.default.currentDirectoryPath)/\(path)"
-    return (p as NSString).standardizingPath
+    return Path.standardize(p)
 }

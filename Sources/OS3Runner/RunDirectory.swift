@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import OS3Core
 
 /// Where os3ctl keeps its state: `$OS3_STATE_DIR`, else `$XDG_STATE_HOME/os3ctl`, else
@@ -12,7 +13,7 @@ public struct StateDirectory: Sendable {
         } else if let xdg = environment["XDG_STATE_HOME"], !xdg.isEmpty {
             path = "\(xdg)/os3ctl"
         } else {
-            path = "\(environment["HOME"] ?? NSTemporaryDirectory())/.local/state/os3ctl"
+            path = "\(environment["HOME"] ?? Path.temporaryDirectory)/.local/state/os3ctl"
         }
     }
 
@@ -65,7 +66,7 @@ public func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws {
     }
 }
 
-func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
+public func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
     try bytes.withUnsafeBytes { try writeAll(fd, $0) }
 }
 

@@ -1,0 +1,98 @@
+import Glibc
+
+// Locks, threads and path helpers for os3ctl's modules. They import FoundationEssentials, not
+// Foundation: full Foundation brings ICU (≈ 60 MB of the binary), and os3ctl's start-up time —
+// which every `boot` pays on the critical path — grows with the binary.
+
+/// A mutex (what NSLock was): `lock()`/`unlock()`, or `withLock`.
+public final class Lock: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+
+    public init() { pthread_mutex_init(&mutex, nil) }
+    deinit { pthread_mutex_destroy(&mutex) }
+
+    public func lock() { pthread_mutex_lock(&mutex) }
+    public func unlock() { pthread_mutex_unlock(&mutex) }
+
+    public func withLock<T>(_ body: () throws -> T) rethrows -> T {
+        lock()
+        defer { unlock() }
+        return try body()
+    }
+}
+
+/// A mutex with a condition variable (what NSCondition was).
+public final class Condition: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    private var cond = pthread_cond_t()
+
+    public init() {
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&cond, nil)
+    }
+    deinit {
+        pthread_cond_destroy(&cond)
+        pthread_mutex_destroy(&mutex)
+    }
+
+    public func lock() { pthread_mutex_lock(&mutex) }
+    public func unlock() { pthread_mutex_unlock(&mutex) }
+    /// Waits for `signal()`; call with the lock held.
+    public func wait() { pthread_cond_wait(&cond, &mutex) }
+    public func signal() { pthread_cond_signal(&cond) }
+    public func broadcast() { pthread_cond_broadcast(&cond) }
+}
+
+/// Starts a detached thread running `body` (what `Thread { }.start()` was).
+public func startThread(name: String, _ body: @escaping @Sendable () -> Void) {
+    final class Box { let body: @Sendable () -> Void; init(_ b: @escaping @Sendable () -> Void) { body = b } }
+    let context = Unmanaged.passRetained(Box(body)).toOpaque()
+    var attributes = pthread_attr_t()
+    pthread_attr_init(&attributes)
+    pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+    defer { pthread_attr_destroy(&attributes) }
+    var thread = pthread_t()
+    let r = pthread_create(&thread, &attributes, { context in
+        let box = Unmanaged<AnyObject>.fromOpaque(context!).takeRetainedValue() as! Box
+        box.body()
+        return nil
+    }, context)
+    precondition(r == 0, "pthread_create failed: \(r)")
+    _ = name  // Threads are named by their body (prctl(PR_SET_NAME) there) where it matters.
+}
+
+/// Path helpers (what NSString's path methods were), on plain strings.
+public enum Path {
+    /// "/a/b/c" → "/a/b"; "/a" → "/"; "a" → "".
+    public static func directory(_ path: String) -> String {
+        var p = Substring(path)
+        while p.count > 1 && p.hasSuffix("/") { p = p.dropLast() }
+        guard let slash = p.lastIndex(of: "/") else { return "" }
+        if slash == p.startIndex { return "/" }
+        return String(p[..<slash])
+    }
+
+    /// An absolute path with `.`, `..` and repeated slashes removed (no symlinks resolved).
+    public static func standardize(_ path: String) -> String {
+        var parts: [Substring] = []
+        for part in path.split(separator: "/", omittingEmptySubsequences: true) {
+            if part == "." { continue }
+            if part == ".." { if !parts.isEmpty { parts.removeLast() }; continue }
+            parts.append(part)
+        }
+        return path.hasPrefix("/") ? "/" + parts.joined(separator: "/") : parts.joined(separator: "/")
+    }
+
+    /// The path with every symlink resolved (realpath), or the path itself if that fails.
+    public static func resolvingSymlinks(_ path: String) -> String {
+        guard let resolved = realpath(path, nil) else { return path }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    /// The directory for temporary files: $TMPDIR, else /tmp (with a trailing slash).
+    public static var temporaryDirectory: String {
+        let dir = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        return dir.hasSuffix("/") ? dir : dir + "/"
+    }
+}
