@@ -24,6 +24,25 @@ struct LaneBootTests {
         #expect(r.seenCount == r.requiredCount)
     }
 
+    @Test("the kvm lane types \"ello\" once the kernel is ready, and the kernel receives it by interrupt on 2 CPUs, every time",
+          .tags(.kvm), .enabled(if: Fixture.kvmUsable, "skipped: \(Fixture.kvmProblem ?? "")"))
+    func serialReceive() throws {
+        let (lane, _) = try Fixture.lane("kvm")
+        #expect(lane.cpus == 2)
+        #expect(lane.consoleInput == Lane.ConsoleInput(after: "rx-ready", text: "ello"))
+        // Several boots in a row: the IRQ goes to CPU 0 while the waiting thread may run on CPU 1.
+        for _ in 0..<5 {
+            let r = try Fixture.boot("kvm")
+            #expect(r.verdict.kind == .pass, "\(r.verdict.detail) — \(r.serialLog)")
+            let log = try String(contentsOfFile: r.serialLog, encoding: .utf8)
+            #expect(log.contains("os3: rx ok n=4 echo=[e][l][l][o] irqs="), "\(r.serialLog)")
+            #expect(log.contains("os3: smp ok cores=2"))
+            let seen = Dictionary(uniqueKeysWithValues: r.markers.map { ($0.id, $0.line) })
+            let ready = try #require(seen["rx-ready"]), echo = try #require(seen["echo"]), rx = try #require(seen["rx"])
+            #expect(ready < echo && echo < rx, "typed only after rx-ready")
+        }
+    }
+
     @Test("the run directory keeps the whole serial log and the exact QEMU argv")
     func runDirectory() throws {
         let r = try Fixture.boot("tiny", append: "test.token=xyzzy")

@@ -22,8 +22,8 @@ extension LibvirtTests {
             #expect(try LibvirtFixture.noDomainsLeft(LibvirtFixture.backend(daemon.uri)))
         }
 
-        @Test("KVM lanes boot through libvirtd, the one that types into the console too", .tags(.kvm),
-              .enabled(if: Fixture.kvmUsable, "skipped: \(Fixture.kvmProblem ?? "")"), arguments: ["kvm", "kvm-serial"])
+        @Test("KVM lanes boot through libvirtd, kvm typing into the console too", .tags(.kvm),
+              .enabled(if: Fixture.kvmUsable, "skipped: \(Fixture.kvmProblem ?? "")"), arguments: ["kvm", "kvm-hugemem"])
         func kvm(_ lane: String) throws {
             let daemon = try LibvirtFixture.local()
             let r = try LibvirtFixture.boot(lane, on: LibvirtFixture.backend(daemon.uri))
@@ -72,7 +72,7 @@ extension LibvirtTests {
         @Test("a lane that types into the console is skipped on a remote host, and says why")
         func consoleInputSkipped() throws {
             let daemon = try LibvirtFixture.remote()
-            let r = try LibvirtFixture.boot("kvm-serial", on: LibvirtFixture.backend(daemon.uri))
+            let r = try LibvirtFixture.boot("kvm", on: LibvirtFixture.backend(daemon.uri))
             #expect(r.verdict.kind == .skipped)
             #expect(r.verdict.detail.contains("console-input"), "\(r.verdict.detail)")
         }

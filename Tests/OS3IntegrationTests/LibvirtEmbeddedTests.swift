@@ -55,7 +55,7 @@ extension LibvirtTests {
         @Test("a lane that types into the console gets its input through the pty", .tags(.kvm),
               .enabled(if: Fixture.kvmUsable, "skipped: \(Fixture.kvmProblem ?? "")"))
         func consoleInput() throws {
-            let r = try LibvirtFixture.boot("kvm-serial", on: LibvirtFixture.embedded)
+            let r = try LibvirtFixture.boot("kvm", on: LibvirtFixture.embedded)
             Self.expectPass(r)
             let events = try String(contentsOfFile: "\(r.runDirectory)/events.log", encoding: .utf8)
             #expect(events.contains("typed 4 byte(s) of console input"))
