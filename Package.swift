@@ -11,11 +11,13 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // The executable: one file that hands over to OS3Commands.
-        .executableTarget(name: "os3ctl", dependencies: ["OS3Commands"]),
+        // Linked as a position-dependent executable: with PIE the loader applies ~75,000 relocations
+        // at every start (≈ 1.5 ms here, on the critical path of every `boot`; docs/BENCHMARKS.md).
+        .executableTarget(name: "os3ctl", dependencies: ["OS3Commands"],
+                          linkerSettings: [.unsafeFlags(["-Xlinker", "-no-pie"], .when(platforms: [.linux]))]),
         // One command per file; owns the CLI and terminal output.
         .target(name: "OS3Commands", dependencies: [
             "OS3Core", "OS3Runner", "OS3Libvirt",
@@ -30,7 +32,7 @@ let package = Package(
         // Linux calls Swift cannot make directly (variadic prctl/ioctl, fork+exec with a parent-death signal).
         .target(name: "COS3Sys"),
         // The pure core: lanes, markers, matching, verdicts, records, reports. No processes, no CLI.
-        .target(name: "OS3Core", dependencies: ["TOMLKit", "COS3Bytes"]),
+        .target(name: "OS3Core", dependencies: ["COS3Bytes"]),
         // Fast substring search for the marker matcher (glibc memmem).
         .target(name: "COS3Bytes"),
         .testTarget(name: "OS3CoreTests", dependencies: ["OS3Core"]),

@@ -20,35 +20,45 @@
 #define SYS_close_range 436
 #endif
 
-static void child_fail(int fd, int err) {
-    // Only async-signal-safe calls between fork and exec.
-    ssize_t r = write(fd, &err, sizeof err);
-    (void)r;
-    _exit(127);
-}
+// The child of vfork() shares os3ctl's memory until it execs: it may only make system calls,
+// and reports a failure through `*shared_errno` before _exit.
+#define CHILD_FAIL(err) do { *shared_errno = (err); _exit(127); } while (0)
 
 pid_t os3_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
                 int stdin_fd, int stdout_fd, int stderr_fd, int *child_errno) {
-    int report[2];
+    // vfork, not fork: no copy of os3ctl's page tables, and the child runs at once on this CPU
+    // while the calling thread waits for its exec — about 1 ms less on every boot's critical path.
+    // Every signal stays blocked across it so that no os3ctl handler runs in the shared memory.
+    volatile int failure = 0;
+    volatile int *shared_errno = &failure;
     *child_errno = 0;
-    if (pipe2(report, O_CLOEXEC) != 0) { *child_errno = errno; return -1; }
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0) { *child_errno = errno; close(report[0]); close(report[1]); return -1; }
+    pid_t pid = vfork();
     if (pid == 0) {
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) child_fail(report[1], errno);
+        // Handlers os3ctl installed must not run here or after exec; then unblock everything.
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        for (int sig = 1; sig < NSIG; sig++) {
+            struct sigaction cur;
+            if (sig == SIGKILL || sig == SIGSTOP) continue;
+            if (sigaction(sig, NULL, &cur) == 0 && cur.sa_handler != SIG_DFL && cur.sa_handler != SIG_IGN)
+                sigaction(sig, &dfl, NULL);
+        }
+        if (sigaction(SIGPIPE, &dfl, NULL) != 0) CHILD_FAIL(errno);
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) CHILD_FAIL(errno);
         // The parent may have died before prctl took effect.
         if (getppid() != parent) _exit(127);
-        if (setpgid(0, 0) != 0) child_fail(report[1], errno);
-        // Signals os3ctl ignores or handles must not leak into the child.
-        sigset_t none; sigemptyset(&none); sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL); signal(SIGINT, SIG_DFL); signal(SIGTERM, SIG_DFL);
+        if (setpgid(0, 0) != 0) CHILD_FAIL(errno);
         int fds[3] = { stdin_fd, stdout_fd, stderr_fd };
         // Move sources out of the 0..2 range first so dup2 cannot clobber one with another.
         for (int i = 0; i < 3; i++) {
             if (fds[i] >= 0 && fds[i] < 3) {
                 int moved = fcntl(fds[i], F_DUPFD, 3);
-                if (moved < 0) child_fail(report[1], errno);
+                if (moved < 0) CHILD_FAIL(errno);
                 fds[i] = moved;
             }
         }
@@ -56,23 +66,22 @@ pid_t os3_spawn(const char *path, char *const argv[], char *const envp[], const 
             int src = fds[i];
             if (src < 0) {
                 src = open("/dev/null", O_RDWR);
-                if (src < 0) child_fail(report[1], errno);
+                if (src < 0) CHILD_FAIL(errno);
             }
-            if (dup2(src, i) < 0) child_fail(report[1], errno);
+            if (dup2(src, i) < 0) CHILD_FAIL(errno);
         }
-        // Close everything else except the report pipe (which is close-on-exec).
-        if (report[1] > 3) syscall(SYS_close_range, 3, report[1] - 1, 0);
-        syscall(SYS_close_range, report[1] + 1, ~0U, 0);
-        if (cwd && chdir(cwd) != 0) child_fail(report[1], errno);
+        syscall(SYS_close_range, 3, ~0U, 0);
+        if (cwd && chdir(cwd) != 0) CHILD_FAIL(errno);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
         execve(path, argv, envp);
-        child_fail(report[1], errno);
+        CHILD_FAIL(errno);
     }
-    close(report[1]);
-    int err = 0;
-    ssize_t n;
-    do { n = read(report[0], &err, sizeof err); } while (n < 0 && errno == EINTR);
-    close(report[0]);
-    if (n == (ssize_t)sizeof err) {
+    int err = pid < 0 ? errno : failure;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (pid < 0) { *child_errno = err; return -1; }
+    if (err != 0) {
         int status;
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
         *child_errno = err;
@@ -82,6 +91,8 @@ pid_t os3_spawn(const char *path, char *const argv[], char *const envp[], const 
 }
 
 int os3_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
+int os3_is_main_thread(void) { return syscall(SYS_gettid) == getpid(); }
 
 int os3_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1); }
 

@@ -66,7 +66,7 @@ struct DoctorCommand: ParsableCommand {
             }
         }
         for c in checks {
-            printOut("\(c.ok ? "ok  " : (c.required ? "FAIL" : "warn")) \(c.name.padding(toLength: 16, withPad: " ", startingAt: 0)) \(c.detail)")
+            printOut("\(c.ok ? "ok  " : (c.required ? "FAIL" : "warn")) \(c.name.padding(to: 16)) \(c.detail)")
             if !c.ok, let fix = c.fix { printOut("     fix: \(fix)") }
         }
         if checks.contains(where: { !$0.ok && $0.required }) { throw ExitCode(4) }

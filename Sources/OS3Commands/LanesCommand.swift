@@ -39,7 +39,7 @@ struct LanesCommand: ParsableCommand {
         var widths = header.map(\.count)
         for row in cells { for (i, c) in row.enumerated() { widths[i] = max(widths[i], c.count) } }
         for row in [header] + cells {
-            printOut(row.enumerated().map { i, c in i == row.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }.joined(separator: "  "))
+            printOut(row.enumerated().map { i, c in i == row.count - 1 ? c : c.padding(to: widths[i]) }.joined(separator: "  "))
         }
         for r in rows where !r.lane.description.isEmpty { printErr("\(r.lane.name): \(r.lane.description)") }
     }

@@ -62,9 +62,9 @@ final class BootProgress: @unchecked Sendable {
         var text = drawn > 0 ? "\u{1B}[\(drawn)A" : ""
         for m in markers.required {
             if let hit = seen[m.id] {
-                text += "\u{1B}[2K  \u{1B}[32m✓\u{1B}[0m \(m.id.padding(toLength: 14, withPad: " ", startingAt: 0)) \(Reports.seconds(hit.time))\n"
+                text += "\u{1B}[2K  \u{1B}[32m✓\u{1B}[0m \(m.id.padding(to: 14)) \(Reports.seconds(hit.time))\n"
             } else {
-                text += "\u{1B}[2K  \u{1B}[2m·\u{1B}[0m \(m.id.padding(toLength: 14, withPad: " ", startingAt: 0)) \(m.patternText)\n"
+                text += "\u{1B}[2K  \u{1B}[2m·\u{1B}[0m \(m.id.padding(to: 14)) \(m.patternText)\n"
             }
         }
         drawn = markers.required.count

@@ -83,7 +83,7 @@ public struct DomainOwner: Sendable, Equatable, Codable {
     static func attribute(_ name: String, in xml: String) -> String? {
         for quote in ["\"", "'"] {
             let key = " \(name)=\(quote)"
-            guard let r = xml.range(of: key) else { continue }
+            guard let r = xml.firstRange(of: key) else { continue }
             let rest = xml[r.upperBound...]
             guard let end = rest.firstIndex(of: Character(quote)) else { return nil }
             return String(rest[..<end])
@@ -223,11 +223,11 @@ extension DomainXML {
     /// The host path of the first pty serial port in a running domain's XML (libvirt fills in
     /// `<source path='/dev/pts/N'/>` once QEMU has created it), or nil.
     public static func serialPTYPath(inLiveXML xml: String) -> String? {
-        guard let serial = xml.range(of: "<serial type='pty'") ?? xml.range(of: "<serial type=\"pty\"") else { return nil }
+        guard let serial = xml.firstRange(of: "<serial type='pty'") ?? xml.firstRange(of: "<serial type=\"pty\"") else { return nil }
         let rest = xml[serial.upperBound...]
-        guard let end = rest.range(of: "</serial>") else { return nil }
+        guard let end = rest.firstRange(of: "</serial>") else { return nil }
         let body = String(rest[..<end.lowerBound])
-        guard let source = body.range(of: "<source ") else { return nil }
+        guard let source = body.firstRange(of: "<source ") else { return nil }
         return DomainOwner.attribute("path", in: String(body[source.lowerBound...])).map(unescapeXML)
     }
 }

@@ -62,7 +62,7 @@ public struct MarkerSet: Sendable, Equatable, Codable {
                 guard Lane.isValidName(id) else {
                     throw entry.fail("id", "marker id '\(id)' is not allowed", fix: "use letters, digits, '-' and '_'")
                 }
-                let line = doc.line(of: "id", in: entry.section) ?? 0
+                let line = entry.table.line(of: "id") ?? entry.table.line ?? 0
                 if let first = ids[id] {
                     throw entry.fail("id", "duplicate marker id '\(id)' (first defined at line \(first))", fix: "give every marker its own id")
                 }

@@ -69,6 +69,6 @@ public enum Reports {
 }
 
 extension String {
-    func padding(to width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
-    func leftPadded(to width: Int, with pad: Character) -> String { count >= width ? self : String(repeating: pad, count: width - count) + self }
+    public func padding(to width: Int) -> String { count >= width ? self : self + String(repeating: " ", count: width - count) }
+    public func leftPadded(to width: Int, with pad: Character) -> String { count >= width ? self : String(repeating: pad, count: width - count) + self }
 }

@@ -1,63 +1,17 @@
-import TOMLKit
-
-/// A parsed TOML file that remembers where each key was written, so a bad value is reported
-/// with its line. TOMLKit gives lines only for syntax errors; keys are located by a light scan
-/// of the source, which is all an error message needs.
+/// A parsed TOML file (see `TOMLTable.parse`): every key and table header knows its line, so a
+/// bad value is reported where it was written.
 struct TOMLDocument {
     let file: String
     let table: TOMLTable
-    private let keyLines: [String: Int]   // "table.key" (or "key") -> 1-based line
-    private let headerLines: [String: [Int]]  // "[[name]]" occurrences, in order
 
     init(file: String, text: String, code: OS3Error.Code) throws {
         self.file = file
         do {
-            table = try TOMLTable(string: text)
-        } catch let error as TOMLParseError {
-            throw OS3Error(code, "not valid TOML: \(error.description)", file: file,
-                           line: Int(error.source.begin.line),
+            table = try TOMLTable.parse(text)
+        } catch {
+            throw OS3Error(code, "not valid TOML: \(error.message)", file: file, line: error.line,
                            fix: "correct the TOML syntax at that line (see docs/FORMATS.md)")
         }
-        var keys: [String: Int] = [:]
-        var headers: [String: [Int]] = [:]
-        var section = ""
-        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.trimmingSpaces()
-            if line.hasPrefix("[[") , let end = line.firstRange(of: "]]") {
-                section = String(line[line.index(line.startIndex, offsetBy: 2)..<end.lowerBound]).trimmingSpaces()
-                let occurrence = headers[section, default: []].count
-                headers[section, default: []].append(index + 1)
-                section += "#\(occurrence)"
-                continue
-            }
-            if line.hasPrefix("["), let end = line.firstIndex(of: "]") {
-                section = String(line[line.index(after: line.startIndex)..<end]).trimmingSpaces()
-                headers[section, default: []].append(index + 1)
-                continue
-            }
-            guard !line.hasPrefix("#"), let eq = line.firstIndex(of: "=") else { continue }
-            var key = String(line[..<eq]).trimmingSpaces()
-            if key.hasPrefix("\"") && key.hasSuffix("\"") && key.count >= 2 { key = String(key.dropFirst().dropLast()) }
-            let full = section.isEmpty ? key : "\(section).\(key)"
-            if keys[full] == nil { keys[full] = index + 1 }
-        }
-        keyLines = keys
-        headerLines = headers
-    }
-
-    /// Line of `key` inside `section` ("" for top level, "marker#2" for the third [[marker]]).
-    func line(of key: String, in section: String = "") -> Int? {
-        keyLines[section.isEmpty ? key : "\(section).\(key)"] ?? line(ofSection: section)
-    }
-
-    func line(ofSection section: String) -> Int? {
-        guard !section.isEmpty else { return nil }
-        if let hash = section.lastIndex(of: "#"), let n = Int(section[section.index(after: hash)...]) {
-            let name = String(section[..<hash])
-            let lines = headerLines[name] ?? []
-            return n < lines.count ? lines[n] : nil
-        }
-        return headerLines[section]?.first
     }
 }
 
@@ -65,12 +19,12 @@ struct TOMLDocument {
 struct TOMLReader {
     let document: TOMLDocument
     let table: TOMLTable
-    let section: String   // for line lookup
+    let section: String   // "" for the top level, "marker#2" for the third [[marker]]
     let code: OS3Error.Code
     let allowedKeys: [String]
 
     func fail(_ key: String?, _ message: String, fix: String? = nil) -> OS3Error {
-        let line = key.flatMap { document.line(of: $0, in: section) } ?? document.line(ofSection: section)
+        let line = key.flatMap { table.line(of: $0) } ?? table.line
         return OS3Error(code, message, file: document.file, line: line, fix: fix)
     }
 

@@ -209,13 +209,7 @@ func processStartTime(_ pid: Int32) -> UInt64? {
 enum EmbeddedRoot {
     /// `qemu:///embed?root=DIR` with DIR made absolute and URI-escaped.
     static func uri(root: String) -> String {
-        var escaped = ""
-        for byte in root.utf8 {
-            let c = Character(Unicode.Scalar(byte))
-            if byte < 0x80 && (c.isLetter || c.isNumber || "-._~/".contains(c)) { escaped.append(c) }
-            else { escaped += "%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2) }
-        }
-        return "qemu:///embed?root=\(escaped)"
+        "qemu:///embed?root=\(percentEncoded(root))"
     }
 
     /// The default root under the state directory.
@@ -302,6 +296,35 @@ enum EmbeddedRoot {
     }
 }
 
-private extension String {
-    func leftPadded(to width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
+/// URI escaping (RFC 3986): unreserved characters and "/" stay, every other byte becomes %XX.
+func percentEncoded(_ text: String) -> String {
+    let hex = Array("0123456789ABCDEF")
+    var out = ""
+    for byte in text.utf8 {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "/"):
+            out.append(Character(Unicode.Scalar(byte)))
+        default:
+            out += "%\(hex[Int(byte >> 4)])\(hex[Int(byte & 15)])"
+        }
+    }
+    return out
+}
+
+/// The inverse of `percentEncoded` (a malformed escape is kept as it is).
+func percentDecoded<S: StringProtocol>(_ text: S) -> String {
+    let bytes = Array(text.utf8)
+    var out: [UInt8] = []
+    var i = 0
+    while i < bytes.count {
+        if bytes[i] == UInt8(ascii: "%"), i + 2 < bytes.count, let v = UInt8(String(decoding: bytes[i + 1...i + 2], as: UTF8.self), radix: 16) {
+            out.append(v)
+            i += 3
+        } else {
+            out.append(bytes[i])
+            i += 1
+        }
+    }
+    return String(decoding: out, as: UTF8.self)
 }

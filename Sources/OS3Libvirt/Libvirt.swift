@@ -120,7 +120,7 @@ struct URIParts {
     var query: [String: String]
 
     init?(_ uri: String) {
-        guard let schemeEnd = uri.range(of: "://") else { return nil }
+        guard let schemeEnd = uri.firstRange(of: "://") else { return nil }
         let scheme = uri[..<schemeEnd.lowerBound]
         let plus = scheme.split(separator: "+", maxSplits: 1).map(String.init)
         driver = plus[0]
@@ -143,7 +143,7 @@ struct URIParts {
         query = [:]
         for pair in queryText.split(separator: "&") {
             let kv = pair.split(separator: "=", maxSplits: 1).map(String.init)
-            query[kv[0]] = kv.count > 1 ? (kv[1].removingPercentEncoding ?? kv[1]) : ""
+            query[kv[0]] = kv.count > 1 ? percentDecoded(kv[1]) : ""
         }
     }
 }
@@ -213,7 +213,7 @@ final class LibvirtConnection: @unchecked Sendable {
     /// the daemon.
     static func openable(_ uri: String) -> String {
         guard HypervisorPlace.of(uri) == .local, let parts = URIParts(uri), parts.transport == nil,
-              let scheme = uri.range(of: "://") else { return uri }
+              let scheme = uri.firstRange(of: "://") else { return uri }
         return "\(parts.driver)+unix\(uri[scheme.lowerBound...])"
     }
 

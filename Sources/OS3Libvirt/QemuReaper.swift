@@ -47,7 +47,7 @@ final class QemuReaper: @unchecked Sendable {
         var pid: pid_t = 0
         while pid == 0 {
             if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
-               let p = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), p > 0 {
+               let p = pid_t(text.filter { !$0.isWhitespace }), p > 0 {
                 pid = p
                 break
             }

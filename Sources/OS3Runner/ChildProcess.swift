@@ -153,7 +153,7 @@ final class LiveProcesses: @unchecked Sendable {
 
 /// PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, not the process. Forking
 /// from a pool thread that later retires would kill a healthy QEMU, so every fork happens on this
-/// one thread, which lives as long as os3ctl.
+/// one thread, which lives as long as os3ctl — or on the main thread, which does too.
 final class Spawner: @unchecked Sendable {
     static let shared = Spawner()
 
@@ -168,15 +168,23 @@ final class Spawner: @unchecked Sendable {
 
     private let condition = Condition()
     private var queue: [Request] = []
+    private var threadStarted = false
 
-    private init() {
-        startThread(name: "os3ctl-spawner") { [unowned self] in self.loop() }
-    }
+    private init() {}
 
     func spawn(path: String, argv: [String], env: [String], cwd: String?, fds: (Int32, Int32, Int32)) -> (pid_t, Int32) {
+        // The main thread lives as long as os3ctl, so it may fork itself: no hand-over to the
+        // spawner thread (two wake-ups, each late by a scheduler slice on a loaded host).
+        if os3_is_main_thread() == 1 {
+            return Self.forkExec(Request(path: path, argv: argv, env: env, cwd: cwd, fds: fds) { _, _ in })
+        }
         let semaphore = DispatchSemaphore(value: 0)
         nonisolated(unsafe) var result: (pid_t, Int32) = (-1, 0)
         condition.lock()
+        if !threadStarted {
+            threadStarted = true
+            startThread(name: "os3ctl-spawner") { [unowned self] in self.loop() }
+        }
         queue.append(Request(path: path, argv: argv, env: env, cwd: cwd, fds: fds) { pid, err in
             result = (pid, err)
             semaphore.signal()

@@ -92,7 +92,7 @@ public struct KernelBuilder: Sendable {
                     what: "swiftc")
         var objects = [kernelObject]
         for asm in asmFiles {
-            let obj = "\(out)/obj/\(project.relative(asm).replacingOccurrences(of: "/", with: "_")).o"
+            let obj = "\(out)/obj/\(String(project.relative(asm).map { $0 == "/" ? "_" : $0 })).o"
             log("assembling \(project.relative(asm))")
             try runTool([toolchain.clang] + config.asmFlags + ["-c", asm, "-o", obj], what: "clang")
             objects.append(obj)
@@ -109,10 +109,10 @@ public struct KernelBuilder: Sendable {
         var files: [String] = []
         for dir in dirs {
             let base = "\(project.kernelDirectory)/\(dir)"
-            guard let walker = FileManager.default.enumerator(atPath: base) else {
+            guard let walker = try? FileManager.default.subpathsOfDirectory(atPath: base) else {
                 throw OS3Error(.notFound, "kernel/\(dir) does not exist", file: "kernel/build.toml", fix: "fix the source directories in kernel/build.toml")
             }
-            for case let rel as String in walker where rel.hasSuffix(".\(ext)") && !rel.split(separator: "/").contains(where: { $0.hasPrefix(".") }) {
+            for rel in walker where rel.hasSuffix(".\(ext)") && !rel.split(separator: "/").contains(where: { $0.hasPrefix(".") }) {
                 files.append("\(base)/\(rel)")
             }
         }

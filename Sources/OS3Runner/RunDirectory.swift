@@ -79,15 +79,17 @@ public struct UTCTimestamp: Sendable {
     /// "2026-11-21T17:46:45.123Z"
     public func string(from date: Date) -> String {
         let (tm, ms) = Self.broken(date)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                      tm.tm_hour, tm.tm_min, tm.tm_sec, ms)
+        return "\(Self.pad(tm.tm_year + 1900, 4))-\(Self.pad(tm.tm_mon + 1))-\(Self.pad(tm.tm_mday))T\(Self.pad(tm.tm_hour)):\(Self.pad(tm.tm_min)):\(Self.pad(tm.tm_sec)).\(Self.pad(ms, 3))Z"
     }
 
     /// "20261121-174645", for directory names.
     public static func compact(_ date: Date) -> String {
         let (tm, _) = broken(date)
-        return String(format: "%04d%02d%02d-%02d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec)
+        return "\(Self.pad(tm.tm_year + 1900, 4))\(Self.pad(tm.tm_mon + 1))\(Self.pad(tm.tm_mday))-\(Self.pad(tm.tm_hour))\(Self.pad(tm.tm_min))\(Self.pad(tm.tm_sec))"
     }
+
+    /// Zero-padded decimal.
+    fileprivate static func pad(_ value: Int32, _ width: Int = 2) -> String { String(value).leftPadded(to: width, with: "0") }
 
     private static func broken(_ date: Date) -> (tm, Int32) {
         let t = date.timeIntervalSince1970

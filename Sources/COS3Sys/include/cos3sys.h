@@ -11,6 +11,8 @@ pid_t os3_spawn(const char *path, char *const argv[], char *const envp[], const 
 
 /// pidfd_open(2): a descriptor that polls readable when the process exits. -1 if unsupported.
 int os3_pidfd_open(pid_t pid);
+/// 1 on the process's main thread (its thread id is the process id).
+int os3_is_main_thread(void);
 
 /// Makes this process a child subreaper (orphaned descendants are reparented to us).
 int os3_set_child_subreaper(void);
