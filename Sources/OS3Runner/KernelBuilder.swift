@@ -14,8 +14,10 @@ public struct Toolchain: Sendable {
         guard let found = env["OS3_SWIFTC"].flatMap(resolveExecutable) ?? resolveExecutable("swiftc") else {
             throw OS3Error(.toolMissing, "swiftc not found on PATH", fix: "install Swift 6.3 (with the embedded stdlib) and put its usr/bin on PATH")
         }
-        let real = Path.resolvingSymlinks(found)
-        let bin = Path.directory(real)
+        // The toolchain's own directory, but still invoked as `swiftc`: the driver decides what it
+        // is by the name it was run as (swiftc is a symlink to swift-driver).
+        let bin = Path.directory(Path.resolvingSymlinks(found))
+        let real = access("\(bin)/swiftc", X_OK) == 0 ? "\(bin)/swiftc" : found
         let t = Toolchain(swiftc: real, clang: "\(bin)/clang", lld: "\(bin)/ld.lld")
         for tool in [t.clang, t.lld] where access(tool, X_OK) != 0 {
             throw OS3Error(.toolMissing, "\(tool) is missing: the kernel is built with the toolchain's own clang and ld.lld",
