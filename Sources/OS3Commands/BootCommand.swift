@@ -40,8 +40,13 @@ struct BootCommand: ParsableCommand {
         if let timeout { lane.totalTimeout = timeout; lane.idleTimeout = min(lane.idleTimeout, timeout) }
         if let idleTimeout { lane.idleTimeout = idleTimeout }
         let kernel = try kernelOptions.resolveKernel(project: project, quiet: json)
+        var backend = backendOptions.makeBackend(state: options.state)
+        let early = backend is QemuBackend ? BootCommand.takeEarlyStart() : nil
+        if let early { backend = QemuBackend(prestarted: early) }
+        // A skipped lane or another argv leaves the early QEMU unadopted: it is stopped here.
+        defer { early?.discard() }
         let runner = LaneRunner(project: project, state: options.state, kernel: kernel, qemu: kernelOptions.qemuBinary,
-                                extraAppend: kernelOptions.append, backend: backendOptions.makeBackend(state: options.state))
+                                extraAppend: kernelOptions.append, backend: backend)
         let progress = BootProgress(lane: lane.name, echoSerial: serial, quiet: json && !serial)
         // Marker files are parsed and compiled while QEMU starts (they are checked before any verdict).
         let record = try runner.run(lane, markers: .deferred { [lane] in try project.markers(for: lane) }, onEvent: progress.handle)
@@ -56,6 +61,54 @@ struct BootCommand: ParsableCommand {
         if let status = Interrupts.exitStatus { throw ExitCode(status) }
         throw ExitCode(record.verdict.kind.exitCode)
     }
+}
+
+// MARK: Starting QEMU before the command line is parsed
+
+extension BootCommand {
+    nonisolated(unsafe) private static var earlyStart: StartedQemu?
+
+    /// `boot` starts QEMU before ArgumentParser has looked at the command line: parsing takes about
+    /// 2 ms (reflection over every command's options), on the critical path of every boot (issue 2:
+    /// os3ctl may add at most 5% to QEMU by hand). For the plain forms — `boot` followed only by the
+    /// options below, with `--kernel` given — this reads the lane, checks it can run here, and starts
+    /// QEMU; ArgumentParser then parses as always (it alone decides what the command line means),
+    /// and `BootRunner` adopts this QEMU only if the argv it would run is exactly this one. Anything
+    /// else (another option, a usage error, a different reading of the options) stops it at once, and
+    /// nothing is shown of it. Called once, first thing, from `OS3Command.runMain`.
+    static func startEarly(_ arguments: [String]) {
+        guard arguments.first == "boot" else { return }
+        let valued: Set<String> = ["--lane", "--kernel", "--qemu", "--append", "--project", "--state-dir", "--timeout", "--idle-timeout"]
+        let flags: Set<String> = ["--serial", "--json"]
+        var values: [String: String] = [:]
+        var rest = arguments.dropFirst()
+        while let arg = rest.popFirst() {
+            if flags.contains(arg) { continue }
+            if let eq = arg.firstIndex(of: "="), valued.contains(String(arg[..<eq])) {
+                values[String(arg[..<eq])] = String(arg[arg.index(after: eq)...])
+                continue
+            }
+            guard valued.contains(arg), let value = rest.popFirst(), !value.hasPrefix("-") || arg == "--append" else { return }
+            values[arg] = value
+        }
+        guard let kernelArg = values["--kernel"],
+              let project = try? Project.locate(explicit: values["--project"]),
+              let lane = try? project.loadLane(values["--lane"] ?? "kvm"),
+              HostProbe.skipReason(for: lane) == nil,
+              let kernel = try? KernelOptions.givenKernel(kernelArg) else { return }
+        let invocation = QemuInvocation(binary: KernelOptions.qemuBinary(values["--qemu"]), lane: lane, kernel: kernel,
+                                        extraAppend: values["--append"] ?? "")
+        earlyStart = try? StartedQemu.start(invocation.argv)
+    }
+
+    /// The QEMU `startEarly` started, handed over once.
+    static func takeEarlyStart() -> StartedQemu? {
+        defer { earlyStart = nil }
+        return earlyStart
+    }
+
+    /// Stops an early QEMU nobody adopted (the command line turned out to mean something else).
+    static func discardEarlyStart() { takeEarlyStart()?.discard() }
 }
 
 /// One line per boot: verdict, lane, time, markers, detail, and where the evidence is.

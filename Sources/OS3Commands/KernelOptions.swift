@@ -17,18 +17,26 @@ struct KernelOptions: ParsableArguments {
 
     /// The image to boot, building ours first if needed.
     func resolveKernel(project: Project, quiet: Bool) throws -> String {
-        if let kernel {
-            let path = absolutePath(kernel)
-            guard FileManager.default.isReadableFile(atPath: path) else {
-                throw OS3Error(.notFound, "kernel image \(path) does not exist or is not readable", fix: "pass the path of a PVH ELF kernel, or omit --kernel to build kernel/")
-            }
-            return path
-        }
+        if let kernel { return try Self.givenKernel(kernel) }
         let builder = KernelBuilder(project: project, toolchain: try Toolchain.locate())
         let result = try builder.build(log: { if !quiet { printErr("build: \($0)") } })
         if result.rebuilt && !quiet { printErr("build: \(project.relative(result.image)) rebuilt in \(Reports.seconds(result.seconds))") }
         return result.image
     }
 
-    var qemuBinary: String { qemu.map { $0.contains("/") ? absolutePath($0) : $0 } ?? HostProbe.defaultQemu }
+    var qemuBinary: String { Self.qemuBinary(qemu) }
+
+    /// `--kernel PATH` made absolute, if it can be read.
+    static func givenKernel(_ kernel: String) throws -> String {
+        let path = absolutePath(kernel)
+        guard FileManager.default.isReadableFile(atPath: path) else {
+            throw OS3Error(.notFound, "kernel image \(path) does not exist or is not readable", fix: "pass the path of a PVH ELF kernel, or omit --kernel to build kernel/")
+        }
+        return path
+    }
+
+    /// `--qemu`: a path made absolute, or a name looked up in PATH (the default: qemu-system-x86_64).
+    static func qemuBinary(_ qemu: String?) -> String {
+        qemu.map { $0.contains("/") ? absolutePath($0) : $0 } ?? HostProbe.defaultQemu
+    }
 }

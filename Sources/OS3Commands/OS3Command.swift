@@ -23,15 +23,19 @@ public struct OS3Command: ParsableCommand {
     /// Runs the command line and exits with os3ctl's documented codes.
     public static func runMain() -> Never {
         Interrupts.install()
+        BootCommand.startEarly(Array(CommandLine.arguments.dropFirst()))
         do {
             var command = try parseAsRoot()
             try command.run()
+            BootCommand.discardEarlyStart()
             exit(withError: nil)
         } catch let error as OS3Error {
+            BootCommand.discardEarlyStart()
             printErr(error.description)
             Interrupts.killAllChildren()
             exit(withError: ExitCode(error.exitCode))
         } catch {
+            BootCommand.discardEarlyStart()
             Interrupts.killAllChildren()
             exit(withError: error)
         }

@@ -51,10 +51,6 @@ public struct MarkerSet: Sendable, Equatable, Codable {
         try root.checkUnknownKeys()
         var set = MarkerSet()
         var ids: [String: Int] = [:]
-        // Compiling a regex is the slowest part of loading markers: do all of this file's at once.
-        RegexCache.shared.warm(["marker", "forbidden"].flatMap { key in
-            (root.table[key]?.array).map { array in array.compactMap { $0.table?["regex"]?.string } } ?? []
-        })
         for (kind, key) in [(false, "marker"), (true, "forbidden")] {
             for entry in try root.tableArray(key, allowed: markerKeys) {
                 try entry.checkUnknownKeys()

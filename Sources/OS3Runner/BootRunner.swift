@@ -12,6 +12,69 @@ public struct MarkerSource: Sendable {
     public static func deferred(_ load: @escaping @Sendable () throws -> MarkerSet) -> MarkerSource { MarkerSource(load: load) }
 }
 
+/// QEMU spawned for an argv, with os3ctl's ends of its three pipes: the first step of a boot, which
+/// `boot` takes before anything else (even before its command line is fully parsed; BootCommand).
+/// A `BootRunner` adopts it when the argv is the one it would run, else discards it.
+public final class StartedQemu: @unchecked Sendable {
+    public let argv: [String]
+    /// The child, or why it could not be started (a verdict, not an exception).
+    public let spawned: Result<ChildProcess, any Error>
+    /// The boot's clock starts just before the spawn.
+    public let start: Double
+    public let startedAt: String
+    let outRead: Int32, errRead: Int32, inWrite: Int32
+    private let lock = Lock()
+    private var closed = false
+    private var adopted = false
+
+    private init(argv: [String], spawned: Result<ChildProcess, any Error>, start: Double, startedAt: String,
+                 outRead: Int32, errRead: Int32, inWrite: Int32) {
+        self.argv = argv
+        self.spawned = spawned
+        self.start = start
+        self.startedAt = startedAt
+        self.outRead = outRead
+        self.errRead = errRead
+        self.inWrite = inWrite
+    }
+
+    public static func start(_ argv: [String]) throws -> StartedQemu {
+        let startedAt = iso8601.string(from: Date())
+        var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1], inPipe: [Int32] = [-1, -1]
+        guard os3_pipe_cloexec(&outPipe) == 0, os3_pipe_cloexec(&errPipe) == 0, os3_pipe_cloexec(&inPipe) == 0 else {
+            throw OS3Error(.io, "pipe: \(String(cString: strerror(errno)))")
+        }
+        let start = Clock.now
+        let spawned = Result { try ChildProcess.spawn(argv, stdin: inPipe[0], stdout: outPipe[1], stderr: errPipe[1]) }
+        close(outPipe[1]); close(errPipe[1]); close(inPipe[0])
+        return StartedQemu(argv: argv, spawned: spawned.mapError { $0 }, start: start, startedAt: startedAt,
+                           outRead: outPipe[0], errRead: errPipe[0], inWrite: inPipe[1])
+    }
+
+    /// Stops QEMU at once (nothing of it is left) and closes the pipes — unless a boot adopted it.
+    public func discard() {
+        guard !lock.withLock({ adopted }) else { return }
+        stop()
+    }
+
+    /// Stops QEMU at once and closes the pipes (the boot that owns it gives up).
+    func stop() {
+        if case .success(let child) = spawned { child.terminate(grace: 0) }
+        closePipes()
+    }
+
+    /// A boot takes it over: from now on that boot alone ends it.
+    func adopt() { lock.withLock { adopted = true } }
+
+    func closePipes() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !closed else { return }
+        closed = true
+        close(inWrite); close(outRead); close(errRead)
+    }
+}
+
 /// What a running boot reports as it goes (for live checklists and `--serial`).
 public enum BootEvent: Sendable {
     /// QEMU runs; `markers` are the ones this boot is judged by (loaded while QEMU started).
@@ -39,26 +102,32 @@ public struct BootRunner: Sendable {
     /// How long to wait for the rest of a forbidden line before stopping the guest.
     public var forbiddenLineGrace: Double = 0.02
 
-    public init(invocation: QemuInvocation, markers: MarkerSource, state: StateDirectory) {
+    /// QEMU started ahead for this boot (see `StartedQemu`); used only if its argv is this boot's.
+    public var prestarted: StartedQemu?
+
+    public init(invocation: QemuInvocation, markers: MarkerSource, state: StateDirectory, prestarted: StartedQemu? = nil) {
         self.invocation = invocation
         self.markers = markers
         self.state = state
+        self.prestarted = prestarted
     }
 
     public func run(onEvent: @Sendable (BootEvent) -> Void = { _ in }) throws -> RunRecord {
         let lane = invocation.lane
         let argv = invocation.argv
-        let startedAt = iso8601.string(from: Date())
         let interruptFD = Interrupts.install()
-        var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1], inPipe: [Int32] = [-1, -1]
-        guard os3_pipe_cloexec(&outPipe) == 0, os3_pipe_cloexec(&errPipe) == 0, os3_pipe_cloexec(&inPipe) == 0 else {
-            throw OS3Error(.io, "pipe: \(String(cString: strerror(errno)))")
+        let qemu: StartedQemu
+        if let prestarted, prestarted.argv == argv {
+            prestarted.adopt()
+            qemu = prestarted
+        } else {
+            prestarted?.discard()
+            qemu = try StartedQemu.start(argv)
         }
-        let start = Clock.now
-        let spawned = Result { try ChildProcess.spawn(argv, stdin: inPipe[0], stdout: outPipe[1], stderr: errPipe[1]) }
-        close(outPipe[1]); close(errPipe[1]); close(inPipe[0])
+        let (spawned, start, startedAt) = (qemu.spawned, qemu.start, qemu.startedAt)
+        let (outRead, errRead, inWrite) = (qemu.outRead, qemu.errRead, qemu.inWrite)
         // Our end of the guest's stdin stays open (EOF on a chardev can stop QEMU); closed at the end.
-        defer { close(inPipe[1]); close(outPipe[0]); close(errPipe[0]) }
+        defer { qemu.closePipes() }
         // While QEMU starts: the markers, then the run directory. Neither may outlive a failure
         // here as a running guest.
         let markers: MarkerSet, dir: String
@@ -68,13 +137,13 @@ public struct BootRunner: Sendable {
             try writeFile("\(dir)/argv.txt", argv.joined(separator: "\n") + "\n")
             try writeFile("\(dir)/command.sh", "#!/bin/sh\n# The exact QEMU command of this run.\nexec \(invocation.shellCommand)\n")
         } catch {
-            if case .success(let child) = spawned { child.terminate(grace: 0) }
+            qemu.stop()
             throw error
         }
         let serialPath = "\(dir)/serial.log"
         let log = open(serialPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard log >= 0 else {
-            if case .success(let child) = spawned { child.terminate(grace: 0) }
+            qemu.stop()
             throw OS3Error(.io, "cannot create \(serialPath): \(String(cString: strerror(errno)))")
         }
         defer { close(log) }
@@ -94,15 +163,15 @@ public struct BootRunner: Sendable {
             return finish(observation, markers: markers, dir: dir, serialPath: serialPath, startedAt: startedAt,
                           duration: Clock.now - start)
         }
-        _ = fcntl(outPipe[0], F_SETFL, fcntl(outPipe[0], F_GETFL) | O_NONBLOCK)
-        _ = fcntl(errPipe[0], F_SETFL, fcntl(errPipe[0], F_GETFL) | O_NONBLOCK)
+        _ = fcntl(outRead, F_SETFL, fcntl(outRead, F_GETFL) | O_NONBLOCK)
+        _ = fcntl(errRead, F_SETFL, fcntl(errRead, F_GETFL) | O_NONBLOCK)
         onEvent(.started(pid: child.pid, runDirectory: dir, markers: markers))
         var inputPending = lane.consoleInput
         /// Types the lane's console input once its trigger marker has been seen.
         func typeInputIfDue() {
             guard let input = inputPending, input.after.map({ matcher.hits[$0] != nil }) ?? true else { return }
             inputPending = nil
-            try? writeAll(inPipe[1], Array(input.text.utf8))
+            try? writeAll(inWrite, Array(input.text.utf8))
         }
         typeInputIfDue()
 
@@ -114,7 +183,7 @@ public struct BootRunner: Sendable {
         /// Reads what is available now from the console; false at EOF.
         func drainConsole() -> Bool {
             while true {
-                let n = buffer.withUnsafeMutableBytes { read(outPipe[0], $0.baseAddress, $0.count) }
+                let n = buffer.withUnsafeMutableBytes { read(outRead, $0.baseAddress, $0.count) }
                 if n > 0 {
                     let now = Clock.now
                     lastOutput = now
@@ -142,7 +211,7 @@ public struct BootRunner: Sendable {
 
         func drainStderr() -> Bool {
             while true {
-                let n = buffer.withUnsafeMutableBytes { read(errPipe[0], $0.baseAddress, $0.count) }
+                let n = buffer.withUnsafeMutableBytes { read(errRead, $0.baseAddress, $0.count) }
                 if n > 0 {
                     if errLog >= 0 { buffer.withUnsafeBytes { try? writeAll(errLog, UnsafeRawBufferPointer(rebasing: $0[0..<n])) } }
                     stderrTail += buffer[0..<n]
@@ -164,8 +233,8 @@ public struct BootRunner: Sendable {
             if now >= totalDeadline { stopReason = .totalTimeout; verdictTime = now; break }
             let wait = min(idleDeadline, totalDeadline) - now
             var fds: [pollfd] = []
-            if outOpen { fds.append(pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0)) }
-            if errOpen { fds.append(pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0)) }
+            if outOpen { fds.append(pollfd(fd: outRead, events: Int16(POLLIN), revents: 0)) }
+            if errOpen { fds.append(pollfd(fd: errRead, events: Int16(POLLIN), revents: 0)) }
             if child.exitFD >= 0 { fds.append(pollfd(fd: child.exitFD, events: Int16(POLLIN), revents: 0)) }
             if interruptFD >= 0 { fds.append(pollfd(fd: interruptFD, events: Int16(POLLIN), revents: 0)) }
             // Without pidfd, fall back to checking the child every 20 ms.
@@ -184,7 +253,7 @@ public struct BootRunner: Sendable {
                 // verdict and its time are already fixed, and the guest is stopped well within 50 ms.
                 let lineDeadline = Clock.now + forbiddenLineGrace
                 while outOpen && matcher.forbiddenLineIncomplete && Clock.now < lineDeadline {
-                    var p = pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0)
+                    var p = pollfd(fd: outRead, events: Int16(POLLIN), revents: 0)
                     _ = Glibc.poll(&p, 1, Int32(max(1, (lineDeadline - Clock.now) * 1000)))
                     outOpen = drainConsole()
                 }
