@@ -98,7 +98,8 @@ extension BootCommand {
               let kernel = try? KernelOptions.givenKernel(kernelArg) else { return }
         let invocation = QemuInvocation(binary: KernelOptions.qemuBinary(values["--qemu"]), lane: lane, kernel: kernel,
                                         extraAppend: values["--append"] ?? "")
-        earlyStart = try? StartedQemu.start(invocation.argv)
+        let state = ProjectOptions.state(values["--state-dir"])
+        earlyStart = try? StartedQemu.start(invocation.argv, state: state, label: lane.name)
     }
 
     /// The QEMU `startEarly` started, handed over once.

@@ -52,7 +52,12 @@ struct ProjectOptions: ParsableArguments {
 
     func locate() throws -> Project { try Project.locate(explicit: project) }
 
-    var state: StateDirectory { stateDir.map { StateDirectory(path: absolutePath($0)) } ?? StateDirectory() }
+    var state: StateDirectory { Self.state(stateDir) }
+
+    /// `--state-dir`, else the default (see StateDirectory).
+    static func state(_ stateDir: String?) -> StateDirectory {
+        stateDir.map { StateDirectory(path: absolutePath($0)) } ?? StateDirectory()
+    }
 }
 
 extension OS3Error {

@@ -13,7 +13,7 @@ func printOut(_ text: String) {
 
 /// Progress goes to stderr; results to stdout. A live checklist only when stderr is a terminal.
 enum Terminal {
-    static var stderrIsTTY: Bool { isatty(2) == 1 && ProcessInfo.processInfo.environment["TERM"] != "dumb" }
+    static var stderrIsTTY: Bool { isatty(2) == 1 && environmentValue("TERM") != "dumb" }
 }
 
 /// Shows a boot's markers as they arrive: a redrawn checklist on a terminal, plain lines otherwise.

@@ -12,46 +12,69 @@ public struct MarkerSource: Sendable {
     public static func deferred(_ load: @escaping @Sendable () throws -> MarkerSet) -> MarkerSource { MarkerSource(load: load) }
 }
 
-/// QEMU spawned for an argv, with os3ctl's ends of its three pipes: the first step of a boot, which
-/// `boot` takes before anything else (even before its command line is fully parsed; BootCommand).
-/// A `BootRunner` adopts it when the argv is the one it would run, else discards it.
+/// QEMU spawned for an argv, with its run directory and os3ctl's ends of its console and pipes: the
+/// first step of a boot, which `boot` takes before anything else (even before its command line is
+/// fully parsed; BootCommand). A `BootRunner` adopts it when the argv and state directory are the
+/// ones it would use, else discards it.
+///
+/// QEMU's console (its stdout: `-chardev stdio`) goes straight into the run's `serial.log`, which
+/// os3ctl reads as it grows, once a millisecond. Not a pipe: QEMU writes the console a byte at a
+/// time, and every write to a pipe with a blocked reader wakes that reader (an inter-processor
+/// interrupt on QEMU's side each time) — measurably slower QEMU; and os3ctl no longer copies
+/// every byte into the log itself. QEMU's stdin and stderr stay pipes.
 public final class StartedQemu: @unchecked Sendable {
     public let argv: [String]
+    public let statePath: String
+    /// The run directory; `serial.log` in it is QEMU's console.
+    public let directory: String
     /// The child, or why it could not be started (a verdict, not an exception).
     public let spawned: Result<ChildProcess, any Error>
     /// The boot's clock starts just before the spawn.
     public let start: Double
     public let startedAt: String
-    let outRead: Int32, errRead: Int32, inWrite: Int32
+    /// os3ctl's read end of serial.log, and of QEMU's stderr; its write end of QEMU's stdin.
+    let consoleRead: Int32, errRead: Int32, inWrite: Int32
     private let lock = Lock()
     private var closed = false
     private var adopted = false
 
-    private init(argv: [String], spawned: Result<ChildProcess, any Error>, start: Double, startedAt: String,
-                 outRead: Int32, errRead: Int32, inWrite: Int32) {
+    private init(argv: [String], statePath: String, directory: String, spawned: Result<ChildProcess, any Error>,
+                 start: Double, startedAt: String, consoleRead: Int32, errRead: Int32, inWrite: Int32) {
         self.argv = argv
+        self.statePath = statePath
+        self.directory = directory
         self.spawned = spawned
         self.start = start
         self.startedAt = startedAt
-        self.outRead = outRead
+        self.consoleRead = consoleRead
         self.errRead = errRead
         self.inWrite = inWrite
     }
 
-    public static func start(_ argv: [String]) throws -> StartedQemu {
+    public static func start(_ argv: [String], state: StateDirectory, label: String) throws -> StartedQemu {
         let startedAt = iso8601.string(from: Date())
-        var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1], inPipe: [Int32] = [-1, -1]
-        guard os3_pipe_cloexec(&outPipe) == 0, os3_pipe_cloexec(&errPipe) == 0, os3_pipe_cloexec(&inPipe) == 0 else {
+        let dir = try state.makeRunDirectory(label: label)
+        let serialPath = "\(dir)/serial.log"
+        let consoleWrite = open(serialPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let consoleRead = consoleWrite >= 0 ? open(serialPath, O_RDONLY | O_CLOEXEC) : -1
+        guard consoleRead >= 0 else {
+            if consoleWrite >= 0 { close(consoleWrite) }
+            throw OS3Error(.io, "cannot create \(serialPath): \(String(cString: strerror(errno)))")
+        }
+        var errPipe: [Int32] = [-1, -1], inPipe: [Int32] = [-1, -1]
+        guard os3_pipe_cloexec(&errPipe) == 0, os3_pipe_cloexec(&inPipe) == 0 else {
+            close(consoleWrite); close(consoleRead)
             throw OS3Error(.io, "pipe: \(String(cString: strerror(errno)))")
         }
         let start = Clock.now
-        let spawned = Result { try ChildProcess.spawn(argv, stdin: inPipe[0], stdout: outPipe[1], stderr: errPipe[1]) }
-        close(outPipe[1]); close(errPipe[1]); close(inPipe[0])
-        return StartedQemu(argv: argv, spawned: spawned.mapError { $0 }, start: start, startedAt: startedAt,
-                           outRead: outPipe[0], errRead: errPipe[0], inWrite: inPipe[1])
+        let spawned = Result { try ChildProcess.spawn(argv, stdin: inPipe[0], stdout: consoleWrite, stderr: errPipe[1]) }
+        close(consoleWrite); close(errPipe[1]); close(inPipe[0])
+        return StartedQemu(argv: argv, statePath: state.path, directory: dir, spawned: spawned.mapError { $0 }, start: start,
+                           startedAt: startedAt, consoleRead: consoleRead, errRead: errPipe[0], inWrite: inPipe[1])
     }
 
     /// Stops QEMU at once (nothing of it is left) and closes the pipes — unless a boot adopted it.
+    /// Its run directory stays (with whatever QEMU wrote), like every run directory.
     public func discard() {
         guard !lock.withLock({ adopted }) else { return }
         stop()
@@ -71,7 +94,7 @@ public final class StartedQemu: @unchecked Sendable {
         defer { lock.unlock() }
         guard !closed else { return }
         closed = true
-        close(inWrite); close(outRead); close(errRead)
+        close(inWrite); close(consoleRead); close(errRead)
     }
 }
 
@@ -101,6 +124,8 @@ public struct BootRunner: Sendable {
     public var killGrace: Double = 0.2
     /// How long to wait for the rest of a forbidden line before stopping the guest.
     public var forbiddenLineGrace: Double = 0.02
+    /// How often the console file is read while the guest runs.
+    public var consoleInterval: Double = 0.001
 
     /// QEMU started ahead for this boot (see `StartedQemu`); used only if its argv is this boot's.
     public var prestarted: StartedQemu?
@@ -117,23 +142,22 @@ public struct BootRunner: Sendable {
         let argv = invocation.argv
         let interruptFD = Interrupts.install()
         let qemu: StartedQemu
-        if let prestarted, prestarted.argv == argv {
+        if let prestarted, prestarted.argv == argv, prestarted.statePath == state.path {
             prestarted.adopt()
             qemu = prestarted
         } else {
             prestarted?.discard()
-            qemu = try StartedQemu.start(argv)
+            qemu = try StartedQemu.start(argv, state: state, label: lane.name)
         }
-        let (spawned, start, startedAt) = (qemu.spawned, qemu.start, qemu.startedAt)
-        let (outRead, errRead, inWrite) = (qemu.outRead, qemu.errRead, qemu.inWrite)
+        let (spawned, start, startedAt, dir) = (qemu.spawned, qemu.start, qemu.startedAt, qemu.directory)
+        let (consoleRead, errRead, inWrite) = (qemu.consoleRead, qemu.errRead, qemu.inWrite)
         // Our end of the guest's stdin stays open (EOF on a chardev can stop QEMU); closed at the end.
         defer { qemu.closePipes() }
-        // While QEMU starts: the markers, then the run directory. Neither may outlive a failure
-        // here as a running guest.
-        let markers: MarkerSet, dir: String
+        // While QEMU starts: the markers, then the rest of the run directory. A failure here must
+        // not leave a running guest.
+        let markers: MarkerSet
         do {
             markers = try self.markers.load()
-            dir = try state.makeRunDirectory(label: lane.name)
             try writeFile("\(dir)/argv.txt", argv.joined(separator: "\n") + "\n")
             try writeFile("\(dir)/command.sh", "#!/bin/sh\n# The exact QEMU command of this run.\nexec \(invocation.shellCommand)\n")
         } catch {
@@ -141,12 +165,6 @@ public struct BootRunner: Sendable {
             throw error
         }
         let serialPath = "\(dir)/serial.log"
-        let log = open(serialPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard log >= 0 else {
-            qemu.stop()
-            throw OS3Error(.io, "cannot create \(serialPath): \(String(cString: strerror(errno)))")
-        }
-        defer { close(log) }
         let errLog = open("\(dir)/qemu.stderr", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         defer { if errLog >= 0 { close(errLog) } }
 
@@ -163,7 +181,6 @@ public struct BootRunner: Sendable {
             return finish(observation, markers: markers, dir: dir, serialPath: serialPath, startedAt: startedAt,
                           duration: Clock.now - start)
         }
-        _ = fcntl(outRead, F_SETFL, fcntl(outRead, F_GETFL) | O_NONBLOCK)
         _ = fcntl(errRead, F_SETFL, fcntl(errRead, F_GETFL) | O_NONBLOCK)
         onEvent(.started(pid: child.pid, runDirectory: dir, markers: markers))
         // The record is encoded the moment QEMU exits, on the boot's critical path; the first
@@ -180,18 +197,17 @@ public struct BootRunner: Sendable {
         typeInputIfDue()
 
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        var outOpen = true, errOpen = true
+        var errOpen = true
         var lastOutput = start
         var end: ProcessEnd?
 
-        /// Reads what is available now from the console; false at EOF.
-        func drainConsole() -> Bool {
+        /// Reads what QEMU has added to the console file since the last call.
+        func drainConsole() {
             while true {
-                let n = buffer.withUnsafeMutableBytes { read(outRead, $0.baseAddress, $0.count) }
+                let n = buffer.withUnsafeMutableBytes { read(consoleRead, $0.baseAddress, $0.count) }
                 if n > 0 {
                     let now = Clock.now
                     lastOutput = now
-                    buffer.withUnsafeBytes { try? writeAll(log, UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
                     onEvent(.console(Data(buffer[0..<n])))
                     let events = buffer.withUnsafeBytes { matcher.feed(UnsafeRawBufferPointer(rebasing: $0[0..<n]), at: now - start) }
                     for event in events {
@@ -207,9 +223,8 @@ public struct BootRunner: Sendable {
                     }
                     continue
                 }
-                if n == 0 { return false }
-                if errno == EINTR { continue }
-                return errno == EAGAIN || errno == EWOULDBLOCK
+                if n < 0 && errno == EINTR { continue }
+                return
             }
         }
 
@@ -237,29 +252,22 @@ public struct BootRunner: Sendable {
             if now >= totalDeadline { stopReason = .totalTimeout; verdictTime = now; break }
             let wait = min(idleDeadline, totalDeadline) - now
             var fds: [pollfd] = []
-            if outOpen { fds.append(pollfd(fd: outRead, events: Int16(POLLIN), revents: 0)) }
             if errOpen { fds.append(pollfd(fd: errRead, events: Int16(POLLIN), revents: 0)) }
             if child.exitFD >= 0 { fds.append(pollfd(fd: child.exitFD, events: Int16(POLLIN), revents: 0)) }
             if interruptFD >= 0 { fds.append(pollfd(fd: interruptFD, events: Int16(POLLIN), revents: 0)) }
-            // Without pidfd, fall back to checking the child every 20 ms.
-            let cap = child.exitFD >= 0 ? 1000.0 : 20.0
-            let r = Glibc.poll(&fds, nfds_t(fds.count), Int32(max(1, min(wait * 1000, cap).rounded(.up))))
+            // The console file is read every millisecond (a verdict is at most 1 ms later); QEMU's
+            // exit, its stderr and an interrupt wake the loop at once.
+            let r = Glibc.poll(&fds, nfds_t(fds.count), Int32(max(1, min(wait * 1000, consoleInterval * 1000).rounded(.up))))
             if r < 0 && errno != EINTR { break }
-            // QEMU writes the console a byte or two per write: let a millisecond's worth gather
-            // instead of waking for each (far fewer wake-ups; a verdict is at most 1 ms later).
-            if r > 0, outOpen, fds[0].revents & Int16(POLLIN) != 0, fds.allSatisfy({ $0.fd != child.exitFD || $0.revents == 0 }) {
-                usleep(1000)
-            }
-            if outOpen { outOpen = drainConsole() }
+            drainConsole()
             if inputPending != nil { typeInputIfDue() }
             if stopReason == .forbiddenMarker {
                 // Give the panic line a moment to finish so the report shows all of it; the
                 // verdict and its time are already fixed, and the guest is stopped well within 50 ms.
                 let lineDeadline = Clock.now + forbiddenLineGrace
-                while outOpen && matcher.forbiddenLineIncomplete && Clock.now < lineDeadline {
-                    var p = pollfd(fd: outRead, events: Int16(POLLIN), revents: 0)
-                    _ = Glibc.poll(&p, 1, Int32(max(1, (lineDeadline - Clock.now) * 1000)))
-                    outOpen = drainConsole()
+                while matcher.forbiddenLineIncomplete && Clock.now < lineDeadline {
+                    usleep(UInt32(consoleInterval * 1_000_000))
+                    drainConsole()
                 }
                 break
             }
@@ -269,7 +277,7 @@ public struct BootRunner: Sendable {
             let exited = child.exitFD < 0 || fds.contains { $0.fd == child.exitFD && $0.revents != 0 }
             if exited, let e = child.poll() {
                 // The guest may have written its last bytes just before exiting: take them all.
-                if outOpen { outOpen = drainConsole() }
+                drainConsole()
                 if errOpen { errOpen = drainStderr() }
                 end = e
                 verdictTime = Clock.now
@@ -284,7 +292,7 @@ public struct BootRunner: Sendable {
             // Anything QEMU left in its group (a fake QEMU's children) goes too.
             child.killGroup(SIGKILL)
         }
-        if outOpen { _ = drainConsole() }
+        drainConsole()
         if errOpen { _ = drainStderr() }
         let now = Clock.now
         for event in matcher.finish(at: now - start) {

@@ -30,7 +30,8 @@ public final class ChildProcess: @unchecked Sendable {
         guard let path = resolveExecutable(first) else {
             throw SpawnError(errno: ENOENT, program: first)
         }
-        let env = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
+        // nil: the child inherits os3ctl's environment as it is (`environ`).
+        let env = environment?.map { "\($0.key)=\($0.value)" }
         let (pid, err) = Spawner.shared.spawn(path: path, argv: argv, env: env, cwd: directory,
                                               fds: (stdin, stdout, stderr))
         guard pid > 0 else { throw SpawnError(errno: err, program: first) }
@@ -124,7 +125,7 @@ public struct SpawnError: Error, CustomStringConvertible {
 /// Finds a program the way execvp would, but up front so the error is clear.
 public func resolveExecutable(_ name: String) -> String? {
     if name.contains("/") { return access(name, X_OK) == 0 ? name : nil }
-    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+    let path = environmentValue("PATH") ?? "/usr/local/bin:/usr/bin:/bin"
     for dir in path.split(separator: ":") where !dir.isEmpty {
         let candidate = "\(dir)/\(name)"
         var st = stat()
@@ -160,7 +161,7 @@ final class Spawner: @unchecked Sendable {
     private struct Request {
         var path: String
         var argv: [String]
-        var env: [String]
+        var env: [String]?
         var cwd: String?
         var fds: (Int32, Int32, Int32)
         var done: (pid_t, Int32) -> Void
@@ -172,7 +173,7 @@ final class Spawner: @unchecked Sendable {
 
     private init() {}
 
-    func spawn(path: String, argv: [String], env: [String], cwd: String?, fds: (Int32, Int32, Int32)) -> (pid_t, Int32) {
+    func spawn(path: String, argv: [String], env: [String]?, cwd: String?, fds: (Int32, Int32, Int32)) -> (pid_t, Int32) {
         // The main thread lives as long as os3ctl, so it may fork itself: no hand-over to the
         // spawner thread (two wake-ups, each late by a scheduler slice on a loaded host).
         if os3_is_main_thread() == 1 {
@@ -208,14 +209,15 @@ final class Spawner: @unchecked Sendable {
 
     private static func forkExec(_ r: Request) -> (pid_t, Int32) {
         var cArgs: [UnsafeMutablePointer<CChar>?] = r.argv.map { strdup($0) } + [nil]
-        var cEnv: [UnsafeMutablePointer<CChar>?] = r.env.map { strdup($0) } + [nil]
+        var cEnv: [UnsafeMutablePointer<CChar>?]? = r.env.map { $0.map { strdup($0) } + [nil] }
         defer {
             cArgs.forEach { free($0) }
-            cEnv.forEach { free($0) }
+            cEnv?.forEach { free($0) }
         }
         var err: Int32 = 0
         let pid = cArgs.withUnsafeMutableBufferPointer { a in
-            cEnv.withUnsafeMutableBufferPointer { e in
+            guard cEnv != nil else { return os3_spawn(r.path, a.baseAddress, environ, r.cwd, r.fds.0, r.fds.1, r.fds.2, &err) }
+            return cEnv!.withUnsafeMutableBufferPointer { e in
                 os3_spawn(r.path, a.baseAddress, e.baseAddress, r.cwd, r.fds.0, r.fds.1, r.fds.2, &err)
             }
         }

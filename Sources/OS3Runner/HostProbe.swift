@@ -7,7 +7,7 @@ import OS3Core
 public enum HostProbe {
     /// nil when /dev/kvm is usable, else why not (and what to do).
     public static func kvmProblem(device: String = "/dev/kvm") -> String? {
-        if let forced = ProcessInfo.processInfo.environment["OS3_FORCE_NO_KVM"], !forced.isEmpty {
+        if let forced = environmentValue("OS3_FORCE_NO_KVM"), !forced.isEmpty {
             return "KVM disabled by OS3_FORCE_NO_KVM"
         }
         guard FileManager.default.fileExists(atPath: device) else {

@@ -9,8 +9,8 @@ public struct Project: Sendable {
 
     public init(root: String) { self.root = root }
 
-    public static func locate(explicit: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Project {
-        if let dir = explicit ?? environment["OS3_PROJECT"] {
+    public static func locate(explicit: String?, environment: [String: String]? = nil) throws -> Project {
+        if let dir = explicit ?? (environment.map { $0["OS3_PROJECT"] } ?? environmentValue("OS3_PROJECT")) {
             let abs = absolutePath(dir)
             guard FileManager.default.fileExists(atPath: "\(abs)/lanes") else {
                 throw OS3Error(.notFound, "\(abs) has no lanes/ directory", fix: "point --project at the root of an os3 checkout")

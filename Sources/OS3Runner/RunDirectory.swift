@@ -7,13 +7,15 @@ import OS3Core
 public struct StateDirectory: Sendable {
     public let path: String
 
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
-        if let explicit = environment["OS3_STATE_DIR"], !explicit.isEmpty {
+    /// From the process environment (or `environment`, for tests).
+    public init(environment: [String: String]? = nil) {
+        let value = { (name: String) in environment.map { $0[name] } ?? environmentValue(name) }
+        if let explicit = value("OS3_STATE_DIR"), !explicit.isEmpty {
             path = explicit
-        } else if let xdg = environment["XDG_STATE_HOME"], !xdg.isEmpty {
+        } else if let xdg = value("XDG_STATE_HOME"), !xdg.isEmpty {
             path = "\(xdg)/os3ctl"
         } else {
-            path = "\(environment["HOME"] ?? Path.temporaryDirectory)/.local/state/os3ctl"
+            path = "\(value("HOME") ?? Path.temporaryDirectory)/.local/state/os3ctl"
         }
     }
 

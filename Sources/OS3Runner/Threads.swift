@@ -61,6 +61,12 @@ public func startThread(name: String, _ body: @escaping @Sendable () -> Void) {
     _ = name  // Threads are named by their body (prctl(PR_SET_NAME) there) where it matters.
 }
 
+/// One environment variable (getenv): ProcessInfo's `environment` builds a dictionary of all of
+/// them at every call, which several calls on `boot`'s critical path paid for.
+public func environmentValue(_ name: String) -> String? {
+    getenv(name).map { String(cString: $0) }
+}
+
 /// Path helpers (what NSString's path methods were), on plain strings.
 public enum Path {
     /// "/a/b/c" → "/a/b"; "/a" → "/"; "a" → "".
