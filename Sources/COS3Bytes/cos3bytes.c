@@ -7,8 +7,8 @@ long os3_find(const void *haystack, size_t haystack_len, const void *needle, siz
     return hit ? (long)(hit - (const char *)haystack) : -1;
 }
 
-int os3_ac_scan(const int32_t *delta, const uint8_t *has_output, const uint8_t *starts, int single_first,
-                int32_t *state, const uint8_t *bytes, size_t *pos, size_t end) {
+int os3_ac_scan(const int32_t *delta, const uint8_t *classes, int shift, const uint8_t *has_output,
+                const uint8_t *starts, int single_first, int32_t *state, const uint8_t *bytes, size_t *pos, size_t end) {
     int32_t s = *state;
     size_t i = *pos;
     while (i < end) {
@@ -22,7 +22,7 @@ int os3_ac_scan(const int32_t *delta, const uint8_t *has_output, const uint8_t *
                 if (i == end) break;
             }
         }
-        s = delta[((size_t)s << 8) | bytes[i]];
+        s = delta[((size_t)s << shift) | classes[bytes[i]]];
         i++;
         if (has_output[s]) {
             *state = s;

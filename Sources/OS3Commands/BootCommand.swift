@@ -78,27 +78,30 @@ extension BootCommand {
     /// nothing is shown of it. Called once, first thing, from `OS3Command.runMain`.
     static func startEarly(_ arguments: [String]) {
         guard arguments.first == "boot" else { return }
-        let valued: Set<String> = ["--lane", "--kernel", "--qemu", "--append", "--project", "--state-dir", "--timeout", "--idle-timeout"]
-        let flags: Set<String> = ["--serial", "--json"]
-        var values: [String: String] = [:]
+        // Plain arrays: a Set or Dictionary would be the process's first, and setting up a generic
+        // type the first time costs more than these few comparisons.
+        let valued = ["--lane", "--kernel", "--qemu", "--append", "--project", "--state-dir", "--timeout", "--idle-timeout"]
+        let flags = ["--serial", "--json"]
+        var given = [String?](repeating: nil, count: valued.count)
+        func value(_ name: String) -> String? { valued.firstIndex(of: name).flatMap { given[$0] } }
         var rest = arguments.dropFirst()
         while let arg = rest.popFirst() {
             if flags.contains(arg) { continue }
-            if let eq = arg.firstIndex(of: "="), valued.contains(String(arg[..<eq])) {
-                values[String(arg[..<eq])] = String(arg[arg.index(after: eq)...])
+            if let eq = arg.firstIndex(of: "="), let k = valued.firstIndex(of: String(arg[..<eq])) {
+                given[k] = String(arg[arg.index(after: eq)...])
                 continue
             }
-            guard valued.contains(arg), let value = rest.popFirst(), !value.hasPrefix("-") || arg == "--append" else { return }
-            values[arg] = value
+            guard let k = valued.firstIndex(of: arg), let v = rest.popFirst(), !v.hasPrefix("-") || arg == "--append" else { return }
+            given[k] = v
         }
-        guard let kernelArg = values["--kernel"],
-              let project = try? Project.locate(explicit: values["--project"]),
-              let lane = try? project.loadLane(values["--lane"] ?? "kvm"),
+        guard let kernelArg = value("--kernel"),
+              let project = try? Project.locate(explicit: value("--project")),
+              let lane = try? project.loadLane(value("--lane") ?? "kvm"),
               HostProbe.skipReason(for: lane) == nil,
               let kernel = try? KernelOptions.givenKernel(kernelArg) else { return }
-        let invocation = QemuInvocation(binary: KernelOptions.qemuBinary(values["--qemu"]), lane: lane, kernel: kernel,
-                                        extraAppend: values["--append"] ?? "")
-        let state = ProjectOptions.state(values["--state-dir"])
+        let invocation = QemuInvocation(binary: KernelOptions.qemuBinary(value("--qemu")), lane: lane, kernel: kernel,
+                                        extraAppend: value("--append") ?? "")
+        let state = ProjectOptions.state(value("--state-dir"))
         earlyStart = try? StartedQemu.start(invocation.argv, state: state, label: lane.name)
     }
 

@@ -28,8 +28,11 @@ public struct StateDirectory: Sendable {
 
     private func makeDirectory(in parent: String, label: String) throws -> String {
         let runs = "\(path)/\(parent)"
-        try FileManager.default.createDirectory(atPath: runs, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        // Usually there already (one mkdir, on every boot's critical path); else with its parents.
+        if mkdir(runs, 0o700) != 0 && errno != EEXIST {
+            try FileManager.default.createDirectory(atPath: runs, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+        }
         let stamp = UTCTimestamp.compact(Date())
         var template = Array("\(runs)/\(stamp)-\(label)-XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }

@@ -143,7 +143,7 @@ struct AhoCorasickTests {
         var found: [[Int]] = []
         var s: Int32 = 0
         for (i, b) in text.enumerated() {
-            s = ac.delta[Int(s) << 8 | Int(b)]
+            s = ac.next(s, b)
             for p in ac.patterns(endingAt: s) { found.append([Int(p), i + 1]) }
         }
         return found.sorted { ($0[1], $0[0]) < ($1[1], $1[0]) }
@@ -173,6 +173,20 @@ struct AhoCorasickTests {
             let text = (0..<Int(rng.next() % 60)).map { _ in UInt8(97 + rng.next() % 3) }
             #expect(Self.occurrences(AhoCorasick(patterns), text) == Self.naive(patterns, text))
         }
+    }
+
+    @Test("bytes in no pattern share one column; with every byte value in the patterns each has its own",
+          arguments: [2, 200, 255, 256])
+    func byteClasses(distinct: Int) {
+        var rng = SplitMix64(seed: UInt64(distinct))
+        // Patterns over the first `distinct` byte values, text over all 256.
+        let patterns = (0..<40).map { _ in (0..<Int(rng.next() % 5 + 1)).map { _ in UInt8(rng.next() % UInt64(distinct)) } }
+            + (0..<distinct).map { [UInt8($0)] }
+        let ac = AhoCorasick(patterns)
+        #expect(ac.shift <= 8)
+        #expect((1 << ac.shift) >= Set(patterns.joined()).count, "every byte that occurs has a column")
+        let text = (0..<3000).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        #expect(Self.occurrences(ac, text) == Self.naive(patterns, text))
     }
 }
 
