@@ -22,9 +22,16 @@ public struct DomainSpec: Sendable, Equatable, Codable {
     /// Where QEMU keeps a complete copy of the serial console (the chardev's log file) on the
     /// hypervisor's host: the pty loses what nobody read when QEMU exits, the copy does not.
     public var serialLog: String?
+    /// A UNIX socket os3ctl listens on, which QEMU connects its serial port to as it starts (os3ctl
+    /// types console input there) instead of a pty: QEMU 7.2 looks at a pty's other end only once a
+    /// second. QEMU connects before the guest runs, so the connection never lands mid-output (QEMU
+    /// 7.2's socket chardev with a log file doubled a byte of the copy when a connection was
+    /// accepted mid-output). Only where QEMU can reach os3ctl's run directory (the embedded driver).
+    public var serialSocket: String?
 
     public init(name: String, lane: Lane, kernel: String, commandLine: String, emulator: String? = nil,
-                owner: DomainOwner? = nil, quickCPUReadback: Bool = true, serialLog: String? = nil) {
+                owner: DomainOwner? = nil, quickCPUReadback: Bool = true, serialLog: String? = nil,
+                serialSocket: String? = nil) {
         self.name = name
         self.lane = lane
         self.kernel = kernel
@@ -33,6 +40,7 @@ public struct DomainSpec: Sendable, Equatable, Codable {
         self.owner = owner
         self.quickCPUReadback = quickCPUReadback
         self.serialLog = serialLog
+        self.serialSocket = serialSocket
     }
 
     /// `os3-<lane>-<pid>-<suffix>`.
@@ -198,10 +206,12 @@ public enum DomainXML {
         if let emulator = spec.emulator { x += "    <emulator>\(Reports.xml(emulator))</emulator>\n" }
         // Only the devices asked for: no USB (microvm has no PCI bus for it), no balloon, no graphics.
         x += "    <controller type='usb' model='none'/>\n"
-        x += "    <serial type='pty'>\n"
+        let source = spec.serialSocket.map { "      <source mode='connect' path='\(Reports.xml($0))'/>\n" } ?? ""
+        let serialType = spec.serialSocket == nil ? "pty" : "unix"
+        x += "    <serial type='\(serialType)'>\n" + source
         if let log = spec.serialLog { x += "      <log file='\(Reports.xml(log))' append='off'/>\n" }
         x += "      <target port='0'/>\n    </serial>\n"
-        x += "    <console type='pty'>\n      <target type='serial' port='0'/>\n    </console>\n"
+        x += "    <console type='\(serialType)'>\n" + source + "      <target type='serial' port='0'/>\n    </console>\n"
         x += "    <memballoon model='none'/>\n"
         // A guest that writes to the ISA panic device is reported by libvirt as CRASHED/PANICKED.
         x += "    <panic model='isa'>\n      <address type='isa' iobase='0x505'/>\n    </panic>\n"

@@ -186,8 +186,17 @@ struct LibvirtBoot {
         }
         let owner = DomainOwner(host: ProcessInfo.processInfo.hostName, pid: getpid(), processStart: processStartTime(getpid()) ?? 0,
                                 deadline: Int(Date().timeIntervalSince1970 + lane.totalTimeout) + 120)
+        // Console input goes through a UNIX socket where QEMU can make one in the run directory (the
+        // embedded driver: QEMU is os3ctl's own child); elsewhere through the pty (see below).
+        var socketPath: String?
+        var listener: Int32 = -1
+        if lane.consoleInput != nil, case .embedded = hypervisor.place {
+            listener = listenUnixSocket("\(dir)/console.sock")
+            if listener >= 0 { socketPath = "\(dir)/console.sock" }
+        }
+        defer { if listener >= 0 { close(listener); unlink("\(dir)/console.sock") } }
         let spec = DomainSpec(name: name, lane: lane, kernel: kernelPath, commandLine: invocation.kernelCommandLine,
-                              emulator: emulator, owner: owner, serialLog: consoleCopy)
+                              emulator: emulator, owner: owner, serialLog: consoleCopy, serialSocket: socketPath)
         let xml = try DomainXML.render(spec)
         try xml.write(toFile: "\(dir)/domain.xml", atomically: false, encoding: .utf8)
 
@@ -230,13 +239,17 @@ struct LibvirtBoot {
             if remote { hypervisor.uploads.deleteVolume(named: "\(name)\(KernelUploads.consoleSuffix)", connection: conn) }
         }
         // Console input (a lane's `[console-input]`; this host's hypervisors only, see skipReason)
-        // goes through the pty, whose other end os3ctl opens before the guest runs and drains (the
-        // console copy is what it judges). QEMU 7.2 starts reading a pty only once its
-        // once-a-second check has seen the other end open: input reaches the guest up to ~1 s
-        // after QEMU started.
+        // goes through the serial port's socket (embedded driver) or pty, whose other end os3ctl
+        // opens before the guest runs and drains (the console copy is what it judges). A socket
+        // connection QEMU accepts at once; a pty QEMU 7.2 starts reading only once its
+        // once-a-second check has seen the other end open, so there input reaches the guest up to
+        // ~1 s after QEMU started.
         var inputPending = lane.consoleInput
         var pty: Int32 = -1
-        if inputPending != nil, let path = serialPTY(dom) {
+        if inputPending != nil, let socketPath {
+            pty = acceptConnection(listener, within: 2)
+            events.note("console", pty >= 0 ? "input will go through the serial socket \(socketPath)" : "QEMU did not connect to the serial socket \(socketPath): cannot type into it", at: Clock.now - start)
+        } else if inputPending != nil, let path = serialPTY(dom) {
             pty = openRawPTY(path)
             events.note("console", pty >= 0 ? "input will go through the serial pty \(path)" : "cannot open the serial pty \(path) to type into it", at: Clock.now - start)
         }
@@ -424,6 +437,36 @@ struct LibvirtBoot {
             cfmakeraw(&t)
             _ = tcsetattr(fd, TCSANOW, &t)
         }
+        return fd
+    }
+
+    /// A listening UNIX socket at `path` (QEMU's serial port connects to it as QEMU starts), or -1.
+    private func listenUnixSocket(_ path: String) -> Int32 {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return -1 }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return -1 }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0, listen(fd, 1) == 0 else { close(fd); return -1 }
+        return fd
+    }
+
+    /// QEMU's connection to the listening socket (made while the domain was created), or -1.
+    private func acceptConnection(_ listener: Int32, within seconds: Double) -> Int32 {
+        var p = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
+        guard Glibc.poll(&p, 1, Int32(seconds * 1000)) == 1 else { return -1 }
+        let fd = accept(listener, nil, nil)
+        guard fd >= 0 else { return -1 }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         return fd
     }
 

@@ -164,6 +164,23 @@ struct DomainXMLTests {
         #expect(!(try DomainXML.render(spec)).contains("<log "))
     }
 
+    @Test("with a serial socket the serial port and console connect to os3ctl's UNIX socket, else a pty")
+    func serialSocket() throws {
+        var spec = Self.spec(try Self.lane())
+        spec.serialLog = "/run/serial.log"
+        spec.serialSocket = "/run dir/console.sock"
+        let doc = try Self.parse(try DomainXML.render(spec))
+        #expect(try Self.values(doc, "/domain/devices/serial/@type") == ["unix"])
+        #expect(try Self.values(doc, "/domain/devices/serial/source/@mode") == ["connect"])
+        #expect(try Self.values(doc, "/domain/devices/serial/source/@path") == ["/run dir/console.sock"])
+        #expect(try Self.values(doc, "/domain/devices/console/source/@path") == ["/run dir/console.sock"])
+        #expect(try Self.values(doc, "/domain/devices/serial/log/@file") == ["/run/serial.log"])
+        spec.serialSocket = nil
+        let pty = try Self.parse(try DomainXML.render(spec))
+        #expect(try Self.values(pty, "/domain/devices/serial/@type") == ["pty"])
+        #expect(try Self.values(pty, "/domain/devices/serial/source/@path") == [])
+    }
+
     @Test("the pty of a running domain is read from its live XML (for console input)")
     func livePTY() {
         let live = """

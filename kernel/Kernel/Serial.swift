@@ -5,7 +5,7 @@
 // In the kvm lanes every ring-0 instruction is emulated (~2000 TSC cycles)
 // and every port access is an exit to QEMU, so a line costs one `inb`, one
 // `rep outsb` and a memcpy per string instead of work per character. QEMU's
-// UART hands each THR write to the chardev at once (the host pipe accepts
+// UART hands each THR write to the chardev at once (the host file accepts
 // it), so more than one FIFO load per `rep outsb` is not lost. A "\n"
 // flushes, so every complete line is on the wire before the next step runs.
 // Receive side (interrupts): Kernel/SerialInput.swift.
