@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 import OS3Core
 import OS3Runner
 
@@ -29,6 +30,13 @@ public struct OS3Command: ParsableCommand {
             try command.run()
             BootCommand.discardEarlyStart()
             exit(withError: nil)
+        } catch let code as ExitCode {
+            // A command's own exit status (e.g. a verdict's): nothing to print, so straight out —
+            // ArgumentParser's exit(withError:) would first build a message for it.
+            BootCommand.discardEarlyStart()
+            Interrupts.killAllChildren()
+            fflush(nil)  // anything print() left in stdio buffers
+            Glibc.exit(code.rawValue)
         } catch let error as OS3Error {
             BootCommand.discardEarlyStart()
             printErr(error.description)
