@@ -135,6 +135,65 @@ struct IsolationTests {
 
 @Suite("Start-up cost", .tags(.integration))
 struct StartupTests {
+    /// A fake QEMU that records each start (its pid, one line per start) and then behaves like a
+    /// passing boot of the `fake` lane after `delay` seconds.
+    private static func countingQemu(_ starts: String, delay: String = "0.2") throws -> String {
+        try Fixture.fakeQemu("echo $$ >> '\(starts)'\nsleep \(delay)\nprintf '\(Fixture.fakePassingConsole)\\n'\nexit 33")
+    }
+
+    private static func starts(_ file: String) -> [Int32] {
+        ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { Int32($0) }
+    }
+
+    private static func startsFile() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("starts-\(UUID().uuidString)").path
+    }
+
+    @Test("boot starts QEMU before parsing its options, and the parsed command adopts that one QEMU")
+    func earlyStartAdopted() throws {
+        let file = Self.startsFile()
+        let qemu = try Self.countingQemu(file)
+        let project = try Fixture.fakeProject.get().root
+        let (status, out, err) = try Fixture.os3ctl(["boot", "--project", project, "--lane", "fake", "--kernel", try Fixture.kernelImage(),
+                                                     "--qemu", qemu, "--timeout", "20"])
+        #expect(status == 0, "\(err)")
+        #expect(out.contains("PASS fake"))
+        #expect(Self.starts(file).count == 1, "QEMU started \(Self.starts(file).count) times")
+    }
+
+    @Test("when the parsed command line rejects what was started early, that QEMU is stopped at once")
+    func earlyStartDiscarded() throws {
+        let file = Self.startsFile()
+        let qemu = try Self.countingQemu(file, delay: "30")
+        let project = try Fixture.fakeProject.get().root
+        // `--timeout 0` looks plain to the early start, but the command rejects it (usage error).
+        let began = Date()
+        let (status, _, err) = try Fixture.os3ctl(["boot", "--project", project, "--lane", "fake", "--kernel", try Fixture.kernelImage(),
+                                                   "--qemu", qemu, "--timeout", "0"])
+        #expect(status == 64, "\(err)")
+        #expect(err.contains("--timeout must be a positive number"))
+        #expect(Date().timeIntervalSince(began) < 20, "os3ctl waited for the early QEMU instead of stopping it")
+        // The early QEMU may be stopped before its script has even written its pid: at most one.
+        let pids = Self.starts(file)
+        #expect(pids.count <= 1, "QEMU was started again after the usage error: \(pids)")
+        for pid in pids { #expect(!Fixture.isAlive(pid), "early QEMU \(pid) survived") }
+    }
+
+    @Test("a bad marker file found while QEMU starts stops that QEMU and is reported with its line, exit 2")
+    func badMarkersStopEarlyQemu() throws {
+        let project = try Fixture.scratchProject()
+        try "[[marker]]\nid = \"x\"\nregex = 'os3: (unclosed'\n".write(toFile: "\(project)/markers/boot.toml", atomically: true, encoding: .utf8)
+        let file = Self.startsFile()
+        let qemu = try Self.countingQemu(file, delay: "30")
+        let began = Date()
+        let (status, _, err) = try Fixture.os3ctl(["boot", "--project", project, "--lane", "tiny", "--kernel", try Fixture.kernelImage(),
+                                                   "--qemu", qemu])
+        #expect(status == 2, "\(err)")
+        #expect(Date().timeIntervalSince(began) < 20, "os3ctl waited for QEMU instead of stopping it")
+        #expect(err.contains("markers/boot.toml:3: error: marker 'x' has an invalid regular expression"))
+        for pid in Self.starts(file) { #expect(!Fixture.isAlive(pid), "QEMU \(pid) survived the marker error") }
+    }
+
     @Test("os3ctl does not link libvirt: it is loaded only when a command uses the libvirt backend")
     func libvirtNotLinked() throws {
         let p = Process()
