@@ -237,10 +237,10 @@ struct TOMLParser {
         guard let c = peek() else { throw fail("expected a value") }
         switch c {
         case ch("\""):
-            if peek(1) == ch("\""), peek(2) == ch("\"") { return .string(try multilineBasicString()) }
+            if peek(1) == ch("\""), peek(2) == ch("\"") { return .string(try multilineString(quote: c)) }
             return .string(try basicString())
         case ch("'"):
-            if peek(1) == ch("'"), peek(2) == ch("'") { return .string(try multilineLiteralString()) }
+            if peek(1) == ch("'"), peek(2) == ch("'") { return .string(try multilineString(quote: c)) }
             return .string(try literalString())
         case ch("["): return try arrayValue()
         case ch("{"): return try inlineTable()
@@ -440,22 +440,26 @@ struct TOMLParser {
         }
     }
 
-    private mutating func multilineBasicString() throws(TOMLError) -> String {
+    /// `"""…"""` (escapes, line-ending backslashes) or `'''…'''` (as written): the first newline
+    /// is dropped, CRLF becomes LF, and up to two quotes may stand right before the closing three.
+    private mutating func multilineString(quote: UInt8) throws(TOMLError) -> String {
+        let basic = quote == ch("\"")
         let openLine = line
         i += 3
         if peek() == ch("\n") { newline() } else if peek() == ch("\r"), peek(1) == ch("\n") { i += 1; newline() }
         var out: [UInt8] = []
         while true {
-            guard let c = peek() else { throw fail("this multi-line string is not closed with '\"\"\"'", line: openLine) }
-            if c == ch("\""), peek(1) == ch("\""), peek(2) == ch("\"") {
-                // Up to two quotes may stand right before the closing three.
+            guard let c = peek() else {
+                throw fail("this multi-line string is not closed with \(basic ? "'\"\"\"'" : "\"'''\"")", line: openLine)
+            }
+            if c == quote, peek(1) == quote, peek(2) == quote {
                 var extra = 0
-                while extra < 2, peek(3 + extra) == ch("\"") { extra += 1 }
-                out += Array(repeating: ch("\""), count: extra)
+                while extra < 2, peek(3 + extra) == quote { extra += 1 }
+                out += Array(repeating: quote, count: extra)
                 i += 3 + extra
                 return String(decoding: out, as: UTF8.self)
             }
-            if c == ch("\\") {
+            if basic && c == ch("\\") {
                 // A backslash ending a line swallows the newline and the whitespace after it.
                 var j = i + 1
                 while j < s.count, s[j] == ch(" ") || s[j] == ch("\t") { j += 1 }
@@ -488,28 +492,6 @@ struct TOMLParser {
             if c == ch("'") { i += 1; return String(decoding: s[start..<i - 1], as: UTF8.self) }
             try checkControl(c)
             i += 1
-        }
-    }
-
-    private mutating func multilineLiteralString() throws(TOMLError) -> String {
-        let openLine = line
-        i += 3
-        if peek() == ch("\n") { newline() } else if peek() == ch("\r"), peek(1) == ch("\n") { i += 1; newline() }
-        var out: [UInt8] = []
-        while true {
-            guard let c = peek() else { throw fail("this multi-line string is not closed with \"'''\"", line: openLine) }
-            if c == ch("'"), peek(1) == ch("'"), peek(2) == ch("'") {
-                var extra = 0
-                while extra < 2, peek(3 + extra) == ch("'") { extra += 1 }
-                out += Array(repeating: ch("'"), count: extra)
-                i += 3 + extra
-                return String(decoding: out, as: UTF8.self)
-            }
-            if c == ch("\n") { newline(); out.append(c); continue }
-            if c == ch("\r"), peek(1) == ch("\n") { i += 1; newline(); out.append(ch("\n")); continue }
-            i += 1
-            try checkControl(c)
-            out.append(c)
         }
     }
 
