@@ -273,14 +273,7 @@ struct TOMLParser {
         if peek() == ch("}") { i += 1; table.origin = .inline; return .table(table) }
         while true {
             skipSpaces()
-            let keyLine = line
-            let path = try key()
-            skipSpaces()
-            guard peek() == ch("=") else { throw fail("expected '=' after the key '\(path.joined(separator: "."))'") }
-            i += 1
-            skipSpaces()
-            let v = try value()
-            try assign(path, v, in: table, line: keyLine)
+            try keyValue(into: table)
             skipSpaces()
             guard let c = peek() else { throw fail("this inline table is not closed with '}'", line: openLine) }
             if c == ch(",") {
