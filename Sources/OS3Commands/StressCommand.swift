@@ -178,7 +178,7 @@ struct StressCommand: ParsableCommand {
         let state = StressState(sprt: sprt)
         let total = count
         let append = kernelOptions.append
-        try runParallel(Array(0..<jobs), width: jobs) { _ in
+        _ = try runParallel(Array(0..<jobs), width: jobs) { _ in
             while let i = state.next(limit: total) {
                 let index = firstIndex + i
                 var rng = SplitMix64(seed: base &+ UInt64(index))

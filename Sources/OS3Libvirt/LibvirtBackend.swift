@@ -155,7 +155,7 @@ struct LibvirtBoot {
 
         func failed(_ why: String, evidence: String? = nil) -> RunRecord {
             events.note("os3ctl", "failed: \(why)", at: Clock.now - start)
-            if !FileManager.default.fileExists(atPath: serialPath) { FileManager.default.createFile(atPath: serialPath, contents: nil) }
+            if !FileManager.default.fileExists(atPath: serialPath) { _ = FileManager.default.createFile(atPath: serialPath, contents: nil) }
             let o = BootObservation(end: .failedToStart(why), stderrTail: evidence ?? "")
             return finish(o, matcher: MarkerMatcher(markers), dir: dir, serialPath: serialPath, startedAt: startedAt,
                           duration: Clock.now - start, name: name)
