@@ -114,7 +114,7 @@ public enum BootEvent: Sendable {
 ///
 /// QEMU is started first and everything else (marker files parsed and compiled, the run directory
 /// and its files) is done while it starts up: QEMU needs tens of milliseconds before the guest
-/// prints anything, and its console waits in the pipe meanwhile. That keeps os3ctl's own cost off
+/// prints anything, and its console waits in serial.log meanwhile. That keeps os3ctl's own cost off
 /// the boot's critical path (issue 2: `boot` adds at most 5% to QEMU by hand).
 public struct BootRunner: Sendable {
     public var invocation: QemuInvocation
@@ -247,8 +247,14 @@ public struct BootRunner: Sendable {
             let now = Clock.now
             let idleDeadline = lastOutput + lane.idleTimeout
             let totalDeadline = start + lane.totalTimeout
-            // Silence is a hang even when the total budget ran out at the same moment.
-            if now >= idleDeadline { stopReason = .idleTimeout; verdictTime = now; break }
+            // Silence is a hang even when the total budget ran out at the same moment. os3ctl itself
+            // may have been held up (a loaded host): look at the console file once more first.
+            if now >= idleDeadline {
+                drainConsole()
+                if stopReason != nil { break }
+                if now >= lastOutput + lane.idleTimeout { stopReason = .idleTimeout; verdictTime = now; break }
+                continue
+            }
             if now >= totalDeadline { stopReason = .totalTimeout; verdictTime = now; break }
             let wait = min(idleDeadline, totalDeadline) - now
             var fds: [pollfd] = []
