@@ -16,11 +16,11 @@ let package = Package(
         // The executable: one file that hands over to OS3Commands.
         // Linked as a position-dependent executable: with PIE the loader applies ~75,000 relocations
         // at every start (≈ 1.5 ms here, on the critical path of every `boot`; docs/BENCHMARKS.md).
-        .executableTarget(name: "os3ctl", dependencies: ["OS3Commands"],
+        .executableTarget(name: "os3ctl", dependencies: ["OS3Commands", "COS3Early"],
                           linkerSettings: [.unsafeFlags(["-Xlinker", "-no-pie"], .when(platforms: [.linux]))]),
         // One command per file; owns the CLI and terminal output.
         .target(name: "OS3Commands", dependencies: [
-            "OS3Core", "OS3Runner", "OS3Libvirt",
+            "OS3Core", "OS3Runner", "OS3Libvirt", "COS3Early",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Everything that touches processes, files of the host, and the toolchain.
@@ -29,6 +29,9 @@ let package = Package(
         .target(name: "OS3Libvirt", dependencies: ["OS3Core", "OS3Runner", "CLibvirt", "COS3Sys"]),
         // libvirt's C API (libvirt.h, libvirt.so) through pkg-config; .ci/setup installs libvirt-dev.
         .target(name: "CLibvirt", linkerSettings: [.linkedLibrary("dl")]),
+        // `boot`'s first step, before Swift starts: QEMU replayed from a cache of the same command
+        // line (Sources/COS3Early/early.c; Swift adopts it only if it would run the very same).
+        .target(name: "COS3Early", dependencies: ["COS3Sys"]),
         // Linux calls Swift cannot make directly (variadic prctl/ioctl, fork+exec with a parent-death signal).
         .target(name: "COS3Sys"),
         // The pure core: lanes, markers, matching, verdicts, records, reports. No processes, no CLI.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import COS3Early
 import FoundationEssentials
 import Glibc
 import OS3Core
@@ -50,6 +51,9 @@ struct BootCommand: ParsableCommand {
         let progress = BootProgress(lane: lane.name, echoSerial: serial, quiet: json && !serial)
         // Marker files are parsed and compiled while QEMU starts (they are checked before any verdict).
         let record = try runner.run(lane, markers: .deferred { [lane] in try project.markers(for: lane) }, onEvent: progress.handle)
+        if backend is QemuBackend, record.verdict.kind != .skipped, record.verdict.kind != .infraError || record.end != nil {
+            Self.rememberForEarlyStart(project: project, lane: lane, state: options.state, argv: record.argv)
+        }
         if json {
             printOut(encodeJSON(record))
         } else {
@@ -67,6 +71,11 @@ struct BootCommand: ParsableCommand {
 
 extension BootCommand {
     nonisolated(unsafe) private static var earlyStart: StartedQemu?
+    /// Where this command line's early-start cache entry belongs (COS3Early), if it has one.
+    nonisolated(unsafe) static var earlyCachePath: String?
+
+    /// A QEMU the executable's C start-up already started from the cache.
+    static func adoptEarly(_ started: StartedQemu) { earlyStart = started }
 
     /// `boot` starts QEMU before ArgumentParser has looked at the command line: parsing takes about
     /// 2 ms (reflection over every command's options), on the critical path of every boot (issue 2:
@@ -113,6 +122,30 @@ extension BootCommand {
 
     /// Stops an early QEMU nobody adopted (the command line turned out to mean something else).
     static func discardEarlyStart() { takeEarlyStart()?.discard() }
+
+    /// Records what this command line started, so that next time the executable's C start-up
+    /// (COS3Early) can start the same QEMU before any Swift runs. Only for a boot that ran QEMU
+    /// directly; the entry holds the lane file's identity, so editing the lane invalidates it.
+    static func rememberForEarlyStart(project: Project, lane: Lane, state: StateDirectory, argv: [String]) {
+        guard let path = earlyCachePath, let program = argv.first, let executable = resolveExecutable(program),
+              !argv.contains(where: { $0.contains("\n") }) else { return }
+        let laneFile = "\(project.lanesDirectory)/\(lane.name).toml"
+        var stamp = [CChar](repeating: 0, count: 256)
+        guard os3_early_file_stamp(laneFile, &stamp, UInt(stamp.count)) == 0 else { return }
+        let stampText = String(decoding: stamp.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let entry = (["os3ctl-early 1", laneFile, stampText, state.path, lane.name, absolutePath(executable),
+                      String(argv.count)] + argv).joined(separator: "\n") + "\n"
+        if (try? String(contentsOfFile: path, encoding: .utf8)) == entry { return }
+        let dir = Path.directory(path)
+        _ = mkdir(dir, 0o700)
+        // Written aside and renamed: a reader sees the old entry or the new one, never half.
+        let temporary = "\(path).\(getpid())"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }
+        let written = (try? writeAll(fd, Array(entry.utf8))) != nil
+        close(fd)
+        if !written || rename(temporary, path) != 0 { unlink(temporary) }
+    }
 }
 
 /// One line per boot: verdict, lane, time, markers, detail, and where the evidence is.

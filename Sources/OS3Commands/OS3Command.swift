@@ -22,9 +22,16 @@ public struct OS3Command: ParsableCommand {
     public init() {}
 
     /// Runs the command line and exits with os3ctl's documented codes.
-    public static func runMain() -> Never {
+    /// `early`: a QEMU the executable's C start-up already started for this `boot` (or nil);
+    /// `cachePath`: where this command line's early-start cache entry belongs (see COS3Early).
+    public static func runMain(early: EarlyStart? = nil, cachePath: String? = nil) -> Never {
         Interrupts.install()
-        BootCommand.startEarly(Array(CommandLine.arguments.dropFirst()))
+        BootCommand.earlyCachePath = cachePath
+        if let early {
+            BootCommand.adoptEarly(early.started)
+        } else {
+            BootCommand.startEarly(Array(CommandLine.arguments.dropFirst()))
+        }
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -73,6 +73,15 @@ public final class StartedQemu: @unchecked Sendable {
                            startedAt: startedAt, consoleRead: consoleRead, errRead: errPipe[0], inWrite: inPipe[1])
     }
 
+    /// A QEMU some earlier step started (COS3Early, before Swift ran), with its run directory, the
+    /// read end of its serial.log, its stderr pipe and stdin pipe.
+    public static func adopting(pid: pid_t, argv: [String], statePath: String, directory: String, start: Double,
+                                startedAt: Date, consoleRead: Int32, errRead: Int32, inWrite: Int32) -> StartedQemu {
+        StartedQemu(argv: argv, statePath: statePath, directory: directory, spawned: .success(ChildProcess(pid: pid)),
+                    start: start, startedAt: iso8601.string(from: startedAt), consoleRead: consoleRead, errRead: errRead,
+                    inWrite: inWrite)
+    }
+
     /// Stops QEMU at once (nothing of it is left) and closes the pipes — unless a boot adopted it.
     /// Its run directory stays (with whatever QEMU wrote), like every run directory.
     public func discard() {
@@ -95,6 +104,38 @@ public final class StartedQemu: @unchecked Sendable {
         guard !closed else { return }
         closed = true
         close(inWrite); close(consoleRead); close(errRead)
+    }
+}
+
+/// A QEMU started before os3ctl's Swift code ran (COS3Early, from the early-start cache), as the
+/// executable hands it over.
+public struct EarlyStart: Sendable {
+    public var pid: pid_t
+    public var consoleRead: Int32, errRead: Int32, inWrite: Int32
+    public var statePath: String
+    public var directory: String
+    public var argv: [String]
+    /// Monotonic seconds just before the spawn, and the wall clock then (seconds since 1970).
+    public var start: Double
+    public var wallClock: Double
+
+    public init(pid: pid_t, consoleRead: Int32, errRead: Int32, inWrite: Int32, statePath: String, directory: String,
+                argv: [String], start: Double, wallClock: Double) {
+        self.pid = pid
+        self.consoleRead = consoleRead
+        self.errRead = errRead
+        self.inWrite = inWrite
+        self.statePath = statePath
+        self.directory = directory
+        self.argv = argv
+        self.start = start
+        self.wallClock = wallClock
+    }
+
+    public var started: StartedQemu {
+        StartedQemu.adopting(pid: pid, argv: argv, statePath: statePath, directory: directory, start: start,
+                             startedAt: Date(timeIntervalSince1970: wallClock), consoleRead: consoleRead, errRead: errRead,
+                             inWrite: inWrite)
     }
 }
 

@@ -179,6 +179,81 @@ struct StartupTests {
         for pid in pids { #expect(!Fixture.isAlive(pid), "early QEMU \(pid) survived") }
     }
 
+    /// Boots the fake lane with a recording fake QEMU (a line "pid args" per start) in a private
+    /// state directory; returns the exit status and every start so far.
+    private static func bootRecorded(state: String, qemu: String, file: String, extra: [String] = []) throws -> (Int32, [(pid: Int32, args: String)]) {
+        let project = try Fixture.fakeProject.get().root
+        let (status, _, err) = try Fixture.os3ctl(["boot", "--project", project, "--lane", "fake", "--kernel", try Fixture.kernelImage(),
+                                                   "--qemu", qemu] + extra, environment: ["OS3_STATE_DIR": state])
+        if status != 0 { print(err) }
+        let lines = ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").split(separator: "\n")
+        return (status, lines.compactMap { line in
+            let parts = line.split(separator: " ", maxSplits: 1)
+            return Int32(parts[0]).map { ($0, parts.count > 1 ? String(parts[1]) : "") }
+        })
+    }
+
+    private static func recordingQemu(_ file: String) throws -> String {
+        try Fixture.fakeQemu("echo \"$$ $*\" >> '\(file)'\nsleep 0.2\nprintf '\(Fixture.fakePassingConsole)\\n'\nexit 33")
+    }
+
+    @Test("a boot remembers its QEMU command, and the next identical boot starts it before Swift runs, once")
+    func earlyStartCache() throws {
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("os3-state-\(UUID().uuidString)").path
+        let file = Self.startsFile()
+        let qemu = try Self.recordingQemu(file)
+        let (first, afterFirst) = try Self.bootRecorded(state: state, qemu: qemu, file: file)
+        #expect(first == 0)
+        let entries = try FileManager.default.contentsOfDirectory(atPath: "\(state)/early")
+        #expect(entries.count == 1, "one cache entry for the command line: \(entries)")
+        let (second, afterSecond) = try Self.bootRecorded(state: state, qemu: qemu, file: file)
+        #expect(second == 0)
+        #expect(afterFirst.count == 1 && afterSecond.count == 2, "each boot started QEMU exactly once: \(afterSecond)")
+        #expect(afterSecond.count == 2 && afterSecond[0].args == afterSecond[1].args, "the same QEMU command both times")
+    }
+
+    @Test("a cache entry that no longer matches the command is stopped and replaced by the right QEMU")
+    func earlyStartVerified() throws {
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("os3-state-\(UUID().uuidString)").path
+        let file = Self.startsFile()
+        let qemu = try Self.recordingQemu(file)
+        #expect(try Self.bootRecorded(state: state, qemu: qemu, file: file).0 == 0)
+        // Tamper with the entry's QEMU argv (its last line): the early start runs it, os3ctl must not adopt it.
+        let entry = "\(state)/early/\(try FileManager.default.contentsOfDirectory(atPath: "\(state)/early")[0])"
+        var lines = try String(contentsOfFile: entry, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        lines[lines.count - 2] += " os3.tampered=1"
+        try lines.joined(separator: "\n").write(toFile: entry, atomically: true, encoding: .utf8)
+        chmod(entry, 0o600)
+        let (status, starts) = try Self.bootRecorded(state: state, qemu: qemu, file: file)
+        #expect(status == 0)
+        #expect(starts.count == 3, "first boot, the tampered early start, the right one: \(starts)")
+        if starts.count == 3 {
+            #expect(starts[1].args.contains("os3.tampered=1"))
+            #expect(!starts[2].args.contains("os3.tampered=1"))
+            #expect(!Fixture.isAlive(starts[1].pid), "the tampered QEMU survived")
+        }
+        // The boot rewrote the entry with the right command.
+        #expect(!(try String(contentsOfFile: entry, encoding: .utf8)).contains("os3.tampered=1"))
+    }
+
+    @Test("a cache entry others could have written is ignored")
+    func earlyStartUntrusted() throws {
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("os3-state-\(UUID().uuidString)").path
+        let file = Self.startsFile()
+        let qemu = try Self.recordingQemu(file)
+        #expect(try Self.bootRecorded(state: state, qemu: qemu, file: file).0 == 0)
+        let entry = "\(state)/early/\(try FileManager.default.contentsOfDirectory(atPath: "\(state)/early")[0])"
+        // Tampered, and writable by anyone: were it trusted, the tampered QEMU would start too.
+        var lines = try String(contentsOfFile: entry, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        lines[lines.count - 2] += " os3.tampered=1"
+        try lines.joined(separator: "\n").write(toFile: entry, atomically: true, encoding: .utf8)
+        chmod(entry, 0o666)
+        let (status, starts) = try Self.bootRecorded(state: state, qemu: qemu, file: file)
+        #expect(status == 0)
+        #expect(starts.count == 2, "one start per boot: \(starts)")
+        #expect(!starts.contains { $0.args.contains("os3.tampered=1") }, "an untrusted entry was run: \(starts)")
+    }
+
     @Test("a bad marker file found while QEMU starts stops that QEMU and is reported with its line, exit 2")
     func badMarkersStopEarlyQemu() throws {
         let project = try Fixture.scratchProject()
