@@ -40,7 +40,9 @@ struct BootCommand: ParsableCommand {
         var lane = try project.loadLane(self.lane)
         if let timeout { lane.totalTimeout = timeout; lane.idleTimeout = min(lane.idleTimeout, timeout) }
         if let idleTimeout { lane.idleTimeout = idleTimeout }
-        let kernel = try kernelOptions.resolveKernel(project: project, quiet: json)
+        let (kernel, rebuilt) = try kernelOptions.resolveKernelNotingRebuild(project: project, quiet: json)
+        // A QEMU started early from the cache read the image as it was: after a rebuild it must go.
+        if rebuilt { BootCommand.discardEarlyStart() }
         var backend = backendOptions.makeBackend(state: options.state)
         let early = backend is QemuBackend ? BootCommand.takeEarlyStart() : nil
         if let early { backend = QemuBackend(prestarted: early) }

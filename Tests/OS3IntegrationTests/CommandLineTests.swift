@@ -236,6 +236,31 @@ struct StartupTests {
         #expect(!(try String(contentsOfFile: entry, encoding: .utf8)).contains("os3.tampered=1"))
     }
 
+    @Test("without --kernel, a kernel rebuilt after the early start is booted by a new QEMU, not the early one")
+    func earlyStartAfterRebuild() throws {
+        // A private project with its own copy of the kernel sources, so a rebuild touches nothing shared.
+        let project = try Fixture.scratchProject()
+        try FileManager.default.removeItem(atPath: "\(project)/kernel")
+        for item in ["Kernel", "Pure", "arch", "build.toml", "Package.swift"] {
+            try FileManager.default.copyItem(atPath: "\(Fixture.root)/kernel/\(item)", toPath: "\(project)/kernel/\(item)")
+        }
+        try FileManager.default.copyItem(atPath: "\(try Fixture.fakeProject.get().root)/lanes/fake.toml", toPath: "\(project)/lanes/fake.toml")
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("os3-state-\(UUID().uuidString)").path
+        let file = Self.startsFile()
+        let qemu = try Self.recordingQemu(file)
+        func boot() throws -> Int32 {
+            try Fixture.os3ctl(["boot", "--project", project, "--lane", "fake", "--qemu", qemu],
+                               environment: ["OS3_STATE_DIR": state]).status
+        }
+        #expect(try boot() == 0)
+        // A source change: the next boot's early start replays QEMU on the old image, then the build runs.
+        let source = "\(project)/kernel/Kernel/Boot.swift"
+        try (try String(contentsOfFile: source, encoding: .utf8) + "\n// changed by a test\n").write(toFile: source, atomically: true, encoding: .utf8)
+        #expect(try boot() == 0)
+        let starts = ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").split(separator: "\n")
+        #expect(starts.count == 3, "the early QEMU (old image) was discarded and a new one booted the rebuilt image: \(starts)")
+    }
+
     @Test("a cache entry others could have written is ignored")
     func earlyStartUntrusted() throws {
         let state = FileManager.default.temporaryDirectory.appendingPathComponent("os3-state-\(UUID().uuidString)").path
