@@ -25,6 +25,9 @@ public struct MarkerSource: Sendable {
 public final class StartedQemu: @unchecked Sendable {
     public let argv: [String]
     public let statePath: String
+    /// The program that was executed, when it was not found from argv[0] just now (an early start
+    /// from the cache): adopted only if argv[0] still resolves to it.
+    public private(set) var executable: String?
     /// The run directory; `serial.log` in it is QEMU's console.
     public let directory: String
     /// The child, or why it could not be started (a verdict, not an exception).
@@ -75,11 +78,20 @@ public final class StartedQemu: @unchecked Sendable {
 
     /// A QEMU some earlier step started (COS3Early, before Swift ran), with its run directory, the
     /// read end of its serial.log, its stderr pipe and stdin pipe.
-    public static func adopting(pid: pid_t, argv: [String], statePath: String, directory: String, start: Double,
-                                startedAt: Date, consoleRead: Int32, errRead: Int32, inWrite: Int32) -> StartedQemu {
-        StartedQemu(argv: argv, statePath: statePath, directory: directory, spawned: .success(ChildProcess(pid: pid)),
-                    start: start, startedAt: iso8601.string(from: startedAt), consoleRead: consoleRead, errRead: errRead,
-                    inWrite: inWrite)
+    public static func adopting(pid: pid_t, executable: String, argv: [String], statePath: String, directory: String,
+                                start: Double, startedAt: Date, consoleRead: Int32, errRead: Int32, inWrite: Int32) -> StartedQemu {
+        let started = StartedQemu(argv: argv, statePath: statePath, directory: directory, spawned: .success(ChildProcess(pid: pid)),
+                                  start: start, startedAt: iso8601.string(from: startedAt), consoleRead: consoleRead,
+                                  errRead: errRead, inWrite: inWrite)
+        started.executable = executable
+        return started
+    }
+
+    /// Whether this is the QEMU a boot of `argv` in `state` would start now.
+    func matches(_ argv: [String], state: StateDirectory) -> Bool {
+        guard self.argv == argv, statePath == state.path else { return false }
+        guard let executable else { return true }
+        return argv.first.flatMap(resolveExecutable).map(absolutePath) == executable
     }
 
     /// Stops QEMU at once (nothing of it is left) and closes the pipes — unless a boot adopted it.
@@ -111,6 +123,7 @@ public final class StartedQemu: @unchecked Sendable {
 /// executable hands it over.
 public struct EarlyStart: Sendable {
     public var pid: pid_t
+    public var executable: String
     public var consoleRead: Int32, errRead: Int32, inWrite: Int32
     public var statePath: String
     public var directory: String
@@ -119,9 +132,10 @@ public struct EarlyStart: Sendable {
     public var start: Double
     public var wallClock: Double
 
-    public init(pid: pid_t, consoleRead: Int32, errRead: Int32, inWrite: Int32, statePath: String, directory: String,
-                argv: [String], start: Double, wallClock: Double) {
+    public init(pid: pid_t, executable: String, consoleRead: Int32, errRead: Int32, inWrite: Int32, statePath: String,
+                directory: String, argv: [String], start: Double, wallClock: Double) {
         self.pid = pid
+        self.executable = executable
         self.consoleRead = consoleRead
         self.errRead = errRead
         self.inWrite = inWrite
@@ -133,7 +147,7 @@ public struct EarlyStart: Sendable {
     }
 
     public var started: StartedQemu {
-        StartedQemu.adopting(pid: pid, argv: argv, statePath: statePath, directory: directory, start: start,
+        StartedQemu.adopting(pid: pid, executable: executable, argv: argv, statePath: statePath, directory: directory, start: start,
                              startedAt: Date(timeIntervalSince1970: wallClock), consoleRead: consoleRead, errRead: errRead,
                              inWrite: inWrite)
     }
@@ -183,7 +197,7 @@ public struct BootRunner: Sendable {
         let argv = invocation.argv
         let interruptFD = Interrupts.install()
         let qemu: StartedQemu
-        if let prestarted, prestarted.argv == argv, prestarted.statePath == state.path {
+        if let prestarted, prestarted.matches(argv, state: state) {
             prestarted.adopt()
             qemu = prestarted
         } else {

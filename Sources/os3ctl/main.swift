@@ -5,7 +5,7 @@ import OS3Runner
 // `boot` may already have started QEMU, before any Swift ran (Sources/COS3Early/early.c).
 let early = os3_early_result().pointee
 OS3Command.runMain(early: early.pid > 0 ? EarlyStart(
-    pid: early.pid, consoleRead: early.console_fd, errRead: early.err_fd, inWrite: early.in_fd,
+    pid: early.pid, executable: String(cString: early.exec_path), consoleRead: early.console_fd, errRead: early.err_fd, inWrite: early.in_fd,
     statePath: String(cString: early.state_path), directory: String(cString: early.directory),
     argv: (0..<Int(early.argc)).map { String(cString: early.argv[$0]!) },
     start: Double(early.start_ns) / 1e9,
