@@ -2,6 +2,7 @@
 #include "cos3sys.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -148,3 +149,5 @@ int os3_install_interrupt_pipe(void) {
 int os3_interrupt_signal(void) { return interrupt_signal; }
 
 int os3_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int os3_malloc_trim(void) { return malloc_trim(0); }

@@ -242,6 +242,9 @@ public struct BootRunner: Sendable {
         // encoding in a process sets up the types' metadata (~0.5 ms), so do that one now, while
         // QEMU starts up.
         _ = encodeJSON(Self.sampleRecord)
+        // Hand the set-up's freed memory back to the kernel now, while QEMU starts: what is left
+        // mapped at exit is torn down on the critical path (expensive on this kind of host).
+        _ = os3_malloc_trim()
         var inputPending = lane.consoleInput
         /// Types the lane's console input once its trigger marker has been seen.
         func typeInputIfDue() {

@@ -30,6 +30,9 @@ int os3_install_interrupt_pipe(void);
 /// The first termination signal received, or 0.
 int os3_interrupt_signal(void);
 
+/// malloc_trim(0): returns the heap's free pages to the kernel (Swift cannot see malloc.h).
+int os3_malloc_trim(void);
+
 /// pipe2(fds, O_CLOEXEC): Swift cannot see pipe2 without _GNU_SOURCE.
 int os3_pipe_cloexec(int fds[2]);
 
