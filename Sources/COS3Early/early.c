@@ -101,20 +101,13 @@ __attribute__((constructor(101))) static void os3_early_start(int argc, char **a
     int qargc = atoi(lines[6]);
     if (qargc < 1 || 7 + qargc > count) return;
 
-    // The run directory, named as StateDirectory.makeRunDirectory names it.
-    static char runs[4096];
-    const char *label = lines[4];
+    // The run directory, made as StateDirectory.makeRunDirectory makes it.
+    char runs[4096];
+    static char dir[4096];
     if (snprintf(runs, sizeof runs, "%s/runs", lines[3]) >= (int)sizeof runs) return;
-    if (mkdir(runs, 0700) != 0 && access(runs, W_OK) != 0) return;
+    if (os3_make_stamped_directory(runs, lines[4], dir, sizeof dir) != 0) return;
     struct timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);
-    struct tm tm;
-    time_t secs = wall.tv_sec;
-    gmtime_r(&secs, &tm);
-    static char dir[4096];
-    if (snprintf(dir, sizeof dir, "%s/%04d%02d%02d-%02d%02d%02d-%s-XXXXXX", runs, tm.tm_year + 1900, tm.tm_mon + 1,
-                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, label) >= (int)sizeof dir) return;
-    if (!mkdtemp(dir)) return;
     char serial[4200];
     snprintf(serial, sizeof serial, "%s/serial.log", dir);
     int console_w = open(serial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

@@ -5,10 +5,12 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -151,3 +153,15 @@ int os3_interrupt_signal(void) { return interrupt_signal; }
 int os3_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 int os3_malloc_trim(void) { return malloc_trim(0); }
+
+int os3_make_stamped_directory(const char *parent, const char *label, char *out, unsigned long size) {
+    if (mkdir(parent, 0700) != 0 && errno != EEXIST) return -errno;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    struct tm tm;
+    gmtime_r(&now.tv_sec, &tm);
+    int n = snprintf(out, size, "%s/%04d%02d%02d-%02d%02d%02d-%s-XXXXXX", parent, tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, label);
+    if (n < 0 || (unsigned long)n >= size) return -ENAMETOOLONG;
+    return mkdtemp(out) ? 0 : -errno;
+}

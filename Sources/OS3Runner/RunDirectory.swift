@@ -1,3 +1,4 @@
+import COS3Sys
 import FoundationEssentials
 import Glibc
 import OS3Core
@@ -28,19 +29,19 @@ public struct StateDirectory: Sendable {
 
     private func makeDirectory(in parent: String, label: String) throws -> String {
         let runs = "\(path)/\(parent)"
-        // Usually there already (one mkdir, on every boot's critical path); else with its parents.
-        if mkdir(runs, 0o700) != 0 && errno != EEXIST {
+        var made = [CChar](repeating: 0, count: 4096)
+        var r = os3_make_stamped_directory(runs, label, &made, UInt(made.count))
+        if r == -ENOENT {
+            // A first run: the state directory itself is missing (the usual case pays one mkdir).
             try FileManager.default.createDirectory(atPath: runs, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])
+            r = os3_make_stamped_directory(runs, label, &made, UInt(made.count))
         }
-        let stamp = UTCTimestamp.compact(Date())
-        var template = Array("\(runs)/\(stamp)-\(label)-XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        guard made != nil else {
-            throw OS3Error(.io, "cannot create a run directory under \(runs): \(String(cString: strerror(errno)))",
+        guard r == 0 else {
+            throw OS3Error(.io, "cannot create a run directory under \(runs): \(String(cString: strerror(-r)))",
                            fix: "check permissions, or set OS3_STATE_DIR to a writable directory")
         }
-        return String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
+        return String(decoding: made.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// A private directory for one multi-run experiment (stress), under `experiments/`.
@@ -85,12 +86,6 @@ public struct UTCTimestamp: Sendable {
     public func string(from date: Date) -> String {
         let (tm, ms) = Self.broken(date)
         return "\(Self.pad(tm.tm_year + 1900, 4))-\(Self.pad(tm.tm_mon + 1))-\(Self.pad(tm.tm_mday))T\(Self.pad(tm.tm_hour)):\(Self.pad(tm.tm_min)):\(Self.pad(tm.tm_sec)).\(Self.pad(ms, 3))Z"
-    }
-
-    /// "20261121-174645", for directory names.
-    public static func compact(_ date: Date) -> String {
-        let (tm, _) = broken(date)
-        return "\(Self.pad(tm.tm_year + 1900, 4))\(Self.pad(tm.tm_mon + 1))\(Self.pad(tm.tm_mday))-\(Self.pad(tm.tm_hour))\(Self.pad(tm.tm_min))\(Self.pad(tm.tm_sec))"
     }
 
     /// Zero-padded decimal.

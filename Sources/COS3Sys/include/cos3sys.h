@@ -30,6 +30,12 @@ int os3_install_interrupt_pipe(void);
 /// The first termination signal received, or 0.
 int os3_interrupt_signal(void);
 
+/// Makes `parent`/YYYYMMDD-HHMMSS-`label`-XXXXXX (UTC now; mkdtemp, so unique and mode 0700) and
+/// writes its path to `out`. `parent` is created (0700) if missing, but not its own parents.
+/// Returns 0, or -errno (-ENOENT: a parent of `parent` is missing). One naming for every run
+/// directory, whether os3ctl's Swift or its early start (COS3Early) makes it.
+int os3_make_stamped_directory(const char *parent, const char *label, char *out, unsigned long size);
+
 /// malloc_trim(0): returns the heap's free pages to the kernel (Swift cannot see malloc.h).
 int os3_malloc_trim(void);
 
