@@ -135,14 +135,33 @@ struct IsolationTests {
 
 @Suite("Start-up cost", .tags(.integration))
 struct StartupTests {
-    /// A fake QEMU that records each start (its pid, one line per start) and then behaves like a
-    /// passing boot of the `fake` lane after `delay` seconds.
-    private static func countingQemu(_ starts: String, delay: String = "0.2") throws -> String {
-        try Fixture.fakeQemu("echo $$ >> '\(starts)'\nsleep \(delay)\nprintf '\(Fixture.fakePassingConsole)\\n'\nexit 33")
+    /// A fake QEMU that records each start (a line "pid args") and then behaves like a passing
+    /// boot of the `fake` lane after `delay` seconds.
+    private static func recordingQemu(_ file: String, delay: String = "0.2") throws -> String {
+        try Fixture.fakeQemu("echo \"$$ $*\" >> '\(file)'\nsleep \(delay)\nprintf '\(Fixture.fakePassingConsole)\\n'\nexit 33")
     }
 
-    private static func starts(_ file: String) -> [Int32] {
-        ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { Int32($0) }
+    /// Every start `recordingQemu` recorded so far.
+    private static func starts(_ file: String) -> [(pid: Int32, args: String)] {
+        ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { line in
+            let parts = line.split(separator: " ", maxSplits: 1)
+            return Int32(parts[0]).map { ($0, parts.count > 1 ? String(parts[1]) : "") }
+        }
+    }
+
+    private static func privateStateDirectory() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("os3-state-\(UUID().uuidString)").path
+    }
+
+    /// Appends an argument to the QEMU argv of the state directory's one early-start cache entry
+    /// (its last line) and gives the file `mode`; returns the entry's path.
+    private static func tamperEarlyEntry(state: String, mode: mode_t) throws -> String {
+        let entry = "\(state)/early/\(try FileManager.default.contentsOfDirectory(atPath: "\(state)/early")[0])"
+        var lines = try String(contentsOfFile: entry, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        lines[lines.count - 2] += " os3.tampered=1"
+        try lines.joined(separator: "\n").write(toFile: entry, atomically: true, encoding: .utf8)
+        chmod(entry, mode)
+        return entry
     }
 
     private static func startsFile() -> String {
@@ -152,7 +171,7 @@ struct StartupTests {
     @Test("boot starts QEMU before parsing its options, and the parsed command adopts that one QEMU")
     func earlyStartAdopted() throws {
         let file = Self.startsFile()
-        let qemu = try Self.countingQemu(file)
+        let qemu = try Self.recordingQemu(file)
         let project = try Fixture.fakeProject.get().root
         let (status, out, err) = try Fixture.os3ctl(["boot", "--project", project, "--lane", "fake", "--kernel", try Fixture.kernelImage(),
                                                      "--qemu", qemu, "--timeout", "20"])
@@ -164,7 +183,7 @@ struct StartupTests {
     @Test("when the parsed command line rejects what was started early, that QEMU is stopped at once")
     func earlyStartDiscarded() throws {
         let file = Self.startsFile()
-        let qemu = try Self.countingQemu(file, delay: "30")
+        let qemu = try Self.recordingQemu(file, delay: "30")
         let project = try Fixture.fakeProject.get().root
         // `--timeout 0` looks plain to the early start, but the command rejects it (usage error).
         let began = Date()
@@ -174,7 +193,7 @@ struct StartupTests {
         #expect(err.contains("--timeout must be a positive number"))
         #expect(Date().timeIntervalSince(began) < 20, "os3ctl waited for the early QEMU instead of stopping it")
         // The early QEMU may be stopped before its script has even written its pid: at most one.
-        let pids = Self.starts(file)
+        let pids = Self.starts(file).map(\.pid)
         #expect(pids.count <= 1, "QEMU was started again after the usage error: \(pids)")
         for pid in pids { #expect(!Fixture.isAlive(pid), "early QEMU \(pid) survived") }
     }
@@ -186,20 +205,12 @@ struct StartupTests {
         let (status, _, err) = try Fixture.os3ctl(["boot", "--project", project, "--lane", "fake", "--kernel", try Fixture.kernelImage(),
                                                    "--qemu", qemu] + extra, environment: ["OS3_STATE_DIR": state])
         if status != 0 { print(err) }
-        let lines = ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").split(separator: "\n")
-        return (status, lines.compactMap { line in
-            let parts = line.split(separator: " ", maxSplits: 1)
-            return Int32(parts[0]).map { ($0, parts.count > 1 ? String(parts[1]) : "") }
-        })
-    }
-
-    private static func recordingQemu(_ file: String) throws -> String {
-        try Fixture.fakeQemu("echo \"$$ $*\" >> '\(file)'\nsleep 0.2\nprintf '\(Fixture.fakePassingConsole)\\n'\nexit 33")
+        return (status, starts(file))
     }
 
     @Test("a boot remembers its QEMU command, and the next identical boot starts it before Swift runs, once")
     func earlyStartCache() throws {
-        let state = FileManager.default.temporaryDirectory.appendingPathComponent("os3-state-\(UUID().uuidString)").path
+        let state = Self.privateStateDirectory()
         let file = Self.startsFile()
         let qemu = try Self.recordingQemu(file)
         let (first, afterFirst) = try Self.bootRecorded(state: state, qemu: qemu, file: file)
@@ -214,16 +225,12 @@ struct StartupTests {
 
     @Test("a cache entry that no longer matches the command is stopped and replaced by the right QEMU")
     func earlyStartVerified() throws {
-        let state = FileManager.default.temporaryDirectory.appendingPathComponent("os3-state-\(UUID().uuidString)").path
+        let state = Self.privateStateDirectory()
         let file = Self.startsFile()
         let qemu = try Self.recordingQemu(file)
         #expect(try Self.bootRecorded(state: state, qemu: qemu, file: file).0 == 0)
-        // Tamper with the entry's QEMU argv (its last line): the early start runs it, os3ctl must not adopt it.
-        let entry = "\(state)/early/\(try FileManager.default.contentsOfDirectory(atPath: "\(state)/early")[0])"
-        var lines = try String(contentsOfFile: entry, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        lines[lines.count - 2] += " os3.tampered=1"
-        try lines.joined(separator: "\n").write(toFile: entry, atomically: true, encoding: .utf8)
-        chmod(entry, 0o600)
+        // Tamper with the entry's QEMU argv: the early start runs it, os3ctl must not adopt it.
+        let entry = try Self.tamperEarlyEntry(state: state, mode: 0o600)
         let (status, starts) = try Self.bootRecorded(state: state, qemu: qemu, file: file)
         #expect(status == 0)
         #expect(starts.count == 3, "first boot, the tampered early start, the right one: \(starts)")
@@ -245,7 +252,7 @@ struct StartupTests {
             try FileManager.default.copyItem(atPath: "\(Fixture.root)/kernel/\(item)", toPath: "\(project)/kernel/\(item)")
         }
         try FileManager.default.copyItem(atPath: "\(try Fixture.fakeProject.get().root)/lanes/fake.toml", toPath: "\(project)/lanes/fake.toml")
-        let state = FileManager.default.temporaryDirectory.appendingPathComponent("os3-state-\(UUID().uuidString)").path
+        let state = Self.privateStateDirectory()
         let file = Self.startsFile()
         let qemu = try Self.recordingQemu(file)
         func boot() throws -> Int32 {
@@ -257,22 +264,18 @@ struct StartupTests {
         let source = "\(project)/kernel/Kernel/Boot.swift"
         try (try String(contentsOfFile: source, encoding: .utf8) + "\n// changed by a test\n").write(toFile: source, atomically: true, encoding: .utf8)
         #expect(try boot() == 0)
-        let starts = ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").split(separator: "\n")
+        let starts = Self.starts(file)
         #expect(starts.count == 3, "the early QEMU (old image) was discarded and a new one booted the rebuilt image: \(starts)")
     }
 
     @Test("a cache entry others could have written is ignored")
     func earlyStartUntrusted() throws {
-        let state = FileManager.default.temporaryDirectory.appendingPathComponent("os3-state-\(UUID().uuidString)").path
+        let state = Self.privateStateDirectory()
         let file = Self.startsFile()
         let qemu = try Self.recordingQemu(file)
         #expect(try Self.bootRecorded(state: state, qemu: qemu, file: file).0 == 0)
-        let entry = "\(state)/early/\(try FileManager.default.contentsOfDirectory(atPath: "\(state)/early")[0])"
         // Tampered, and writable by anyone: were it trusted, the tampered QEMU would start too.
-        var lines = try String(contentsOfFile: entry, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        lines[lines.count - 2] += " os3.tampered=1"
-        try lines.joined(separator: "\n").write(toFile: entry, atomically: true, encoding: .utf8)
-        chmod(entry, 0o666)
+        _ = try Self.tamperEarlyEntry(state: state, mode: 0o666)
         let (status, starts) = try Self.bootRecorded(state: state, qemu: qemu, file: file)
         #expect(status == 0)
         #expect(starts.count == 2, "one start per boot: \(starts)")
@@ -284,14 +287,14 @@ struct StartupTests {
         let project = try Fixture.scratchProject()
         try "[[marker]]\nid = \"x\"\nregex = 'os3: (unclosed'\n".write(toFile: "\(project)/markers/boot.toml", atomically: true, encoding: .utf8)
         let file = Self.startsFile()
-        let qemu = try Self.countingQemu(file, delay: "30")
+        let qemu = try Self.recordingQemu(file, delay: "30")
         let began = Date()
         let (status, _, err) = try Fixture.os3ctl(["boot", "--project", project, "--lane", "tiny", "--kernel", try Fixture.kernelImage(),
                                                    "--qemu", qemu])
         #expect(status == 2, "\(err)")
         #expect(Date().timeIntervalSince(began) < 20, "os3ctl waited for QEMU instead of stopping it")
         #expect(err.contains("markers/boot.toml:3: error: marker 'x' has an invalid regular expression"))
-        for pid in Self.starts(file) { #expect(!Fixture.isAlive(pid), "QEMU \(pid) survived the marker error") }
+        for start in Self.starts(file) { #expect(!Fixture.isAlive(start.pid), "QEMU \(start.pid) survived the marker error") }
     }
 
     @Test("os3ctl does not link libvirt: it is loaded only when a command uses the libvirt backend")
