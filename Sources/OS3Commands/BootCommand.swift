@@ -51,10 +51,13 @@ struct BootCommand: ParsableCommand {
         let runner = LaneRunner(project: project, state: options.state, kernel: kernel, qemu: kernelOptions.qemuBinary,
                                 extraAppend: kernelOptions.append, backend: backend)
         let progress = BootProgress(lane: lane.name, echoSerial: serial, quiet: json && !serial)
+        let remember = backend is QemuBackend
+        let (argv, state) = (runner.invocation(for: lane).argv, options.state)
         // Marker files are parsed and compiled while QEMU starts (they are checked before any verdict).
-        let record = try runner.run(lane, markers: .deferred { [lane] in try project.markers(for: lane) }, onEvent: progress.handle)
-        if backend is QemuBackend, record.verdict.kind != .skipped, record.verdict.kind != .infraError || record.end != nil {
-            Self.rememberForEarlyStart(project: project, lane: lane, state: options.state, argv: record.argv)
+        let record = try runner.run(lane, markers: .deferred { [lane] in try project.markers(for: lane) }) { [lane] event in
+            // Once QEMU runs, and while it runs: the cache entry is written off the boot's critical path.
+            if remember, case .started = event { Self.rememberForEarlyStart(project: project, lane: lane, state: state, argv: argv) }
+            progress.handle(event)
         }
         if json {
             printOut(encodeJSON(record))
@@ -126,8 +129,8 @@ extension BootCommand {
     static func discardEarlyStart() { takeEarlyStart()?.discard() }
 
     /// Records what this command line started, so that next time the executable's C start-up
-    /// (COS3Early) can start the same QEMU before any Swift runs. Only for a boot that ran QEMU
-    /// directly; the entry holds the lane file's identity, so editing the lane invalidates it.
+    /// (COS3Early) can start the same QEMU before any Swift runs. Only for a QEMU started directly;
+    /// the entry holds the lane file's identity, so editing the lane invalidates it.
     static func rememberForEarlyStart(project: Project, lane: Lane, state: StateDirectory, argv: [String]) {
         guard let path = earlyCachePath, let program = argv.first, let executable = resolveExecutable(program),
               !argv.contains(where: { $0.contains("\n") }) else { return }
