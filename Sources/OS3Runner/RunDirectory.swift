@@ -33,8 +33,15 @@ public struct StateDirectory: Sendable {
         var r = os3_make_stamped_directory(runs, label, &made, UInt(made.count))
         if r == -ENOENT {
             // A first run: the state directory itself is missing (the usual case pays one mkdir).
-            try FileManager.default.createDirectory(atPath: runs, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
+            // mkdir -p, reporting the first component that cannot be made.
+            var prefix = runs.hasPrefix("/") ? "" : "."
+            for part in runs.split(separator: "/") {
+                prefix += "/\(part)"
+                guard mkdir(prefix, 0o700) == 0 || errno == EEXIST else {
+                    throw OS3Error(.io, "cannot create the state directory \(prefix): \(String(cString: strerror(errno)))",
+                                   fix: "check permissions, or set OS3_STATE_DIR (or --state-dir) to a writable directory")
+                }
+            }
             r = os3_make_stamped_directory(runs, label, &made, UInt(made.count))
         }
         guard r == 0 else {
