@@ -39,6 +39,7 @@ let package = Package(
         // Fast substring search for the marker matcher (glibc memmem).
         .target(name: "COS3Bytes"),
         .testTarget(name: "OS3CoreTests", dependencies: ["OS3Core"]),
+        .testTarget(name: "OS3CommandsTests", dependencies: ["OS3Commands", "OS3Core"]),
         .testTarget(name: "OS3IntegrationTests", dependencies: ["OS3Core", "OS3Runner", "OS3Libvirt", "COS3Sys", "os3ctl"]),
     ]
 )

@@ -36,23 +36,19 @@ struct BackendOptions: ParsableArguments {
         }
     }
 
-    /// The backend chosen (qemu unless --backend libvirt or a --connect).
-    var kind: Kind { backend ?? (connect.isEmpty ? .qemu : .libvirt) }
-
-    /// One backend per hypervisor: `[QemuBackend()]`, or a `LibvirtBackend` per `--connect` (the
-    /// embedded driver under `state` when none is given).
-    func makeBackends(state: StateDirectory) -> [any BootBackend] {
-        switch kind {
-        case .qemu: return [QemuBackend()]
-        case .libvirt:
-            if connect.isEmpty { return [LibvirtBackend(state: state)] }
-            return connect.map { LibvirtBackend(uri: $0, state: state) }
-        }
-    }
-
     /// What a command passes to `LaneRunner(backend:)`: the one backend, or a pool over several.
     func makeBackend(state: StateDirectory) -> any BootBackend {
-        let all = makeBackends(state: state)
+        Self.makeBackend(backend: backend, connect: connect, state: state)
+    }
+
+    /// `[QemuBackend()]` (unless --backend libvirt or a --connect), else a `LibvirtBackend` per
+    /// `--connect` (the embedded driver under `state` when none is given); several form a pool.
+    static func makeBackend(backend: Kind?, connect: [String], state: StateDirectory) -> any BootBackend {
+        let all: [any BootBackend]
+        switch backend ?? (connect.isEmpty ? .qemu : .libvirt) {
+        case .qemu: all = [QemuBackend()]
+        case .libvirt: all = connect.isEmpty ? [LibvirtBackend(state: state)] : connect.map { LibvirtBackend(uri: $0, state: state) }
+        }
         return all.count == 1 ? all[0] : BackendPool(all)
     }
 }

@@ -35,28 +35,41 @@ struct BootCommand: ParsableCommand {
         if let idleTimeout, idleTimeout <= 0 { throw ValidationError("--idle-timeout must be a positive number of seconds") }
     }
 
+    /// What ArgumentParser made of the command line.
+    var request: BootRequest {
+        BootRequest(project: options.project, stateDir: options.stateDir, kernel: kernelOptions.kernel, qemu: kernelOptions.qemu,
+                    append: kernelOptions.append, lane: lane, timeout: timeout, idleTimeout: idleTimeout, serial: serial, json: json,
+                    backend: backendOptions.backend, connect: backendOptions.connect)
+    }
+
+    func run() throws { try request.run() }
+}
+
+extension BootRequest {
+    /// Boots the lane, prints the verdict, and throws the verdict's exit code.
     func run() throws {
-        let project = try options.locate()
+        let project = try Project.locate(explicit: self.project)
+        let state = ProjectOptions.state(stateDir)
         var lane = try project.loadLane(self.lane)
         if let timeout { lane.totalTimeout = timeout; lane.idleTimeout = min(lane.idleTimeout, timeout) }
         if let idleTimeout { lane.idleTimeout = idleTimeout }
-        let (kernel, rebuilt) = try kernelOptions.resolveKernelNotingRebuild(project: project, quiet: json)
+        let (kernel, rebuilt) = try KernelOptions.resolveKernelNotingRebuild(self.kernel, project: project, quiet: json)
         // A QEMU started early from the cache read the image as it was: after a rebuild it must go.
         if rebuilt { BootCommand.discardEarlyStart() }
-        var backend = backendOptions.makeBackend(state: options.state)
+        var backend = BackendOptions.makeBackend(backend: self.backend, connect: connect, state: state)
         let early = backend is QemuBackend ? BootCommand.takeEarlyStart() : nil
         if let early { backend = QemuBackend(prestarted: early) }
         // A skipped lane or another argv leaves the early QEMU unadopted: it is stopped here.
         defer { early?.discard() }
-        let runner = LaneRunner(project: project, state: options.state, kernel: kernel, qemu: kernelOptions.qemuBinary,
-                                extraAppend: kernelOptions.append, backend: backend)
+        let runner = LaneRunner(project: project, state: state, kernel: kernel, qemu: KernelOptions.qemuBinary(qemu),
+                                extraAppend: append, backend: backend)
         let progress = BootProgress(lane: lane.name, echoSerial: serial, quiet: json && !serial)
         let remember = backend is QemuBackend
-        let (argv, state) = (runner.invocation(for: lane).argv, options.state)
+        let argv = runner.invocation(for: lane).argv
         // Marker files are parsed and compiled while QEMU starts (they are checked before any verdict).
         let record = try runner.run(lane, markers: .deferred { [lane] in try project.markers(for: lane) }) { [lane] event in
             // Once QEMU runs, and while it runs: the cache entry is written off the boot's critical path.
-            if remember, case .started = event { Self.rememberForEarlyStart(project: project, lane: lane, state: state, argv: argv) }
+            if remember, case .started = event { BootCommand.rememberForEarlyStart(project: project, lane: lane, state: state, argv: argv) }
             progress.handle(event)
         }
         if json {
@@ -82,44 +95,7 @@ extension BootCommand {
     /// A QEMU the executable's C start-up already started from the cache.
     static func adoptEarly(_ started: StartedQemu) { earlyStart = started }
 
-    /// `boot` starts QEMU before ArgumentParser has looked at the command line: parsing takes about
-    /// 2 ms (reflection over every command's options), on the critical path of every boot (issue 2:
-    /// os3ctl may add at most 5% to QEMU by hand). For the plain forms — `boot` followed only by the
-    /// options below, with `--kernel` given — this reads the lane, checks it can run here, and starts
-    /// QEMU; ArgumentParser then parses as always (it alone decides what the command line means),
-    /// and `BootRunner` adopts this QEMU only if the argv it would run is exactly this one. Anything
-    /// else (another option, a usage error, a different reading of the options) stops it at once, and
-    /// nothing is shown of it. Called once, first thing, from `OS3Command.runMain`.
-    static func startEarly(_ arguments: [String]) {
-        guard arguments.first == "boot" else { return }
-        // Plain arrays: a Set or Dictionary would be the process's first, and setting up a generic
-        // type the first time costs more than these few comparisons.
-        let valued = ["--lane", "--kernel", "--qemu", "--append", "--project", "--state-dir", "--timeout", "--idle-timeout"]
-        let flags = ["--serial", "--json"]
-        var given = [String?](repeating: nil, count: valued.count)
-        func value(_ name: String) -> String? { valued.firstIndex(of: name).flatMap { given[$0] } }
-        var rest = arguments.dropFirst()
-        while let arg = rest.popFirst() {
-            if flags.contains(arg) { continue }
-            if let eq = arg.firstIndex(of: "="), let k = valued.firstIndex(of: String(arg[..<eq])) {
-                given[k] = String(arg[arg.index(after: eq)...])
-                continue
-            }
-            guard let k = valued.firstIndex(of: arg), let v = rest.popFirst(), !v.hasPrefix("-") || arg == "--append" else { return }
-            given[k] = v
-        }
-        guard let kernelArg = value("--kernel"),
-              let project = try? Project.locate(explicit: value("--project")),
-              let lane = try? project.loadLane(value("--lane") ?? "kvm"),
-              HostProbe.skipReason(for: lane) == nil,
-              let kernel = try? KernelOptions.givenKernel(kernelArg) else { return }
-        let invocation = QemuInvocation(binary: KernelOptions.qemuBinary(value("--qemu")), lane: lane, kernel: kernel,
-                                        extraAppend: value("--append") ?? "")
-        let state = ProjectOptions.state(value("--state-dir"))
-        earlyStart = try? StartedQemu.start(invocation.argv, state: state, label: lane.name)
-    }
-
-    /// The QEMU `startEarly` started, handed over once.
+    /// The QEMU the C start-up started, handed over once.
     static func takeEarlyStart() -> StartedQemu? {
         defer { earlyStart = nil }
         return earlyStart

@@ -17,12 +17,13 @@ struct KernelOptions: ParsableArguments {
 
     /// The image to boot, building ours first if needed.
     func resolveKernel(project: Project, quiet: Bool) throws -> String {
-        try resolveKernelNotingRebuild(project: project, quiet: quiet).image
+        try Self.resolveKernelNotingRebuild(kernel, project: project, quiet: quiet).image
     }
 
-    /// The image, and whether it was just rebuilt (a QEMU started before the rebuild booted the old one).
-    func resolveKernelNotingRebuild(project: Project, quiet: Bool) throws -> (image: String, rebuilt: Bool) {
-        if let kernel { return (try Self.givenKernel(kernel), false) }
+    /// `--kernel` (if given) checked, else ours built if needed; and whether it was just rebuilt
+    /// (a QEMU started before the rebuild booted the old image).
+    static func resolveKernelNotingRebuild(_ kernel: String?, project: Project, quiet: Bool) throws -> (image: String, rebuilt: Bool) {
+        if let kernel { return (try givenKernel(kernel), false) }
         let builder = KernelBuilder(project: project, toolchain: try Toolchain.locate())
         let result = try builder.build(log: { if !quiet { printErr("build: \($0)") } })
         if result.rebuilt && !quiet { printErr("build: \(project.relative(result.image)) rebuilt in \(Reports.seconds(result.seconds))") }

@@ -27,14 +27,15 @@ public struct OS3Command: ParsableCommand {
     public static func runMain(early: EarlyStart? = nil, cachePath: String? = nil) -> Never {
         Interrupts.install()
         BootCommand.earlyCachePath = cachePath
-        if let early {
-            BootCommand.adoptEarly(early.started)
-        } else {
-            BootCommand.startEarly(Array(CommandLine.arguments.dropFirst()))
-        }
+        if let early { BootCommand.adoptEarly(early.started) }
         do {
-            var command = try parseAsRoot()
-            try command.run()
+            // A plain `boot` command line skips ArgumentParser (see BootRequest.plain).
+            if let plain = BootRequest.plain(Array(CommandLine.arguments.dropFirst())) {
+                try plain.run()
+            } else {
+                var command = try parseAsRoot()
+                try command.run()
+            }
             BootCommand.discardEarlyStart()
             exit(withError: nil)
         } catch let code as ExitCode {

@@ -1,0 +1,63 @@
+/// Everything `os3ctl boot` was asked for, as plain values: what `BootCommand` (ArgumentParser)
+/// parses, and what `BootRequest.plain(_:)` reads from the common command lines without it.
+struct BootRequest: Equatable {
+    var project: String?
+    var stateDir: String?
+    var kernel: String?
+    var qemu: String?
+    var append = ""
+    var lane = "kvm"
+    var timeout: Double?
+    var idleTimeout: Double?
+    var serial = false
+    var json = false
+    var backend: BackendOptions.Kind?
+    var connect: [String] = []
+
+    /// The request for `boot` followed only by the options below, each at most once, as
+    /// `--name value` or `--name=value`, no value empty or starting with "-", the timeouts positive
+    /// finite numbers; nil for anything else (help, another option, a repeat, a doubtful value),
+    /// which ArgumentParser then parses, with its own words for any error.
+    ///
+    /// Why: ArgumentParser builds its view of every option by reflection, and that was about half of
+    /// os3ctl's CPU time in a boot — on the critical path, and competing with a TCG guest for this
+    /// machine's two cores (issue 2: os3ctl may add at most 5% to QEMU by hand; docs/BENCHMARKS.md).
+    /// Tests/OS3CommandsTests checks on thousands of generated command lines that whenever this
+    /// reads one, ArgumentParser reads it the same way.
+    static func plain(_ arguments: [String]) -> BootRequest? {
+        guard arguments.first == "boot" else { return nil }
+        var request = BootRequest()
+        var seen: [String] = []  // a plain array: the first Set would cost more than it saves here
+        var rest = arguments.dropFirst()
+        while let argument = rest.popFirst() {
+            guard argument.hasPrefix("--") else { return nil }
+            var name = argument
+            var value: String?
+            if let eq = argument.firstIndex(of: "=") {
+                name = String(argument[..<eq])
+                value = String(argument[argument.index(after: eq)...])
+            }
+            guard !seen.contains(name) else { return nil }
+            seen.append(name)
+            if name == "--serial" || name == "--json" {
+                guard value == nil else { return nil }
+                if name == "--serial" { request.serial = true } else { request.json = true }
+                continue
+            }
+            guard let given = value ?? rest.popFirst(), !given.isEmpty, !given.hasPrefix("-") else { return nil }
+            switch name {
+            case "--lane": request.lane = given
+            case "--kernel": request.kernel = given
+            case "--qemu": request.qemu = given
+            case "--append": request.append = given
+            case "--project": request.project = given
+            case "--state-dir": request.stateDir = given
+            case "--timeout", "--idle-timeout":
+                guard let seconds = Double(given), seconds.isFinite, seconds > 0 else { return nil }
+                if name == "--timeout" { request.timeout = seconds } else { request.idleTimeout = seconds }
+            default: return nil
+            }
+        }
+        return request
+    }
+}
