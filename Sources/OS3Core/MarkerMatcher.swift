@@ -42,7 +42,7 @@ public struct MarkerMatcher: Sendable {
 
     private struct RegexMarker: @unchecked Sendable {
         let marker: Marker
-        let regex: Regex<AnyRegexOutput>?
+        let regex: MarkerRegex?
         let forbidden: Bool
         let requiredIndex: Int?
         let hasPrefilter: Bool
@@ -277,14 +277,14 @@ public struct MarkerMatcher: Sendable {
             return !r.hasPrefilter || lineCandidates[x]
         }
         for x in needRegex where regexes[x].forbidden {
-            if let regex = regexes[x].regex, (try? regex.firstMatch(in: string())) != nil {
+            if let regex = regexes[x].regex, regex.matches(text, string: string) {
                 record(forbidden: regexes[x].marker, text: Array(text), time: time, into: &events)
                 return
             }
         }
         var found = lineLiterals
         for x in needRegex where !regexes[x].forbidden {
-            if let regex = regexes[x].regex, let ri = regexes[x].requiredIndex, (try? regex.firstMatch(in: string())) != nil { found.append(ri) }
+            if let regex = regexes[x].regex, let ri = regexes[x].requiredIndex, regex.matches(text, string: string) { found.append(ri) }
         }
         for r in found.sorted() where !seen[r] {
             seen[r] = true

@@ -72,14 +72,14 @@ public struct MarkerSet: Sendable, Equatable, Codable {
                     guard !t.contains("\n") else { throw entry.fail("text", "marker '\(id)' spans lines; markers match within one console line", fix: "split it into two markers and order them with [[order]]") }
                     pattern = .literal(t)
                 case (nil, let r?):
-                    let compiled: Regex<AnyRegexOutput>
+                    let compiled: MarkerRegex
                     do {
                         compiled = try RegexCache.shared.regex(r)
                     } catch {
                         throw entry.fail("regex", "marker '\(id)' has an invalid regular expression: \(error)",
                                          fix: "fix the pattern (Swift Regex syntax; use single quotes in TOML so backslashes stay literal)")
                     }
-                    if (try? compiled.wholeMatch(in: "")) != nil {
+                    if compiled.matchesEmptyLine {
                         throw entry.fail("regex", "marker '\(id)' matches the empty line, so it would match every line", fix: "make the pattern require some text")
                     }
                     pattern = .regex(r)
