@@ -53,6 +53,7 @@ extension BootRequest {
         var lane = try project.loadLane(self.lane)
         if let timeout { lane.totalTimeout = timeout; lane.idleTimeout = min(lane.idleTimeout, timeout) }
         if let idleTimeout { lane.idleTimeout = idleTimeout }
+        Trace.mark("lane read")
         let (kernel, rebuilt) = try KernelOptions.resolveKernelNotingRebuild(self.kernel, project: project, quiet: json)
         // A QEMU started early from the cache read the image as it was: after a rebuild it must go.
         if rebuilt { BootCommand.discardEarlyStart() }
@@ -72,6 +73,7 @@ extension BootRequest {
             if remember, case .started = event { BootCommand.rememberForEarlyStart(project: project, lane: lane, state: state, argv: argv) }
             progress.handle(event)
         }
+        Trace.mark("record back")
         if json {
             printOut(encodeJSON(record))
         } else {

@@ -25,6 +25,7 @@ public struct OS3Command: ParsableCommand {
     /// `early`: a QEMU the executable's C start-up already started for this `boot` (or nil);
     /// `cachePath`: where this command line's early-start cache entry belongs (see COS3Early).
     public static func runMain(early: EarlyStart? = nil, cachePath: String? = nil) -> Never {
+        Trace.mark("main")
         Interrupts.install()
         BootCommand.earlyCachePath = cachePath
         if let early { BootCommand.adoptEarly(early.started) }
@@ -44,12 +45,15 @@ public struct OS3Command: ParsableCommand {
             BootCommand.discardEarlyStart()
             Interrupts.killAllChildren()
             fflush(nil)  // anything print() left in stdio buffers
+            Trace.mark("exit")
+            Trace.report()
             Glibc.exit(code.rawValue)
         } catch let error as OS3Error {
             BootCommand.discardEarlyStart()
             printErr(error.description)
             Interrupts.killAllChildren()
-            exit(withError: ExitCode(error.exitCode))
+            fflush(nil)
+            Glibc.exit(error.exitCode)  // the message is printed: nothing for ArgumentParser to add
         } catch {
             BootCommand.discardEarlyStart()
             Interrupts.killAllChildren()

@@ -57,6 +57,7 @@ public final class StartedQemu: @unchecked Sendable {
     public static func start(_ argv: [String], state: StateDirectory, label: String) throws -> StartedQemu {
         let startedAt = iso8601.string(from: Date())
         let dir = try state.makeRunDirectory(label: label)
+        Trace.mark("run directory written")
         let serialPath = "\(dir)/serial.log"
         let consoleWrite = open(serialPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         let consoleRead = consoleWrite >= 0 ? open(serialPath, O_RDONLY | O_CLOEXEC) : -1
@@ -179,8 +180,10 @@ public struct BootRunner: Sendable {
     public var killGrace: Double = 0.2
     /// How long to wait for the rest of a forbidden line before stopping the guest.
     public var forbiddenLineGrace: Double = 0.02
-    /// How often the console file is read while the guest runs.
+    /// How often the console file is read while the guest prints...
     public var consoleInterval: Double = 0.001
+    /// ...and at least how often while it is silent.
+    public var quietInterval: Double = 0.004
 
     /// QEMU started ahead for this boot (see `StartedQemu`); used only if its argv is this boot's.
     public var prestarted: StartedQemu?
@@ -200,9 +203,11 @@ public struct BootRunner: Sendable {
         if let prestarted, prestarted.matches(argv, state: state) {
             prestarted.adopt()
             qemu = prestarted
+            Trace.mark("early QEMU adopted")
         } else {
             prestarted?.discard()
             qemu = try StartedQemu.start(argv, state: state, label: lane.name)
+            Trace.mark("QEMU started")
         }
         let (spawned, start, startedAt, dir) = (qemu.spawned, qemu.start, qemu.startedAt, qemu.directory)
         let (consoleRead, errRead, inWrite) = (qemu.consoleRead, qemu.errRead, qemu.inWrite)
@@ -213,6 +218,7 @@ public struct BootRunner: Sendable {
         let markers: MarkerSet
         do {
             markers = try self.markers.load()
+            Trace.mark("markers loaded")
             try writeFile("\(dir)/argv.txt", argv.joined(separator: "\n") + "\n")
             try writeFile("\(dir)/command.sh", "#!/bin/sh\n# The exact QEMU command of this run.\nexec \(invocation.shellCommand)\n")
         } catch {
@@ -245,6 +251,7 @@ public struct BootRunner: Sendable {
         // Hand the set-up's freed memory back to the kernel now, while QEMU starts: what is left
         // mapped at exit is torn down on the critical path (expensive on this kind of host).
         _ = os3_malloc_trim()
+        Trace.mark("set-up done")
         var inputPending = lane.consoleInput
         /// Types the lane's console input once its trigger marker has been seen.
         func typeInputIfDue() {
@@ -259,11 +266,14 @@ public struct BootRunner: Sendable {
         var lastOutput = start
         var end: ProcessEnd?
 
-        /// Reads what QEMU has added to the console file since the last call.
-        func drainConsole() {
+        /// Reads what QEMU has added to the console file since the last call; true if there was any.
+        @discardableResult
+        func drainConsole() -> Bool {
+            var any = false
             while true {
                 let n = buffer.withUnsafeMutableBytes { read(consoleRead, $0.baseAddress, $0.count) }
                 if n > 0 {
+                    any = true
                     let now = Clock.now
                     lastOutput = now
                     onEvent(.console(Data(buffer[0..<n])))
@@ -279,10 +289,12 @@ public struct BootRunner: Sendable {
                             }
                         }
                     }
+                    // A short read reached the end of the file: the rest is for the next round.
+                    if n < buffer.count { return true }
                     continue
                 }
                 if n < 0 && errno == EINTR { continue }
-                return
+                return any
             }
         }
 
@@ -301,6 +313,14 @@ public struct BootRunner: Sendable {
             }
         }
 
+        // The console file is read every millisecond while the guest prints, and less often the
+        // longer it is silent (doubling up to `quietInterval`): a QEMU starting up or a guest
+        // waiting is not polled a thousand times a second, and each wake-up here is CPU taken from
+        // a TCG guest. (inotify would wake the loop only on writes, but closing an inotify
+        // descriptor waits for an RCU grace period, measured at up to 7 ms, on the way out.)
+        var interval = consoleInterval
+        var fds: [pollfd] = []
+        fds.reserveCapacity(3)
         while end == nil && stopReason == nil {
             let now = Clock.now
             let idleDeadline = lastOutput + lane.idleTimeout
@@ -315,15 +335,14 @@ public struct BootRunner: Sendable {
             }
             if now >= totalDeadline { stopReason = .totalTimeout; verdictTime = now; break }
             let wait = min(idleDeadline, totalDeadline) - now
-            var fds: [pollfd] = []
+            fds.removeAll(keepingCapacity: true)
             if errOpen { fds.append(pollfd(fd: errRead, events: Int16(POLLIN), revents: 0)) }
             if child.exitFD >= 0 { fds.append(pollfd(fd: child.exitFD, events: Int16(POLLIN), revents: 0)) }
             if interruptFD >= 0 { fds.append(pollfd(fd: interruptFD, events: Int16(POLLIN), revents: 0)) }
-            // The console file is read every millisecond (a verdict is at most 1 ms later); QEMU's
-            // exit, its stderr and an interrupt wake the loop at once.
-            let r = Glibc.poll(&fds, nfds_t(fds.count), Int32(max(1, min(wait * 1000, consoleInterval * 1000).rounded(.up))))
+            // QEMU's exit, its stderr and an interrupt wake the loop at once.
+            let r = Glibc.poll(&fds, nfds_t(fds.count), Int32(max(1, min(wait, interval) * 1000).rounded(.up)))
             if r < 0 && errno != EINTR { break }
-            drainConsole()
+            interval = drainConsole() ? consoleInterval : min(interval * 2, quietInterval)
             if inputPending != nil { typeInputIfDue() }
             if stopReason == .forbiddenMarker {
                 // Give the panic line a moment to finish so the report shows all of it; the
@@ -335,7 +354,8 @@ public struct BootRunner: Sendable {
                 }
                 break
             }
-            if errOpen { errOpen = drainStderr() }
+            // Read only when poll says there is something (one system call less per round).
+            if errOpen, fds.contains(where: { $0.fd == errRead && $0.revents != 0 }) { errOpen = drainStderr() }
             if Interrupts.signal != nil { stopReason = .interrupted; verdictTime = Clock.now; break }
             // With a pidfd, waitpid only once it says the child is gone; without, every round.
             let exited = child.exitFD < 0 || fds.contains { $0.fd == child.exitFD && $0.revents != 0 }
@@ -344,6 +364,7 @@ public struct BootRunner: Sendable {
                 drainConsole()
                 if errOpen { errOpen = drainStderr() }
                 end = e
+                Trace.mark("QEMU exit seen")
                 verdictTime = Clock.now
             }
         }
@@ -387,7 +408,9 @@ public struct BootRunner: Sendable {
                                markers: observation.hits.values.sorted { ($0.line, $0.time) < ($1.line, $1.time) },
                                requiredCount: markers.required.count, consoleBytes: observation.consoleBytes,
                                stopLatency: stopLatency, backend: "qemu")
+        Trace.mark("verdict")
         try? writeFile("\(dir)/result.json", encodeJSON(record) + "\n")
+        Trace.mark("result.json written")
         return record
     }
 }
