@@ -38,6 +38,8 @@ final class AhoCorasick: @unchecked Sendable {
         self.shift = shift
         // One flat table from the start: building it is on every os3ctl start, so no array per state.
         var goto: [Int32] = Array(repeating: -1, count: row)
+        // At most one state per pattern byte: no regrowth (and copying) of the table while building.
+        goto.reserveCapacity(row * (1 + patterns.reduce(0) { $0 + $1.count }))
         var out: [[Int32]] = [[]]
         var states = 1
         for (index, p) in patterns.enumerated() {

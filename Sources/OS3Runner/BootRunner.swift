@@ -57,7 +57,6 @@ public final class StartedQemu: @unchecked Sendable {
     public static func start(_ argv: [String], state: StateDirectory, label: String) throws -> StartedQemu {
         let startedAt = iso8601.string(from: Date())
         let dir = try state.makeRunDirectory(label: label)
-        Trace.mark("run directory written")
         let serialPath = "\(dir)/serial.log"
         let consoleWrite = open(serialPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         let consoleRead = consoleWrite >= 0 ? open(serialPath, O_RDONLY | O_CLOEXEC) : -1
@@ -225,6 +224,7 @@ public struct BootRunner: Sendable {
             qemu.stop()
             throw error
         }
+        Trace.mark("run directory written")
         let serialPath = "\(dir)/serial.log"
         let errLog = open("\(dir)/qemu.stderr", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         defer { if errLog >= 0 { close(errLog) } }
@@ -261,7 +261,8 @@ public struct BootRunner: Sendable {
         }
         typeInputIfDue()
 
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        // Not zeroed first (16 pages touched for nothing): only what read() returns is ever looked at.
+        var buffer = [UInt8](unsafeUninitializedCapacity: 64 * 1024) { _, count in count = 64 * 1024 }
         var errOpen = true
         var lastOutput = start
         var end: ProcessEnd?
