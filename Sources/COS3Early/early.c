@@ -110,14 +110,10 @@ __attribute__((constructor(101))) static void os3_early_start(int argc, char **a
     clock_gettime(CLOCK_REALTIME, &wall);
     char serial[4200];
     snprintf(serial, sizeof serial, "%s/serial.log", dir);
-    int console_w = open(serial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    int console_r = console_w >= 0 ? open(serial, O_RDONLY | O_CLOEXEC) : -1;
-    int errp[2] = { -1, -1 }, inp[2] = { -1, -1 };
-    if (console_r < 0 || os3_pipe_cloexec(errp) != 0 || os3_pipe_cloexec(inp) != 0) {
-        if (console_w >= 0) close(console_w);
-        if (console_r >= 0) close(console_r);
-        return;
-    }
+    int fds[6];
+    if (os3_open_boot_files(dir, fds) != 0) return;
+    int console_w = fds[0], console_r = fds[1];
+    int inp[2] = { fds[2], fds[3] }, errp[2] = { fds[4], fds[5] };
     char **qargv = calloc((size_t)qargc + 1, sizeof *qargv);
     if (!qargv) return;
     for (int i = 0; i < qargc; i++) qargv[i] = strdup(lines[7 + i]);

@@ -150,7 +150,22 @@ int os3_install_interrupt_pipe(void) {
 
 int os3_interrupt_signal(void) { return interrupt_signal; }
 
-int os3_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+int os3_open_boot_files(const char *dir, int fds[6]) {
+    char serial[4200];
+    if (snprintf(serial, sizeof serial, "%s/serial.log", dir) >= (int)sizeof serial) { errno = ENAMETOOLONG; return -1; }
+    int in[2] = { -1, -1 }, err[2] = { -1, -1 };
+    int w = open(serial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int r = w >= 0 ? open(serial, O_RDONLY | O_CLOEXEC) : -1;
+    if (r < 0 || pipe2(in, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
+        int saved = errno;
+        int all[6] = { w, r, in[0], in[1], err[0], err[1] };
+        for (int i = 0; i < 6; i++) if (all[i] >= 0) close(all[i]);
+        errno = saved;
+        return -1;
+    }
+    fds[0] = w; fds[1] = r; fds[2] = in[0]; fds[3] = in[1]; fds[4] = err[0]; fds[5] = err[1];
+    return 0;
+}
 
 int os3_malloc_trim(void) { return malloc_trim(0); }
 

@@ -57,23 +57,16 @@ public final class StartedQemu: @unchecked Sendable {
     public static func start(_ argv: [String], state: StateDirectory, label: String) throws -> StartedQemu {
         let startedAt = iso8601.string(from: Date())
         let dir = try state.makeRunDirectory(label: label)
-        let serialPath = "\(dir)/serial.log"
-        let consoleWrite = open(serialPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        let consoleRead = consoleWrite >= 0 ? open(serialPath, O_RDONLY | O_CLOEXEC) : -1
-        guard consoleRead >= 0 else {
-            if consoleWrite >= 0 { close(consoleWrite) }
-            throw OS3Error(.io, "cannot create \(serialPath): \(String(cString: strerror(errno)))")
+        var fds = [Int32](repeating: -1, count: 6)
+        guard os3_open_boot_files(dir, &fds) == 0 else {
+            throw OS3Error(.io, "cannot create \(dir)/serial.log and QEMU's pipes: \(String(cString: strerror(errno)))")
         }
-        var errPipe: [Int32] = [-1, -1], inPipe: [Int32] = [-1, -1]
-        guard os3_pipe_cloexec(&errPipe) == 0, os3_pipe_cloexec(&inPipe) == 0 else {
-            close(consoleWrite); close(consoleRead)
-            throw OS3Error(.io, "pipe: \(String(cString: strerror(errno)))")
-        }
+        let (consoleWrite, consoleRead, stdinRead, stdinWrite, stderrRead, stderrWrite) = (fds[0], fds[1], fds[2], fds[3], fds[4], fds[5])
         let start = Clock.now
-        let spawned = Result { try ChildProcess.spawn(argv, stdin: inPipe[0], stdout: consoleWrite, stderr: errPipe[1]) }
-        close(consoleWrite); close(errPipe[1]); close(inPipe[0])
+        let spawned = Result { try ChildProcess.spawn(argv, stdin: stdinRead, stdout: consoleWrite, stderr: stderrWrite) }
+        close(consoleWrite); close(stderrWrite); close(stdinRead)
         return StartedQemu(argv: argv, statePath: state.path, directory: dir, spawned: spawned.mapError { $0 }, start: start,
-                           startedAt: startedAt, consoleRead: consoleRead, errRead: errPipe[0], inWrite: inPipe[1])
+                           startedAt: startedAt, consoleRead: consoleRead, errRead: stderrRead, inWrite: stdinWrite)
     }
 
     /// A QEMU some earlier step started (COS3Early, before Swift ran), with its run directory, the

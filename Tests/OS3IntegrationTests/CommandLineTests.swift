@@ -232,11 +232,15 @@ struct StartupTests {
         let entry = try Self.tamperEarlyEntry(state: state, mode: 0o600)
         let (status, starts) = try Self.bootRecorded(state: state, qemu: qemu, file: file)
         #expect(status == 0)
-        #expect(starts.count == 3, "first boot, the tampered early start, the right one: \(starts)")
-        if starts.count == 3 {
-            #expect(starts[1].args.contains("os3.tampered=1"))
-            #expect(!starts[2].args.contains("os3.tampered=1"))
-            #expect(!Fixture.isAlive(starts[1].pid), "the tampered QEMU survived")
+        // First boot, the tampered early start, the right one — but the tampered QEMU may be
+        // stopped before its script has recorded itself, so it may be missing from the list. Its
+        // run directory (made by the early start) shows it was started all the same.
+        #expect((2...3).contains(starts.count), "\(starts)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(state)/runs").count == 3,
+                "run directories: the first boot's, the tampered early start's, the right QEMU's")
+        #expect(starts.last.map { !$0.args.contains("os3.tampered=1") } ?? false, "the boot ran the tampered QEMU: \(starts)")
+        for start in starts where start.args.contains("os3.tampered=1") {
+            #expect(!Fixture.isAlive(start.pid), "the tampered QEMU survived")
         }
         // The boot rewrote the entry with the right command.
         #expect(!(try String(contentsOfFile: entry, encoding: .utf8)).contains("os3.tampered=1"))

@@ -39,7 +39,11 @@ int os3_make_stamped_directory(const char *parent, const char *label, char *out,
 /// malloc_trim(0): returns the heap's free pages to the kernel (Swift cannot see malloc.h).
 int os3_malloc_trim(void);
 
-/// pipe2(fds, O_CLOEXEC): Swift cannot see pipe2 without _GNU_SOURCE.
-int os3_pipe_cloexec(int fds[2]);
+/// What a boot's QEMU is started with, in the run directory `dir`: `dir`/serial.log created (mode
+/// 0600) and opened twice — fds[0] to write (QEMU's stdout), fds[1] to read (os3ctl's) — and two
+/// close-on-exec pipes: QEMU's stdin (fds[2] its end, fds[3] os3ctl's) and its stderr (fds[4]
+/// os3ctl's end, fds[5] QEMU's). Returns 0, or -1 with errno set and nothing left open. One way
+/// for the Swift side (StartedQemu) and the early start (COS3Early) alike.
+int os3_open_boot_files(const char *dir, int fds[6]);
 
 #endif
