@@ -35,7 +35,7 @@ struct KernelOptions: ParsableArguments {
     /// `--kernel PATH` made absolute, if it can be read.
     static func givenKernel(_ kernel: String) throws -> String {
         let path = absolutePath(kernel)
-        guard FileManager.default.isReadableFile(atPath: path) else {
+        guard Path.isReadable(path) else {
             throw OS3Error(.notFound, "kernel image \(path) does not exist or is not readable", fix: "pass the path of a PVH ELF kernel, or omit --kernel to build kernel/")
         }
         return path

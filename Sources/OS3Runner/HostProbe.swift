@@ -10,7 +10,7 @@ public enum HostProbe {
         if let forced = environmentValue("OS3_FORCE_NO_KVM"), !forced.isEmpty {
             return "KVM disabled by OS3_FORCE_NO_KVM"
         }
-        guard FileManager.default.fileExists(atPath: device) else {
+        guard Path.exists(device) else {
             return "\(device) does not exist (no hardware virtualisation, or the kvm module is not loaded)"
         }
         let v = os3_kvm_api_version(device)
@@ -23,7 +23,7 @@ public enum HostProbe {
     /// nil when the lane can run here, else the reason it must be skipped.
     public static func skipReason(for lane: Lane) -> String? {
         if lane.accelerator == .kvm, let why = kvmProblem() { return "needs KVM: \(why)" }
-        if let fw = lane.firmware, !FileManager.default.fileExists(atPath: fw) {
+        if let fw = lane.firmware, !Path.exists(fw) {
             return "firmware \(fw) is missing (apt-get install qemu-system-x86)"
         }
         return nil

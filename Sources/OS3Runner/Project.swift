@@ -12,21 +12,21 @@ public struct Project: Sendable {
     public static func locate(explicit: String?, environment: [String: String]? = nil) throws -> Project {
         if let dir = explicit ?? (environment.map { $0["OS3_PROJECT"] } ?? environmentValue("OS3_PROJECT")) {
             let abs = absolutePath(dir)
-            guard FileManager.default.fileExists(atPath: "\(abs)/lanes") else {
+            guard Path.exists("\(abs)/lanes") else {
                 throw OS3Error(.notFound, "\(abs) has no lanes/ directory", fix: "point --project at the root of an os3 checkout")
             }
             return Project(root: abs)
         }
-        var dir = FileManager.default.currentDirectoryPath
+        var dir = Path.currentDirectory
         while true {
-            if FileManager.default.fileExists(atPath: "\(dir)/lanes"), FileManager.default.fileExists(atPath: "\(dir)/markers") {
+            if Path.exists("\(dir)/lanes"), Path.exists("\(dir)/markers") {
                 return Project(root: dir)
             }
             let parent = Path.directory(dir)
             if parent == dir || parent.isEmpty { break }
             dir = parent
         }
-        throw OS3Error(.notFound, "not inside an os3 checkout (no lanes/ and markers/ found upwards from \(FileManager.default.currentDirectoryPath))",
+        throw OS3Error(.notFound, "not inside an os3 checkout (no lanes/ and markers/ found upwards from \(Path.currentDirectory))",
                        fix: "cd into the repository, or pass --project DIR (or set OS3_PROJECT)")
     }
 
@@ -86,6 +86,6 @@ public struct Project: Sendable {
 }
 
 public func absolutePath(_ path: String) -> String {
-    let p = path.hasPrefix("/") ? path : "\(FileManager.default.currentDirectoryPath)/\(path)"
+    let p = path.hasPrefix("/") ? path : "\(Path.currentDirectory)/\(path)"
     return Path.standardize(p)
 }

@@ -89,6 +89,20 @@ public enum Path {
         return path.hasPrefix("/") ? "/" + parts.joined(separator: "/") : parts.joined(separator: "/")
     }
 
+    /// Whether something exists at `path` (following symlinks). Plain POSIX: setting up
+    /// FileManager costs more than a whole `boot` spends on these checks.
+    public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    /// Whether this process may read `path`.
+    public static func isReadable(_ path: String) -> Bool { access(path, R_OK) == 0 }
+
+    /// The current directory ("/" if it cannot be found).
+    public static var currentDirectory: String {
+        guard let cwd = getcwd(nil, 0) else { return "/" }
+        defer { free(cwd) }
+        return String(cString: cwd)
+    }
+
     /// The path with every symlink resolved (realpath), or the path itself if that fails.
     public static func resolvingSymlinks(_ path: String) -> String {
         guard let resolved = realpath(path, nil) else { return path }
