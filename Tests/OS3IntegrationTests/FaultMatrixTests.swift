@@ -57,7 +57,7 @@ struct FaultMatrixTests {
     @Test("each fault gets the right verdict, a complete log and no survivors", arguments: cases)
     func fault(_ c: Case) throws {
         let pids = FileManager.default.temporaryDirectory.appendingPathComponent("pids-\(UUID().uuidString)").path
-        FileManager.default.createFile(atPath: pids, contents: nil)
+        #expect(FileManager.default.createFile(atPath: pids, contents: nil), "cannot create \(pids)")
         let qemu = try Fixture.fakeQemu("PIDS='\(pids)'\n" + c.script)
         let r = try Fixture.bootFake(qemu: qemu) { $0.idleTimeout = c.idle; $0.totalTimeout = c.total }
         #expect(r.verdict.kind == c.verdict, "\(r.verdict.detail)")
