@@ -169,14 +169,27 @@ int os3_open_boot_files(const char *dir, int fds[6]) {
 
 int os3_malloc_trim(void) { return malloc_trim(0); }
 
+void os3_utc_stamp(long long secs, char out[32]) {
+    // Days to civil date (H. Hinnant's algorithm), not gmtime_r: that initialises the time zone
+    // (reads /etc/localtime, ~50 µs), and the early start runs before libc's initializer, when
+    // `TZ` cannot be seen yet.
+    long long days = secs / 86400, rem = secs % 86400;
+    if (rem < 0) { rem += 86400; days -= 1; }
+    long long z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+    long long doe = z - era * 146097, yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+    int day = (int)(doy - (153 * mp + 2) / 5 + 1), month = (int)(mp < 10 ? mp + 3 : mp - 9);
+    int year = (int)(yoe + era * 400 + (month <= 2));
+    snprintf(out, 32, "%04d%02d%02d-%02d%02d%02d", year, month, day, (int)(rem / 3600), (int)(rem % 3600 / 60), (int)(rem % 60));
+}
+
 int os3_make_stamped_directory(const char *parent, const char *label, char *out, unsigned long size) {
     if (mkdir(parent, 0700) != 0 && errno != EEXIST) return -errno;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    struct tm tm;
-    gmtime_r(&now.tv_sec, &tm);
-    int n = snprintf(out, size, "%s/%04d%02d%02d-%02d%02d%02d-%s-XXXXXX", parent, tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, label);
+    char stamp[32];
+    os3_utc_stamp(now.tv_sec, stamp);
+    int n = snprintf(out, size, "%s/%s-%s-XXXXXX", parent, stamp, label);
     if (n < 0 || (unsigned long)n >= size) return -ENAMETOOLONG;
     return mkdtemp(out) ? 0 : -errno;
 }

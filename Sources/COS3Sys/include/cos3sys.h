@@ -36,6 +36,9 @@ int os3_interrupt_signal(void);
 /// directory, whether os3ctl's Swift or its early start (COS3Early) makes it.
 int os3_make_stamped_directory(const char *parent, const char *label, char *out, unsigned long size);
 
+/// `secs` since 1970 as the UTC "YYYYMMDD-HHMMSS" of run-directory names (no time-zone lookup).
+void os3_utc_stamp(long long secs, char out[32]);
+
 /// malloc_trim(0): returns the heap's free pages to the kernel (Swift cannot see malloc.h).
 int os3_malloc_trim(void);
 
