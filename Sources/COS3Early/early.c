@@ -33,6 +33,7 @@
 
 static struct os3_early_start result = { .pid = -1, .console_fd = -1, .err_fd = -1, .in_fd = -1 };
 static char cache_path[4096];
+static int cache_path_known;
 static char **early_envp;
 
 /// getenv, from the envp the loader passed (see above: `environ` is not set yet).
@@ -41,7 +42,6 @@ static const char *env_get(const char *name) {
     for (char **e = early_envp; e && *e; e++) if (strncmp(*e, name, n) == 0 && (*e)[n] == '=') return *e + n + 1;
     return NULL;
 }
-static int cache_path_known;
 
 const struct os3_early_start *os3_early_result(void) { return &result; }
 const char *os3_early_cache_path(void) { return cache_path_known ? cache_path : NULL; }

@@ -24,11 +24,11 @@ public struct OS3Command: ParsableCommand {
     /// Runs the command line and exits with os3ctl's documented codes.
     /// `early`: a QEMU the executable's C start-up already started for this `boot` (or nil);
     /// `cachePath`: where this command line's early-start cache entry belongs (see COS3Early).
-    public static func runMain(early: EarlyStart? = nil, cachePath: String? = nil) -> Never {
+    public static func runMain(early: StartedQemu? = nil, cachePath: String? = nil) -> Never {
         Trace.mark("main")
         Interrupts.install()
         BootCommand.earlyCachePath = cachePath
-        if let early { BootCommand.adoptEarly(early.started) }
+        if let early { BootCommand.adoptEarly(early) }
         do {
             // A plain `boot` command line skips ArgumentParser (see BootRequest.plain).
             if let plain = BootRequest.plain(Array(CommandLine.arguments.dropFirst())) {

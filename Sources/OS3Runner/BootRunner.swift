@@ -13,12 +13,12 @@ public struct MarkerSource: Sendable {
 }
 
 /// QEMU spawned for an argv, with its run directory and os3ctl's ends of its console and pipes: the
-/// first step of a boot, which `boot` takes before anything else (even before its command line is
-/// fully parsed; BootCommand). A `BootRunner` adopts it when the argv and state directory are the
-/// ones it would use, else discards it.
+/// first step of a boot. `BootRunner` starts one itself, or is handed the one the executable's C
+/// start-up started from the early-start cache (COS3Early), which it adopts only when the argv and
+/// state directory are the ones it would use, else discards.
 ///
 /// QEMU's console (its stdout: `-chardev stdio`) goes straight into the run's `serial.log`, which
-/// os3ctl reads as it grows, once a millisecond. Not a pipe: QEMU writes the console a byte at a
+/// os3ctl reads as it grows (every 1–4 ms, see `BootRunner.run`). Not a pipe: QEMU writes the console a byte at a
 /// time, and every write to a pipe with a blocked reader wakes that reader (an inter-processor
 /// interrupt on QEMU's side each time) — measurably slower QEMU; and os3ctl no longer copies
 /// every byte into the log itself. QEMU's stdin and stderr stay pipes.
@@ -70,7 +70,8 @@ public final class StartedQemu: @unchecked Sendable {
     }
 
     /// A QEMU some earlier step started (COS3Early, before Swift ran), with its run directory, the
-    /// read end of its serial.log, its stderr pipe and stdin pipe.
+    /// read end of its serial.log, its stderr pipe and stdin pipe; `start` is monotonic seconds just
+    /// before the spawn, `startedAt` the wall clock then.
     public static func adopting(pid: pid_t, executable: String, argv: [String], statePath: String, directory: String,
                                 start: Double, startedAt: Date, consoleRead: Int32, errRead: Int32, inWrite: Int32) -> StartedQemu {
         let started = StartedQemu(argv: argv, statePath: statePath, directory: directory, spawned: .success(ChildProcess(pid: pid)),
@@ -109,40 +110,6 @@ public final class StartedQemu: @unchecked Sendable {
         guard !closed else { return }
         closed = true
         close(inWrite); close(consoleRead); close(errRead)
-    }
-}
-
-/// A QEMU started before os3ctl's Swift code ran (COS3Early, from the early-start cache), as the
-/// executable hands it over.
-public struct EarlyStart: Sendable {
-    public var pid: pid_t
-    public var executable: String
-    public var consoleRead: Int32, errRead: Int32, inWrite: Int32
-    public var statePath: String
-    public var directory: String
-    public var argv: [String]
-    /// Monotonic seconds just before the spawn, and the wall clock then (seconds since 1970).
-    public var start: Double
-    public var wallClock: Double
-
-    public init(pid: pid_t, executable: String, consoleRead: Int32, errRead: Int32, inWrite: Int32, statePath: String,
-                directory: String, argv: [String], start: Double, wallClock: Double) {
-        self.pid = pid
-        self.executable = executable
-        self.consoleRead = consoleRead
-        self.errRead = errRead
-        self.inWrite = inWrite
-        self.statePath = statePath
-        self.directory = directory
-        self.argv = argv
-        self.start = start
-        self.wallClock = wallClock
-    }
-
-    public var started: StartedQemu {
-        StartedQemu.adopting(pid: pid, executable: executable, argv: argv, statePath: statePath, directory: directory, start: start,
-                             startedAt: Date(timeIntervalSince1970: wallClock), consoleRead: consoleRead, errRead: errRead,
-                             inWrite: inWrite)
     }
 }
 

@@ -26,8 +26,8 @@ extension BootBackend {
 
 /// Runs QEMU as a child process of os3ctl.
 public struct QemuBackend: BootBackend {
-    /// QEMU already started for the boot to come (`boot` starts it before parsing its options fully);
-    /// adopted if the boot's argv matches, else stopped.
+    /// QEMU already started for the boot to come (the early start, before Swift ran); adopted if the
+    /// boot's argv matches, else stopped.
     public var prestarted: StartedQemu?
 
     public init(prestarted: StartedQemu? = nil) { self.prestarted = prestarted }
