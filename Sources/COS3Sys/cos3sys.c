@@ -97,6 +97,8 @@ int os3_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
 
 int os3_is_main_thread(void) { return syscall(SYS_gettid) == getpid(); }
 
+void os3_name_thread(const char *name) { prctl(PR_SET_NAME, name); }
+
 int os3_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1); }
 
 int os3_kvm_api_version(const char *path) {

@@ -1,3 +1,4 @@
+import COS3Sys
 import Glibc
 
 // Locks, threads and path helpers for os3ctl's modules. They import FoundationEssentials, not
@@ -43,10 +44,14 @@ public final class Condition: @unchecked Sendable {
     public func broadcast() { pthread_cond_broadcast(&cond) }
 }
 
-/// Starts a detached thread running `body` (what `Thread { }.start()` was).
+/// Starts a detached thread running `body` (what `Thread { }.start()` was), named `name` (its first
+/// 15 bytes, the kernel's limit) as `ps -L`, `top -H` and `perf` show it.
 public func startThread(name: String, _ body: @escaping @Sendable () -> Void) {
-    final class Box { let body: @Sendable () -> Void; init(_ b: @escaping @Sendable () -> Void) { body = b } }
-    let context = Unmanaged.passRetained(Box(body)).toOpaque()
+    final class Box {
+        let name: String, body: @Sendable () -> Void
+        init(_ n: String, _ b: @escaping @Sendable () -> Void) { name = n; body = b }
+    }
+    let context = Unmanaged.passRetained(Box(name, body)).toOpaque()
     var attributes = pthread_attr_t()
     pthread_attr_init(&attributes)
     pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
@@ -54,11 +59,11 @@ public func startThread(name: String, _ body: @escaping @Sendable () -> Void) {
     var thread = pthread_t()
     let r = pthread_create(&thread, &attributes, { context in
         let box = Unmanaged<AnyObject>.fromOpaque(context!).takeRetainedValue() as! Box
+        os3_name_thread(box.name)
         box.body()
         return nil
     }, context)
     precondition(r == 0, "pthread_create failed: \(r)")
-    _ = name  // Threads are named by their body (prctl(PR_SET_NAME) there) where it matters.
 }
 
 /// One environment variable (getenv): ProcessInfo's `environment` builds a dictionary of all of

@@ -13,6 +13,8 @@ pid_t os3_spawn(const char *path, char *const argv[], char *const envp[], const 
 int os3_pidfd_open(pid_t pid);
 /// 1 on the process's main thread (its thread id is the process id).
 int os3_is_main_thread(void);
+/// Names the calling thread (prctl PR_SET_NAME: the first 15 bytes).
+void os3_name_thread(const char *name);
 
 /// Makes this process a child subreaper (orphaned descendants are reparented to us).
 int os3_set_child_subreaper(void);
