@@ -115,7 +115,7 @@ extension BootCommand {
         let laneFile = "\(project.lanesDirectory)/\(lane.name).toml"
         var stamp = [CChar](repeating: 0, count: 256)
         guard os3_early_file_stamp(laneFile, &stamp, UInt(stamp.count)) == 0 else { return }
-        let stampText = String(decoding: stamp.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let stampText = String(nulTerminated: stamp)
         let entry = (["os3ctl-early 1", laneFile, stampText, state.path, lane.name, absolutePath(executable),
                       String(argv.count)] + argv).joined(separator: "\n") + "\n"
         if (try? String(contentsOfFile: path, encoding: .utf8)) == entry { return }

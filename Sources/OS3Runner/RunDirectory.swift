@@ -48,7 +48,7 @@ public struct StateDirectory: Sendable {
             throw OS3Error(.io, "cannot create a run directory under \(runs): \(String(cString: strerror(-r)))",
                            fix: "check permissions, or set OS3_STATE_DIR to a writable directory")
         }
-        return String(decoding: made.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return String(nulTerminated: made)
     }
 
     /// A private directory for one multi-run experiment (stress), under `experiments/`.

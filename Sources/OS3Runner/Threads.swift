@@ -66,6 +66,13 @@ public func startThread(name: String, _ body: @escaping @Sendable () -> Void) {
     precondition(r == 0, "pthread_create failed: \(r)")
 }
 
+extension String {
+    /// The text a C function left in `buffer`, up to its NUL (or the whole buffer if it has none).
+    public init(nulTerminated buffer: [CChar]) {
+        self.init(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
 /// One environment variable (getenv): ProcessInfo's `environment` builds a dictionary of all of
 /// them at every call, which several calls on `boot`'s critical path paid for.
 public func environmentValue(_ name: String) -> String? {

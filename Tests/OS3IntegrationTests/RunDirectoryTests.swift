@@ -1,6 +1,7 @@
 import COS3Sys
 import Foundation
 import OS3Core
+import OS3Runner
 import Testing
 
 @Suite("Run directories")
@@ -19,7 +20,7 @@ struct RunDirectoryNameTests {
             var out = [CChar](repeating: 0, count: 32)
             os3_utc_stamp(secs, &out)
             let expected = format.string(from: Date(timeIntervalSince1970: TimeInterval(secs)))
-            #expect(String(cString: out) == expected, "\(secs)")
+            #expect(String(nulTerminated: out) == expected, "\(secs)")
         }
     }
 }
