@@ -16,8 +16,11 @@ let package = Package(
         // The executable: one file that hands over to OS3Commands.
         // Linked as a position-dependent executable: with PIE the loader applies ~75,000 relocations
         // at every start (≈ 1.5 ms here, on the critical path of every `boot`; docs/BENCHMARKS.md).
-        .executableTarget(name: "os3ctl", dependencies: ["OS3Commands", "COS3Early"],
-                          linkerSettings: [.unsafeFlags(["-Xlinker", "-no-pie"], .when(platforms: [.linux]))]),
+        // `link/` holds a linker script named libstdc++.so that swiftc's `-lstdc++` finds first: the
+        // C++ runtime the Swift runtime needs is linked in statically, not loaded (~0.9 ms a start).
+        .executableTarget(name: "os3ctl", dependencies: ["OS3Commands", "COS3Early"], exclude: ["link"],
+                          linkerSettings: [.unsafeFlags(["-Xlinker", "-no-pie", "-L", "\(Context.packageDirectory)/Sources/os3ctl/link"],
+                                                        .when(platforms: [.linux]))]),
         // One command per file; owns the CLI and terminal output.
         .target(name: "OS3Commands", dependencies: [
             "OS3Core", "OS3Runner", "OS3Libvirt", "COS3Early",
