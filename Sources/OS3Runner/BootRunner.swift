@@ -204,10 +204,6 @@ public struct BootRunner: Sendable {
         }
         _ = fcntl(errRead, F_SETFL, fcntl(errRead, F_GETFL) | O_NONBLOCK)
         onEvent(.started(pid: child.pid, runDirectory: dir, markers: markers))
-        // The record is encoded the moment QEMU exits, on the boot's critical path; the first
-        // encoding in a process sets up the types' metadata (~0.5 ms), so do that one now, while
-        // QEMU starts up.
-        _ = encodeJSON(Self.sampleRecord)
         // Hand the set-up's freed memory back to the kernel now, while QEMU starts: what is left
         // mapped at exit is torn down on the critical path (expensive on this kind of host).
         _ = os3_malloc_trim()
@@ -352,12 +348,6 @@ public struct BootRunner: Sendable {
     }
 
     /// A record using every type a real one can hold (see the warm-up in `run`).
-    private static let sampleRecord = RunRecord(
-        lane: "", laneFile: "", kernel: "", argv: [""], kernelCommandLine: "", runDirectory: "", serialLog: "",
-        startedAt: "", duration: 0, verdict: Verdict(kind: .pass, detail: "", missing: [""], forbiddenLine: "", evidence: .exitCode),
-        end: .exited(0), markers: [MarkerHit(id: "", time: 0, line: 0, text: "")], requiredCount: 0, consoleBytes: 0,
-        stopLatency: 0, backend: "")
-
     private func finish(_ observation: BootObservation, markers: MarkerSet, dir: String, serialPath: String,
                         startedAt: String, duration: Double, stopLatency: Double? = nil) -> RunRecord {
         let lane = invocation.lane

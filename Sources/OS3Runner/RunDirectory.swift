@@ -107,6 +107,11 @@ public struct UTCTimestamp: Sendable {
     }
 }
 
+/// Records are written by `JSONText` (the same bytes, without JSONEncoder's cost on a boot's
+/// critical path); everything else through JSONEncoder.
+public func encodeJSON(_ record: RunRecord) -> String { record.jsonText.pretty }
+public func encodeJSON(_ records: [RunRecord]) -> String { JSONText.array(records.map(\.jsonText)).pretty }
+
 public func encodeJSON<T: Encodable>(_ value: T) -> String {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
