@@ -347,7 +347,6 @@ public struct BootRunner: Sendable {
                       duration: (verdictTime ?? now) - start, stopLatency: stopLatency)
     }
 
-    /// A record using every type a real one can hold (see the warm-up in `run`).
     private func finish(_ observation: BootObservation, markers: MarkerSet, dir: String, serialPath: String,
                         startedAt: String, duration: Double, stopLatency: Double? = nil) -> RunRecord {
         let lane = invocation.lane
