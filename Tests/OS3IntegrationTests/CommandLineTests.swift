@@ -248,12 +248,7 @@ struct StartupTests {
 
     @Test("without --kernel, a kernel rebuilt after the early start is booted by a new QEMU, not the early one")
     func earlyStartAfterRebuild() throws {
-        // A private project with its own copy of the kernel sources, so a rebuild touches nothing shared.
-        let project = try Fixture.scratchProject()
-        try FileManager.default.removeItem(atPath: "\(project)/kernel")
-        for item in ["Kernel", "Pure", "arch", "build.toml", "Package.swift"] {
-            try FileManager.default.copyItem(atPath: "\(Fixture.root)/kernel/\(item)", toPath: "\(project)/kernel/\(item)")
-        }
+        let project = try Fixture.projectWithOwnKernel()
         try FileManager.default.copyItem(atPath: "\(try Fixture.fakeProject.get().root)/lanes/fake.toml", toPath: "\(project)/lanes/fake.toml")
         let state = Self.privateStateDirectory()
         let file = Self.startsFile()
