@@ -5,15 +5,13 @@
 /// Why not JSONEncoder: a boot's `result.json` is written after QEMU exits, on the critical path of
 /// every `boot`. JSONEncoder took ~0.25 ms there, and its first use in a process ~0.7 ms more to set
 /// up the types' metadata. Writing the record directly takes microseconds.
-public indirect enum JSONText: Sendable, Equatable {
+public indirect enum JSONText: Sendable {
     case string(String)
     case int(Int)
     case double(Double)
     case array([JSONText])
     /// Keys are written sorted (by their UTF-8 bytes, as JSONEncoder sorts them), whatever the order here.
     case object([(String, JSONText)])
-
-    public static func == (a: JSONText, b: JSONText) -> Bool { a.pretty == b.pretty }
 
     /// The pretty-printed text, without a final newline.
     public var pretty: String {

@@ -92,7 +92,7 @@ public struct KernelBuilder: Sendable {
         let image = "\(out)/\(config.output)"
         let stampFile = "\(image).fingerprint"
         let stamp = (try? String(contentsOfFile: stampFile, encoding: .utf8))?.split(separator: "\n").map(String.init) ?? []
-        let imageExists = FileManager.default.fileExists(atPath: image)
+        let imageExists = Path.exists(image)
         if !force, imageExists, stamp.count >= 2, stamp[1] == meta.hex {
             return Result(image: image, rebuilt: false, seconds: Clock.now - start)
         }

@@ -168,6 +168,13 @@ struct StartupTests {
         FileManager.default.temporaryDirectory.appendingPathComponent("starts-\(UUID().uuidString)").path
     }
 
+    /// The early-start tests' common start: a private state directory, and a recording fake QEMU
+    /// with the file it records its starts in.
+    private static func recordingSetUp() throws -> (state: String, file: String, qemu: String) {
+        let file = startsFile()
+        return (privateStateDirectory(), file, try recordingQemu(file))
+    }
+
     @Test("a plain boot command line (read without ArgumentParser) starts QEMU exactly once and passes")
     func plainBootStartsOnce() throws {
         let file = Self.startsFile()
@@ -209,9 +216,7 @@ struct StartupTests {
 
     @Test("a boot remembers its QEMU command, and the next identical boot starts it before Swift runs, once")
     func earlyStartCache() throws {
-        let state = Self.privateStateDirectory()
-        let file = Self.startsFile()
-        let qemu = try Self.recordingQemu(file)
+        let (state, file, qemu) = try Self.recordingSetUp()
         let (first, afterFirst) = try Self.bootRecorded(state: state, qemu: qemu, file: file)
         #expect(first == 0)
         let entries = try FileManager.default.contentsOfDirectory(atPath: "\(state)/early")
@@ -224,9 +229,7 @@ struct StartupTests {
 
     @Test("a cache entry that no longer matches the command is stopped and replaced by the right QEMU")
     func earlyStartVerified() throws {
-        let state = Self.privateStateDirectory()
-        let file = Self.startsFile()
-        let qemu = try Self.recordingQemu(file)
+        let (state, file, qemu) = try Self.recordingSetUp()
         #expect(try Self.bootRecorded(state: state, qemu: qemu, file: file).0 == 0)
         // Tamper with the entry's QEMU argv: the early start runs it, os3ctl must not adopt it.
         let entry = try Self.tamperEarlyEntry(state: state, mode: 0o600)
@@ -250,9 +253,7 @@ struct StartupTests {
     func earlyStartAfterRebuild() throws {
         let project = try Fixture.projectWithOwnKernel()
         try FileManager.default.copyItem(atPath: "\(try Fixture.fakeProject.get().root)/lanes/fake.toml", toPath: "\(project)/lanes/fake.toml")
-        let state = Self.privateStateDirectory()
-        let file = Self.startsFile()
-        let qemu = try Self.recordingQemu(file)
+        let (state, file, qemu) = try Self.recordingSetUp()
         func boot() throws -> Int32 {
             try Fixture.os3ctl(["boot", "--project", project, "--lane", "fake", "--qemu", qemu],
                                environment: ["OS3_STATE_DIR": state]).status
@@ -268,9 +269,7 @@ struct StartupTests {
 
     @Test("a cache entry others could have written is ignored")
     func earlyStartUntrusted() throws {
-        let state = Self.privateStateDirectory()
-        let file = Self.startsFile()
-        let qemu = try Self.recordingQemu(file)
+        let (state, file, qemu) = try Self.recordingSetUp()
         #expect(try Self.bootRecorded(state: state, qemu: qemu, file: file).0 == 0)
         // Tampered, and writable by anyone: were it trusted, the tampered QEMU would start too.
         _ = try Self.tamperEarlyEntry(state: state, mode: 0o666)

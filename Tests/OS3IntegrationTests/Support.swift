@@ -101,8 +101,6 @@ enum Fixture {
     /// A scratch project with its own copy of the kernel's sources, so a rebuild touches nothing shared.
     static func projectWithOwnKernel() throws -> String {
         let project = try scratchProject()
-        try FileManager.default.removeItem(atPath: "\(project)/kernel")
-        try FileManager.default.createDirectory(atPath: "\(project)/kernel", withIntermediateDirectories: true)
         for item in ["Kernel", "Pure", "arch", "build.toml", "Package.swift"] {
             try FileManager.default.copyItem(atPath: "\(root)/kernel/\(item)", toPath: "\(project)/kernel/\(item)")
         }
