@@ -66,8 +66,8 @@ struct ScanCommand: ParsableCommand {
         }
         _ = matcher.finish(at: 0)
         let seconds = Clock.now - start
-        let observation = BootObservation(end: .exited(33), stopReason: matcher.forbiddenHit == nil ? nil : .forbiddenMarker,
-                                          hits: matcher.hits, forbidden: matcher.forbiddenHit, consoleBytes: matcher.bytes)
+        // The same conversion every backend uses: a forbidden hit (last line included) decides.
+        let observation = BootObservation(end: .exited(33), stopReason: nil, matcher: matcher)
         var verdict = Verdict.judge(observation, markers: markers, successExitCode: 33, idleTimeout: 0, totalTimeout: 0)
         // A log has no exit code: say what the markers alone show.
         switch verdict.kind {

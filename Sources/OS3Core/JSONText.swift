@@ -100,6 +100,7 @@ extension RunRecord {
         if let backend { fields.append(("backend", .string(backend))) }
         if let domain { fields.append(("domain", .string(domain))) }
         if let lifecycle { fields.append(("lifecycle", .string(lifecycle.rawValue))) }
+        if let recordError { fields.append(("recordError", .string(recordError))) }
         return .object(fields)
     }
 }

@@ -26,6 +26,9 @@ public struct RunRecord: Sendable, Codable, Equatable {
     public var domain: String?
     /// How libvirt saw the guest end (libvirt backends only).
     public var lifecycle: GuestLifecycle?
+    /// Why this record's `result.json` could not be written (nil when it was). The verdict stands;
+    /// commands report this loudly and exit 5 (docs/VERDICTS.md).
+    public var recordError: String?
 
     public init(lane: String, laneFile: String, kernel: String, argv: [String], kernelCommandLine: String,
                 runDirectory: String, serialLog: String, startedAt: String, duration: Double, verdict: Verdict,
@@ -49,6 +52,18 @@ public struct RunRecord: Sendable, Codable, Equatable {
         self.backend = backend
         self.domain = domain
         self.lifecycle = lifecycle
+    }
+
+    /// The record of a boot os3ctl could not carry out (its run directory or pipes could not be
+    /// made): an `infra-error` row, so one lane's I/O error costs no other lane its verdict.
+    public static func infraError(lane: Lane, markers: MarkerSet, kernel: String, backend: String?, startedAt: String,
+                                  detail: String) -> RunRecord {
+        let missing = markers.required.map(\.id)
+        return RunRecord(lane: lane.name, laneFile: lane.file, kernel: kernel, argv: [], kernelCommandLine: "", runDirectory: "",
+                         serialLog: "", startedAt: startedAt, duration: 0,
+                         verdict: Verdict(kind: .infraError, detail: "os3ctl could not boot this lane: \(detail)", missing: missing,
+                                          evidence: .startFailure),
+                         end: nil, markers: [], requiredCount: missing.count, consoleBytes: 0, backend: backend)
     }
 
     /// Required markers seen (forbidden ones are never in `markers`).

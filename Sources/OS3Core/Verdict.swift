@@ -89,6 +89,8 @@ public enum VerdictEvidence: String, Sendable, Codable, CaseIterable {
     case console
     /// QEMU or the domain never started.
     case startFailure = "start-failure"
+    /// The console log was deleted during the boot: what was seen can no longer be shown.
+    case evidenceLost = "evidence-lost"
 }
 
 /// Everything the verdict is computed from; produced by the runner, judged by pure code.
@@ -104,10 +106,12 @@ public struct BootObservation: Sendable, Codable, Equatable {
     public var stderrTail: String
     /// How libvirt saw the guest end (nil when QEMU runs directly).
     public var lifecycle: GuestLifecycle?
+    /// Set when the evidence is gone (the serial log was deleted during the boot): why.
+    public var evidenceLost: String?
 
     public init(end: ProcessEnd?, stopReason: StopReason? = nil, hits: [String: MarkerHit] = [:],
                 forbidden: MarkerHit? = nil, consoleBytes: Int = 0, stderrTail: String = "",
-                lifecycle: GuestLifecycle? = nil) {
+                lifecycle: GuestLifecycle? = nil, evidenceLost: String? = nil) {
         self.end = end
         self.stopReason = stopReason
         self.hits = hits
@@ -115,6 +119,17 @@ public struct BootObservation: Sendable, Codable, Equatable {
         self.consoleBytes = consoleBytes
         self.stderrTail = stderrTail
         self.lifecycle = lifecycle
+        self.evidenceLost = evidenceLost
+    }
+
+    /// The one way a console's matcher becomes verdict input (both backends and `scan`): hits,
+    /// the forbidden hit and the byte count are read from the matcher's state, never from the
+    /// events some loop happened to handle — so a forbidden marker found by `finish(at:)` in the
+    /// last, unterminated line cannot be dropped. Call it after `finish(at:)`.
+    public init(end: ProcessEnd?, stopReason: StopReason?, matcher: MarkerMatcher, stderrTail: String = "",
+                lifecycle: GuestLifecycle? = nil, evidenceLost: String? = nil) {
+        self.init(end: end, stopReason: stopReason, hits: matcher.hits, forbidden: matcher.forbiddenHit,
+                  consoleBytes: matcher.bytes, stderrTail: stderrTail, lifecycle: lifecycle, evidenceLost: evidenceLost)
     }
 }
 
@@ -161,7 +176,13 @@ public struct Verdict: Sendable, Codable, Equatable {
         if case .failedToStart(let why)? = o.end {
             return Verdict(kind: .infraError, detail: "QEMU failed to start: \(why)", evidence: .startFailure)
         }
-        switch o.stopReason {
+        // No evidence, no verdict on the guest: whatever the console showed can no longer be shown.
+        if let lost = o.evidenceLost {
+            return Verdict(kind: .infraError, detail: "\(lost): the evidence is gone, so this boot proves nothing\(missingNote)", evidence: .evidenceLost)
+        }
+        // A forbidden line is decisive however it was found: mid-run (os3ctl stopped the guest) or
+        // in the console's last, unterminated line after the guest had exited by itself.
+        switch o.stopReason ?? (o.forbidden != nil ? .forbiddenMarker : nil) {
         case .forbiddenMarker?:
             let line = o.forbidden?.text ?? "?"
             return Verdict(kind: .forbiddenMarker, detail: "forbidden marker '\(o.forbidden?.id ?? "?")' at console line \(o.forbidden?.line ?? 0): \(line)",

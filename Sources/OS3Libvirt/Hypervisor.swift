@@ -249,7 +249,7 @@ enum EmbeddedRoot {
             let conf = "\(root)/etc/qemu.conf"
             let current = try? String(contentsOfFile: conf, encoding: .utf8)
             if current == nil || (ownConfig && current != qemuConf) {
-                try qemuConf.write(toFile: conf, atomically: true, encoding: .utf8)
+                try writeAtomically(conf, qemuConf, mode: 0o644)
             }
             if let shared {
                 let from = "\(shared)/cache/qemu/capabilities", to = "\(root)/cache/qemu/capabilities"

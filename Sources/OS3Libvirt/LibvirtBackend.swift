@@ -155,7 +155,8 @@ struct LibvirtBoot {
 
         func failed(_ why: String, evidence: String? = nil) -> RunRecord {
             events.note("os3ctl", "failed: \(why)", at: Clock.now - start)
-            if !FileManager.default.fileExists(atPath: serialPath) { _ = FileManager.default.createFile(atPath: serialPath, contents: nil) }
+            // An empty console log, so every record names a file that exists.
+            if !Path.exists(serialPath) { close(open(serialPath, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)) }
             let o = BootObservation(end: .failedToStart(why), stderrTail: evidence ?? "")
             return finish(o, matcher: MarkerMatcher(markers), dir: dir, serialPath: serialPath, startedAt: startedAt,
                           duration: Clock.now - start, name: name)
@@ -198,7 +199,7 @@ struct LibvirtBoot {
         let spec = DomainSpec(name: name, lane: lane, kernel: kernelPath, commandLine: invocation.kernelCommandLine,
                               emulator: emulator, owner: owner, serialLog: consoleCopy, serialSocket: socketPath)
         let xml = try DomainXML.render(spec)
-        try xml.write(toFile: "\(dir)/domain.xml", atomically: false, encoding: .utf8)
+        try writeAtomically("\(dir)/domain.xml", xml, mode: 0o600)
 
         // 4. Create it paused (watching for lifecycle events and, embedded, for QEMU's exit first).
         let mailbox = try BootMailbox()
@@ -384,12 +385,10 @@ struct LibvirtBoot {
         let stopLatency = stopReason != nil && guestOver ? max(0, Clock.now - (verdictTime ?? Clock.now)) : nil
         destroy()
         let now = Clock.now
-        for event in matcher.finish(at: now - start) {
-            if case .seen(let hit) = event { onEvent(.marker(hit)) }
-        }
-        let observation = BootObservation(end: reaper != nil && !exitUnknown ? end : nil, stopReason: stopReason,
-                                          hits: matcher.hits, forbidden: matcher.forbiddenHit, consoleBytes: matcher.bytes,
-                                          stderrTail: qemuLogTail(name) ?? "", lifecycle: lifecycle.classification)
+        let observation = BootEnd.observe(&matcher, at: now - start, end: reaper != nil && !exitUnknown ? end : nil,
+                                          stopReason: stopReason, stderrTail: qemuLogTail(name) ?? "",
+                                          lifecycle: lifecycle.classification, console: remote ? log : tail?.descriptor ?? -1,
+                                          runDirectory: dir, onEvent: onEvent)
         return finish(observation, matcher: matcher, dir: dir, serialPath: serialPath, startedAt: startedAt,
                       duration: (verdictTime ?? now) - start, name: name, stopLatency: stopLatency)
     }
@@ -405,8 +404,7 @@ struct LibvirtBoot {
                                markers: observation.hits.values.sorted { ($0.line, $0.time) < ($1.line, $1.time) },
                                requiredCount: markers.required.count, consoleBytes: observation.consoleBytes,
                                stopLatency: stopLatency, backend: backend.name, domain: name, lifecycle: observation.lifecycle)
-        try? (encodeJSON(record) + "\n").write(toFile: "\(dir)/result.json", atomically: false, encoding: .utf8)
-        return record
+        return BootEnd.save(record, evidenceLost: observation.evidenceLost != nil)
     }
 
     /// The last lines QEMU wrote to its log (embedded driver only: the file is local).
@@ -543,6 +541,8 @@ final class EventLog {
 final class FileTail {
     let path: String
     private var fd: Int32 = -1
+    /// The open console file (-1 until QEMU made it): checked at the end for deletion.
+    var descriptor: Int32 { fd }
     private(set) var notifyFD: Int32 = -1
     private var buffer = [UInt8](repeating: 0, count: 64 * 1024)
 

@@ -337,12 +337,9 @@ public struct BootRunner: Sendable {
         drainConsole()
         if errOpen { _ = drainStderr() }
         let now = Clock.now
-        for event in matcher.finish(at: now - start) {
-            if case .seen(let hit) = event { onEvent(.marker(hit)) }
-        }
-        let observation = BootObservation(end: end ?? child.wait(), stopReason: stopReason, hits: matcher.hits,
-                                          forbidden: matcher.forbiddenHit, consoleBytes: matcher.bytes,
-                                          stderrTail: String(decoding: stderrTail, as: UTF8.self))
+        let observation = BootEnd.observe(&matcher, at: now - start, end: end ?? child.wait(), stopReason: stopReason,
+                                          stderrTail: String(decoding: stderrTail, as: UTF8.self), console: consoleRead,
+                                          runDirectory: dir, onEvent: onEvent)
         return finish(observation, markers: markers, dir: dir, serialPath: serialPath, startedAt: startedAt,
                       duration: (verdictTime ?? now) - start, stopLatency: stopLatency)
     }
@@ -359,8 +356,8 @@ public struct BootRunner: Sendable {
                                requiredCount: markers.required.count, consoleBytes: observation.consoleBytes,
                                stopLatency: stopLatency, backend: "qemu")
         Trace.mark("verdict")
-        try? writeFile("\(dir)/result.json", encodeJSON(record) + "\n")
+        let saved = BootEnd.save(record, evidenceLost: observation.evidenceLost != nil)
         Trace.mark("result.json written")
-        return record
+        return saved
     }
 }

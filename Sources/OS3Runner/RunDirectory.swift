@@ -58,12 +58,58 @@ public struct StateDirectory: Sendable {
 
 }
 
-/// Writes a file, creating it owner-only.
+/// Writes a record (result.json, argv.txt, a stamp), owner-only, atomically (see `writeAtomically`).
 func writeFile(_ path: String, _ contents: String) throws {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-    guard fd >= 0 else { throw OS3Error(.io, "cannot write \(path): \(String(cString: strerror(errno)))") }
-    defer { close(fd) }
-    try writeAll(fd, Array(contents.utf8))
+    try writeAtomically(path, contents, mode: 0o600)
+}
+
+/// The one way os3ctl writes a record or report: into a temporary file in the same directory,
+/// fsync'd, then renamed over `path` — a reader sees the old file or the whole new one, never a
+/// truncated one (a full disk used to leave result.json at 0 bytes). Any failure (no space, a
+/// directory gone or read-only, a file size limit) removes the temporary file and throws an
+/// `.io` error naming the path and the cause; callers report it loudly and keep their verdict.
+/// `mode` is filtered by the umask, as open(2) does.
+public func writeAtomically(_ path: String, _ contents: String, mode: mode_t = 0o644) throws {
+    let directory = Path.directory(path).isEmpty ? "." : Path.directory(path)
+    let base = path.split(separator: "/").last.map(String.init) ?? path
+    var temporary = ""
+    var fd: Int32 = -1
+    for attempt in 0..<100 {
+        temporary = "\(directory)/.\(base).\(getpid()).\(attempt)\(UInt32.random(in: 0...UInt32.max)).tmp"
+        fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        if fd >= 0 || errno != EEXIST { break }
+    }
+    guard fd >= 0 else { throw writeError(path, errno) }
+    var failure: Int32 = 0
+    let bytes = Array(contents.utf8)
+    var offset = 0
+    while offset < bytes.count {
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { failure = n < 0 ? errno : ENOSPC; break }
+        offset += n
+    }
+    if failure == 0 && fsync(fd) != 0 { failure = errno }
+    if close(fd) != 0 && failure == 0 { failure = errno }
+    if failure == 0 && rename(temporary, path) != 0 { failure = errno }
+    if failure != 0 {
+        unlink(temporary)
+        throw writeError(path, failure)
+    }
+}
+
+/// The error for a record that could not be written, with what to do about it.
+private func writeError(_ path: String, _ code: Int32) -> OS3Error {
+    let directory = Path.directory(path).isEmpty ? "." : Path.directory(path)
+    let fix: String = switch code {
+    case ENOSPC, EDQUOT: "free space on the file system holding \(directory) (or point OS3_STATE_DIR / --state-dir elsewhere)"
+    case ENOENT: "the directory \(directory) does not exist (any more): create it, and do not delete run directories while os3ctl runs"
+    case EACCES, EPERM, EROFS: "make \(directory) writable, or point OS3_STATE_DIR / --state-dir at a writable directory"
+    case EFBIG: "raise the file size limit (ulimit -f)"
+    case EMFILE, ENFILE: "raise the open file limit (ulimit -n) or boot fewer lanes at once (--jobs)"
+    default: "check \(directory)"
+    }
+    return OS3Error(.io, "cannot write \(path): \(String(cString: strerror(code)))", fix: fix)
 }
 
 /// Writes every byte (retrying short writes and EINTR).
