@@ -82,7 +82,9 @@ extension BootRequest {
         if record.verdict.kind == .skipped {
             printErr("[\(lane.name)] SKIPPED — this lane did NOT run: \(record.verdict.detail)")
         }
+        let lost = Outputs.reportFailures("boot", records: [record], failures: [])
         if let status = Interrupts.exitStatus { throw ExitCode(status) }
+        if lost { throw ExitCode(ioErrorExit) }
         throw ExitCode(record.verdict.kind.exitCode)
     }
 }
@@ -136,6 +138,6 @@ func summaryLine(_ r: RunRecord) -> String {
     var line = "\(r.verdict.kind.rawValue.uppercased()) \(r.lane)"
     if r.verdict.kind != .skipped { line += " in \(Reports.seconds(r.duration)), markers \(r.seenCount)/\(r.requiredCount)" }
     line += ": \(r.verdict.detail)"
-    if !r.runDirectory.isEmpty { line += "\n  run directory: \(r.runDirectory)" }
+    if !r.runDirectory.isEmpty { line += "\n  run directory: \(r.runDirectory)\(Path.exists(r.runDirectory) ? "" : " (no longer exists)")" }
     return line
 }

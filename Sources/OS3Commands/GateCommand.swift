@@ -38,6 +38,8 @@ struct GateCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Every output path is checked before anything runs: a typo must not cost the boots.
+        try Outputs.check(junit, option: "--junit")
         let project = try options.locate()
         // Load and check every lane and marker file before any work: a typo fails fast.
         let selected = try lanes.isEmpty ? project.loadLanes() : lanes.map(project.loadLane)
@@ -53,14 +55,23 @@ struct GateCommand: ParsableCommand {
         printErr("gate: booting \(plans.count) lane(s), \(width) at a time")
         let start = Clock.now
         let records = try runParallel(plans, width: width) { lane, markers in
-            let record = try runner.run(lane, markers: markers)
+            // A lane os3ctl could not boot (its run directory, its pipes) is that lane's row; the
+            // other lanes' verdicts stand.
+            let record: RunRecord
+            do {
+                record = try runner.run(lane, markers: markers)
+            } catch {
+                record = .infraError(lane: lane, markers: markers, kernel: kernel, backend: runner.backend.name,
+                                     startedAt: iso8601.string(from: Date()), detail: Outputs.describe(error))
+            }
             printErr("gate: \(summaryLine(record).split(separator: "\n").first!)")
             return record
         }
         let wall = Clock.now - start
         let outcome = GateOutcome(records: records, allowSkipped: allowSkipped)
+        var failures: [String] = []
         if let junit {
-            try Reports.junit(records, suite: "os3ctl-gate").write(toFile: absolutePath(junit), atomically: true, encoding: .utf8)
+            Outputs.write(absolutePath(junit), Reports.junit(records, suite: "os3ctl-gate"), failures: &failures)
         }
         if json {
             printOut(encodeJSON(records))
@@ -73,9 +84,11 @@ struct GateCommand: ParsableCommand {
             printErr("gate: WARNING lane \(r.lane) was SKIPPED and proves nothing: \(r.verdict.detail)\(allowSkipped ? "" : " (pass --allow-skipped to accept)")")
         }
         for r in records where !r.runDirectory.isEmpty && !r.verdict.kind.passed {
-            printErr("gate: \(r.lane) evidence: \(r.serialLog)")
+            printErr("gate: \(r.lane) evidence: \(r.serialLog)\(Path.exists(r.serialLog) ? "" : " (no longer exists)")")
         }
+        let lost = Outputs.reportFailures("gate", records: records, failures: failures)
         if let status = Interrupts.exitStatus { throw ExitCode(status) }
+        if lost { throw ExitCode(ioErrorExit) }
         throw ExitCode(outcome.exitCode)
     }
 

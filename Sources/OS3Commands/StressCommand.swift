@@ -95,6 +95,9 @@ struct StressCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Every output path is checked before anything runs: a typo must not cost the boots.
+        try Outputs.check(junit, option: "--junit")
+        try Outputs.check(report, option: "--report")
         let project = try options.locate()
         var lane = try project.loadLane(self.lane)
         if let timeout { lane.totalTimeout = timeout; lane.idleTimeout = min(lane.idleTimeout, timeout) }
@@ -143,21 +146,24 @@ struct StressCommand: ParsableCommand {
         }
         let summary = StressSummary.make(lane: lane.name, runs: all, baselineRate: baseline, sequential: sequential, targetRate: targetRate)
         let output = Output(lane: lane.name, baseSeed: base, experimentDirectory: experiment, summary: summary, load: load, runs: all)
-        // Everything measured is written before anything else can fail.
-        try encodeJSON(output).write(toFile: "\(experiment)/stress.json", atomically: true, encoding: .utf8)
+        // Everything measured is written, each file whatever became of the others, then printed.
+        var failures: [String] = []
+        Outputs.write("\(experiment)/stress.json", encodeJSON(output), failures: &failures)
         let failing = all.filter(\.failed).map { "#\($0.index) seed \($0.seed) \($0.record.verdict.kind.rawValue) \($0.record.serialLog)\n  \($0.replay)" }
-        try (failing.joined(separator: "\n") + "\n").write(toFile: "\(experiment)/failing-runs.txt", atomically: true, encoding: .utf8)
+        Outputs.write("\(experiment)/failing-runs.txt", failing.joined(separator: "\n") + "\n", failures: &failures)
         let title = "os3ctl stress: lane \(lane.name), \(hog) hog(s), \(summary.runs) runs"
         let html = HTMLReport.render(summary: summary, runs: all, load: load, title: title)
-        try html.write(toFile: "\(experiment)/report.html", atomically: true, encoding: .utf8)
-        if let report { try html.write(toFile: absolutePath(report), atomically: true, encoding: .utf8) }
+        Outputs.write("\(experiment)/report.html", html, failures: &failures)
+        if let report { Outputs.write(absolutePath(report), html, failures: &failures) }
         if let junit {
             let records = all.map { r -> RunRecord in var c = r.record; c.lane = "\(r.record.lane)#\(r.index)\(r.underLoad ? "" : "-idle")-seed\(r.seed)"; return c }
-            try Reports.junit(records, suite: "os3ctl-stress").write(toFile: absolutePath(junit), atomically: true, encoding: .utf8)
+            Outputs.write(absolutePath(junit), Reports.junit(records, suite: "os3ctl-stress"), failures: &failures)
         }
         if json { printOut(encodeJSON(output)) } else { printOut(summary.text(runs: all, load: load)) }
         printErr("stress: report \(report.map(absolutePath) ?? "\(experiment)/report.html")")
+        let lost = Outputs.reportFailures("stress", records: all.map(\.record), failures: failures)
         if let status = Interrupts.exitStatus { throw ExitCode(status) }
+        if lost { throw ExitCode(ioErrorExit) }
         let worst = all.map(\.record.verdict.kind).max() ?? .pass
         throw ExitCode(worst.exitCode)
     }
@@ -185,7 +191,15 @@ struct StressCommand: ParsableCommand {
                 let runSeed = rng.next()
                 let seedArg = "os3.seed=\(runSeed)"
                 let offset = Clock.now - start
-                let record = try runner.run(lane, markers: markers, extraAppend: seedArg)
+                // A run os3ctl could not boot is that run's infra-error (left out of the rate); the
+                // experiment goes on.
+                let record: RunRecord
+                do {
+                    record = try runner.run(lane, markers: markers, extraAppend: seedArg)
+                } catch {
+                    record = .infraError(lane: lane, markers: markers, kernel: runner.kernel, backend: runner.backend.name,
+                                         startedAt: iso8601.string(from: Date()), detail: Outputs.describe(error))
+                }
                 let fullAppend = [append, seedArg].filter { !$0.isEmpty }.joined(separator: " ")
                 let replay = (replayPrefix + ["--append", fullAppend]).map(shellQuote).joined(separator: " ")
                 let run = StressRun(index: index, seed: runSeed, offset: offset, underLoad: underLoad, host: record.backend ?? runner.backend.name,

@@ -49,6 +49,12 @@ struct VerdictTests {
              observation: BootObservation(end: .signaled(15), stopReason: .totalTimeout, hits: onlyBoot), expected: .timeout, missing: ["done"]),
         Case(name: "an interrupt by the user is reported as interrupted",
              observation: BootObservation(end: .signaled(15), stopReason: .interrupted, hits: onlyBoot), expected: .interrupted, missing: ["done"]),
+        Case(name: "a forbidden line found after QEMU exited 33 by itself (the last line, no newline) is a forbidden marker, not a pass",
+             observation: BootObservation(end: .exited(33), hits: both,
+                                          forbidden: MarkerHit(id: "panic", time: 0.3, line: 3, text: "PANIC")), expected: .forbiddenMarker),
+        Case(name: "a console log deleted during the boot is an infrastructure error even with exit 33 and every marker",
+             observation: BootObservation(end: .exited(33), hits: both, consoleBytes: 10,
+                                          evidenceLost: "the run directory /r disappeared during the boot"), expected: .infraError),
         Case(name: "markers out of the required order fail",
              observation: BootObservation(end: .exited(33), hits: ["boot": hit("boot", line: 5), "done": hit("done", line: 2)]), expected: .orderViolated),
     ]
@@ -78,5 +84,30 @@ struct VerdictTests {
         #expect(GateOutcome(records: [record(.pass), record(.skipped)], allowSkipped: true).exitCode == 0)
         #expect(GateOutcome(records: [record(.missingMarkers), record(.forbiddenMarker), record(.pass)], allowSkipped: true).worst == .forbiddenMarker)
         #expect(GateOutcome(records: [record(.infraError), record(.hang)], allowSkipped: false).exitCode == 20)
+    }
+
+    @Test("an observation built from a matcher keeps the forbidden hit its finish() found in the last, unterminated line")
+    func observationFromMatcher() {
+        var matcher = MarkerMatcher(Self.markers)
+        let console = Array("boot\ndone\nPANIC".utf8)
+        _ = console.withUnsafeBytes { matcher.feed($0, at: 0.1) }
+        _ = matcher.finish(at: 0.2)
+        let o = BootObservation(end: .exited(33), stopReason: nil, matcher: matcher)
+        #expect(o.forbidden?.id == "panic")
+        #expect(o.hits.keys.sorted() == ["boot", "done"])
+        #expect(o.consoleBytes == console.count)
+        let v = Verdict.judge(o, markers: Self.markers, successExitCode: 33, idleTimeout: 5, totalTimeout: 30)
+        #expect(v.kind == .forbiddenMarker, "\(v.detail)")
+    }
+
+    @Test("a lane os3ctl could not boot is an infra-error record listing every required marker as missing")
+    func infraErrorRecord() throws {
+        let lane = try Lane(name: "l", accelerator: .tcg, machine: "pc", memory: "32M", cpus: 1, cpuModel: "qemu64", markerFiles: [])
+        let r = RunRecord.infraError(lane: lane, markers: Self.markers, kernel: "k", backend: "qemu", startedAt: "t",
+                                     detail: "cannot create a run directory")
+        #expect(r.verdict.kind == .infraError)
+        #expect(r.verdict.detail.contains("cannot create a run directory"))
+        #expect(r.verdict.missing == ["boot", "done"])
+        #expect(r.seenCount == 0 && r.requiredCount == 2)
     }
 }
