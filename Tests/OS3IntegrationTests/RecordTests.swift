@@ -281,4 +281,31 @@ private final class Events: @unchecked Sendable {
         if case .forbidden(let hit) = event { ids.append(hit.id) }
     }
     var forbidden: [String] { lock.lock(); defer { lock.unlock() }; return ids }
+
+    private var pending: String?
+    /// A path to act on once (the run directory to delete).
+    func note(_ path: String) { lock.lock(); defer { lock.unlock() }; pending = path }
+    func take() -> String? { lock.lock(); defer { lock.unlock() }; defer { pending = nil }; return pending }
+}
+
+extension LibvirtTests {
+    @Suite("records through the embedded driver")
+    struct Records {
+        @Test("a run directory deleted while the guest runs is an infrastructure error through libvirt too, never a pass")
+        func runDirectoryDeleted() throws {
+            let (lane, markers) = try Fixture.lane("tiny")
+            let runner = LaneRunner(project: Fixture.project, state: Fixture.state, kernel: try Fixture.kernelImage(),
+                                    backend: LibvirtFixture.embedded)
+            let deleted = Events()
+            // Once the first marker is seen the console copy is open: take the run directory away.
+            let r = try runner.run(lane, markers: markers) { event in
+                if case .started(_, let dir, _) = event { deleted.note(dir) }
+                if case .marker = event, let dir = deleted.take() { try? FileManager.default.removeItem(atPath: dir) }
+            }
+            #expect(r.verdict.kind == .infraError, "\(r.verdict.detail)")
+            #expect(r.verdict.evidence == .evidenceLost)
+            #expect(r.verdict.detail.contains("disappeared"), "\(r.verdict.detail)")
+            #expect(try LibvirtFixture.noDomainsLeft(LibvirtFixture.embedded), "no domain outlives its boot")
+        }
+    }
 }
