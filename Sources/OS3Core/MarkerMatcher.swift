@@ -40,7 +40,7 @@ public struct MarkerMatcher: Sendable {
 
     private enum Role: Sendable { case required(Int), forbidden(Int), prefilter(Int) }
 
-    private struct RegexMarker: @unchecked Sendable {
+    private struct RegexMarker: Sendable {
         let marker: Marker
         let regex: MarkerRegex?
         let forbidden: Bool
@@ -79,10 +79,11 @@ public struct MarkerMatcher: Sendable {
                 patterns.append(Array(t.utf8))
                 roles.append(forbidden ? .forbidden(index) : .required(index))
             case .regex(let r):
-                let pre = requiredLiteral(r)
-                if let pre { patterns.append(Array(pre.utf8)); roles.append(.prefilter(regexes.count)) }
                 // Patterns are validated (and cached) when marker files are parsed.
-                regexes.append(RegexMarker(marker: m, regex: try? RegexCache.shared.regex(r), forbidden: forbidden,
+                let regex = try? RegexCache.shared.regex(r)
+                let pre = regex?.requiredLiteral
+                if let pre { patterns.append(Array(pre.utf8)); roles.append(.prefilter(regexes.count)) }
+                regexes.append(RegexMarker(marker: m, regex: regex, forbidden: forbidden,
                                            requiredIndex: forbidden ? nil : index, hasPrefilter: pre != nil))
             }
         }
@@ -264,27 +265,20 @@ public struct MarkerMatcher: Sendable {
     private mutating func finishLine(_ raw: UnsafeBufferPointer<UInt8>, time: Double, into events: inout [MatchEvent], window: Bool = false) {
         var text = raw
         if text.last == 0x0D { text = UnsafeBufferPointer(rebasing: text.dropLast()) }
-        var decoded: String?
-        func string() -> String {
-            if let decoded { return decoded }
-            let s = String(decoding: text, as: UTF8.self)
-            decoded = s
-            return s
-        }
         let needRegex = regexes.indices.filter { x in
             let r = regexes[x]
             if let ri = r.requiredIndex, seen[ri] { return false }
             return !r.hasPrefilter || lineCandidates[x]
         }
         for x in needRegex where regexes[x].forbidden {
-            if let regex = regexes[x].regex, regex.matches(text, string: string) {
+            if let regex = regexes[x].regex, regex.matches(text) {
                 record(forbidden: regexes[x].marker, text: Array(text), time: time, into: &events)
                 return
             }
         }
         var found = lineLiterals
         for x in needRegex where !regexes[x].forbidden {
-            if let regex = regexes[x].regex, let ri = regexes[x].requiredIndex, regex.matches(text, string: string) { found.append(ri) }
+            if let regex = regexes[x].regex, let ri = regexes[x].requiredIndex, regex.matches(text) { found.append(ri) }
         }
         for r in found.sorted() where !seen[r] {
             seen[r] = true
@@ -326,61 +320,4 @@ public struct MarkerMatcher: Sendable {
         let s = String(decoding: line.prefix(limit), as: UTF8.self)
         return line.count > limit ? s + "…" : s
     }
-}
-
-/// The longest run of plain characters that every match of `pattern` must contain, or nil when
-/// that cannot be told simply. Conservative: only text outside groups and classes, no
-/// alternation or inline options anywhere, and a character followed by a quantifier is dropped.
-func requiredLiteral(_ pattern: String) -> String? {
-    if pattern.contains("(?") { return nil }
-    let chars = Array(pattern)
-    var best = "", run = ""
-    var depth = 0, inClass = false, i = 0
-    func endRun() {
-        if run.count > best.count { best = run }
-        run = ""
-    }
-    while i < chars.count {
-        let c = chars[i]
-        if inClass {
-            if c == "\\" { i += 2; continue }
-            if c == "]" { inClass = false }
-            i += 1
-            continue
-        }
-        switch c {
-        case "\\":
-            endRun()
-            i += 2
-            continue
-        case "[":
-            endRun(); inClass = true
-        case "|":
-            // Alternation at the top level means no text is certain; inside a group it only
-            // concerns the group, which contributes nothing anyway.
-            if depth == 0 { return nil }
-            endRun()
-        case "(":
-            endRun(); depth += 1
-        case ")":
-            endRun(); depth = max(0, depth - 1)
-        case "?", "*", "{":
-            // The quantified character is optional: it does not belong to the run.
-            if !run.isEmpty { run.removeLast() }
-            endRun()
-            if c == "{" { while i < chars.count && chars[i] != "}" { i += 1 } }
-        case "+":
-            endRun()
-        case ".", "^", "$":
-            endRun()
-        default:
-            if depth == 0 { run.append(c) } else { endRun() }
-        }
-        i += 1
-    }
-    endRun()
-    // Surrounding spaces are required too, but a pattern starting with a space would make the
-    // automaton stop at every space: keep the visible text.
-    best = best.trimmingSpaces()
-    return best.count >= 3 ? best : nil
 }

@@ -3,7 +3,7 @@ public struct Marker: Sendable, Equatable, Codable, Hashable {
     public enum Pattern: Sendable, Equatable, Codable, Hashable {
         /// Matches a line containing this text.
         case literal(String)
-        /// Matches a line in which this Swift regular expression finds a match.
+        /// Matches a line in which this regular expression finds a match (docs/FORMATS.md: marker regexes).
         case regex(String)
     }
 
@@ -73,11 +73,11 @@ public struct MarkerSet: Sendable, Equatable, Codable {
                     pattern = .literal(t)
                 case (nil, let r?):
                     let compiled: MarkerRegex
-                    do {
+                    do throws(RegexSyntaxError) {
                         compiled = try RegexCache.shared.regex(r)
                     } catch {
-                        throw entry.fail("regex", "marker '\(id)' has an invalid regular expression: \(error)",
-                                         fix: "fix the pattern (Swift Regex syntax; use single quotes in TOML so backslashes stay literal)")
+                        throw entry.fail("regex", "marker '\(id)' has an invalid regular expression: \(error.reason) at column \(error.column) of the pattern",
+                                         fix: "\(error.fix) (marker regex syntax: docs/FORMATS.md; use single quotes in TOML so backslashes stay literal)")
                     }
                     if compiled.matchesEmptyLine {
                         throw entry.fail("regex", "marker '\(id)' matches the empty line, so it would match every line", fix: "make the pattern require some text")

@@ -105,17 +105,27 @@ struct MarkerMatcherTests {
 
 @Suite("Regex prefilter")
 struct RegexPrefilterTests {
-    @Test("the literal a regex requires is found conservatively",
+    static func literal(_ pattern: String) throws -> String? { try MarkerRegex(pattern).requiredLiteral }
+
+    @Test("the literal a regex requires is read from the parsed pattern",
           arguments: [(#"^os3: cmdline ".*"$"#, #"os3: cmdline ""#), (#"os3: memmap entries=\d+ ram=\d+"#, "os3: memmap entries="),
                       (#"cr3=0x[1-9a-f][0-9a-f]{8,} above4g=yes"#, "above4g=yes"), ("colou?r flavour", "r flavour"),
-                      ("(abc)?defg", "defg"), ("ab+c", "ab")])
-    func found(_ pattern: String, _ literal: String?) {
-        #expect(requiredLiteral(pattern) == (literal.map { $0.count >= 3 ? $0 : nil } ?? nil))
+                      ("(abc)?defg", "defg"), ("ab+c", nil), ("(?:os3: )boot", "os3: boot")])
+    func found(_ pattern: String, _ literal: String?) throws {
+        #expect(try Self.literal(pattern) == literal)
     }
 
-    @Test("no prefilter where a simple scan cannot be sure", arguments: ["panic|oops", "(?i)panic", "a.b", #"\d+\.\d+"#])
-    func refused(_ pattern: String) {
-        #expect(requiredLiteral(pattern) == nil)
+    @Test("escapes are the characters they stand for, never their spelling",
+          arguments: [(#"os3:\x20PANIC"#, "os3: PANIC"), (#"\u{41}BC"#, "ABC"), (#"caf\u{E9} ok"#, "café ok"),
+                      (#"a\.b\.c"#, "a.b.c"), (#"boot\tok"#, "boot\tok"), (#"x\x{3D}1 y"#, "x=1 y")])
+    func escapes(_ pattern: String, _ literal: String) throws {
+        #expect(try Self.literal(pattern) == literal)
+    }
+
+    @Test("no prefilter where the pattern does not require 3 bytes of fixed text",
+          arguments: ["panic|oops", "(os3: panic|os3: oops)", "a.b", #"\d+\.\d+"#, #"\bok\b"#, "  ab  "])
+    func refused(_ pattern: String) throws {
+        #expect(try Self.literal(pattern) == nil)
     }
 
     @Test("every string a regex matches contains its prefilter literal")
@@ -124,15 +134,28 @@ struct RegexPrefilterTests {
             (#"^os3: cmdline ".*"$"#, [#"os3: cmdline """#, #"os3: cmdline "a b c""#]),
             ("colou?r flavour", ["color flavour", "colour flavour!"]),
             (#"x{2,3}yz{0,1}abc"#, ["xxyabc", "xxxyzabc"]),
+            (#"os3:\x20PANIC\u{21}"#, ["os3: PANIC!"]),
         ]
         for (pattern, matching) in samples {
             let regex = try Regex(pattern)
-            let literal = try #require(requiredLiteral(pattern))
+            let literal = try #require(try Self.literal(pattern))
             for text in matching {
                 #expect((try regex.firstMatch(in: text)) != nil, "\(pattern) should match \(text)")
                 #expect(text.contains(literal), "\(text) lacks \(literal)")
             }
         }
+    }
+
+    @Test("a forbidden regex written with escapes (\\x20, \\u{...}) is tried on the line that matches it, and stops the boot",
+          arguments: [#"os3:\x20PANIC"#, #"os3: P\u{41}NIC"#, #"os3:\x{20}PANIC vector=\d+"#])
+    func forbiddenWithEscapesStopsTheBoot(_ pattern: String) {
+        let set = MarkerSet(required: [Marker(id: "done", pattern: .literal("os3: ALL OK"))],
+                            forbidden: [Marker(id: "panic", pattern: .regex(pattern))])
+        var m = MarkerMatcher(set)
+        let events = m.feed(Array("os3: boot ok\nos3: PANIC vector=14\nos3: ALL OK\n".utf8), at: 1)
+        #expect(m.forbiddenHit?.id == "panic")
+        #expect(m.forbiddenHit?.line == 2)
+        #expect(!events.contains { if case .seen(let h) = $0 { h.id == "done" } else { false } })
     }
 }
 

@@ -45,6 +45,35 @@ struct MarkerParsingTests {
         #expect(e.message.contains("invalid regular expression"))
     }
 
+    @Test("a regex construct that cannot run in linear time is refused at its line, saying what, where and the fix",
+          arguments: [(#"'os3: (\w+) \k<1>'"#, "unsupported construct `\\k<1>` (backreference) at column 12 of the pattern"),
+                      (#"'(?<=os3: )ok'"#, "unsupported construct `(?<=` (lookbehind) at column 1"),
+                      (#"'os3: [\d-a]+'"#, "range `\\d-a` needs a single character at each end at column 7")])
+    func unsupportedConstruct(_ regex: String, _ message: String) throws {
+        let e = try #require(Self.error(Self.good.replacingAll("'mem total=\\d+'", with: regex)))
+        #expect(e.code == .invalidMarkers)
+        #expect(e.file == "markers/m.toml")
+        #expect(e.line == 9)
+        #expect(e.message.contains(message), "\(e.message)")
+        #expect(e.fix?.contains("docs/FORMATS.md") == true)
+        #expect(!e.description.contains("Swift"))
+    }
+
+    @Test("5,000 nested brackets or parentheses are a clear error at the marker's line", arguments: ["[", "("])
+    func deepNesting(_ open: String) throws {
+        let e = try #require(Self.error(Self.good.replacingAll("'mem total=\\d+'", with: "'" + String(repeating: open, count: 5000) + "'")))
+        #expect(e.code == .invalidMarkers)
+        #expect(e.line == 9)
+        #expect(e.message.contains("nested"), "\(e.message)")
+        #expect(e.fix != nil)
+    }
+
+    @Test("escapes, non-ASCII text, lazy quantifiers and named groups are accepted")
+    func extendedSyntax() throws {
+        let set = try MarkerSet.parse(file: "markers/m.toml", text: Self.good.replacingAll("'mem total=\\d+'", with: #"'mem\x20total=(?<n>\d+?) \u{41}é'"#))
+        #expect(set.required[1].pattern == .regex(#"mem\x20total=(?<n>\d+?) \u{41}é"#))
+    }
+
     @Test("a pattern that matches the empty line is refused: it would match anything")
     func emptyMatchingRegex() throws {
         let e = try #require(Self.error(Self.good.replacingAll("'mem total=\\d+'", with: "'.*'")))
