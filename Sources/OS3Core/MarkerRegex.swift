@@ -17,7 +17,8 @@ struct MarkerRegex: Sendable {
 
     private enum Op: Sendable {
         case scalar(UInt32)
-        case set(Int)
+        /// A set: ASCII as bits (tested inline), anything else in `sets[rest]`.
+        case set(low: UInt64, high: UInt64, rest: Int)
         case split(Int, Int)
         case jump(Int)
         case assert(RegexNode.Assertion)
@@ -65,14 +66,13 @@ struct MarkerRegex: Sendable {
         mutating func emit(_ node: RegexNode) {
             guard program.count <= MarkerRegex.maxProgram else { return }
             switch node {
+            case .char(let c): program.append(.scalar(c))
             case .set(let s):
                 if let c = s.single {
                     program.append(.scalar(c))
-                } else if let k = sets.firstIndex(of: s) {
-                    program.append(.set(k))
                 } else {
-                    sets.append(s)
-                    program.append(.set(sets.count - 1))
+                    let k = sets.firstIndex(of: s) ?? { sets.append(s); return sets.count - 1 }()
+                    program.append(.set(low: s.low, high: s.high, rest: k))
                 }
             case .assertion(let a): program.append(.assert(a))
             case .concat(let items): for item in items { emit(item) }
@@ -119,7 +119,7 @@ struct MarkerRegex: Sendable {
         let items: [RegexNode]
         switch node {
         case .concat(let xs): items = xs
-        case .set: items = [node]
+        case .char: items = [node]
         default: return nil
         }
         var best: [Unicode.Scalar] = [], run: [Unicode.Scalar] = []
@@ -128,7 +128,7 @@ struct MarkerRegex: Sendable {
             run = []
         }
         for item in items {
-            if case .set(let s) = item, let c = s.single, let scalar = Unicode.Scalar(c) { run.append(scalar) } else { endRun() }
+            if case .char(let c) = item, let scalar = Unicode.Scalar(c) { run.append(scalar) } else { endRun() }
         }
         endRun()
         while best.first == " " { best.removeFirst() }
@@ -170,70 +170,88 @@ struct MarkerRegex: Sendable {
         return (invalidBase + b0, 1)
     }
 
+    /// ASCII `\w` (`[A-Za-z0-9_]`); nil (a line end) is not a word character.
     @inline(__always)
-    private static func isWord(_ c: UInt32?) -> Bool { c.map { CharSet.word.contains($0) } ?? false }
+    private static func isWord(_ c: UInt32?) -> Bool {
+        guard let c else { return false }
+        let folded = c | 0x20
+        return (c >= 0x30 && c <= 0x39) || (folded >= 0x61 && folded <= 0x7A) || c == 0x5F
+    }
 
     /// Whether some part of `line` matches (`^` and `$` are the line's start and end).
     func matches(_ line: UnsafeBufferPointer<UInt8>) -> Bool {
         // A Pike VM without captures: every thread advances in step over the characters, so the
         // cost is linear in the line (no backtracking blow-up), and a new thread starts at each
         // position (a search). Epsilon moves are followed with an explicit stack, not recursion.
-        let program = self.program, sets = self.sets
-        var current: [Int] = [], next: [Int] = [], stack: [Int] = []
-        current.reserveCapacity(program.count)
-        next.reserveCapacity(program.count)
-        var mark = [Int](repeating: -1, count: program.count)
-        let n = line.count
+        let size = program.count
+        return program.withUnsafeBufferPointer { program in
+            // mark, current, next: `size` each; the stack: at most 2 pushes per step followed, +1.
+            withUnsafeTemporaryAllocation(of: Int32.self, capacity: 5 * size + 1) { buffer in
+                let mark = buffer.baseAddress!
+                mark.initialize(repeating: -1, count: size)
+                var current = mark + size, next = mark + 2 * size
+                let stack = mark + 3 * size
+                var currentCount = 0, nextCount = 0
 
-        /// Adds `start` and what it reaches without consuming a character at step `step`, between
-        /// characters `prev` and `cur` (nil at the line's ends); true on a match.
-        func add(_ start: Int, _ step: Int, _ prev: UInt32?, _ cur: UInt32?, to list: inout [Int]) -> Bool {
-            stack.append(start)
-            while let pc = stack.popLast() {
-                if mark[pc] == step { continue }
-                mark[pc] = step
-                switch program[pc] {
-                case .scalar, .set: list.append(pc)
-                case .match: stack.removeAll(keepingCapacity: true); return true
-                case .jump(let t): stack.append(t)
-                case .split(let a, let b): stack.append(b); stack.append(a)
-                case .assert(let a):
-                    let holds: Bool
-                    switch a {
-                    case .lineStart: holds = prev == nil
-                    case .lineEnd: holds = cur == nil
-                    case .wordBoundary: holds = Self.isWord(prev) != Self.isWord(cur)
-                    case .notWordBoundary: holds = Self.isWord(prev) == Self.isWord(cur)
+                /// Adds `start` and what it reaches without consuming a character at `step`,
+                /// between characters `prev` and `cur` (nil at the line's ends); true on a match.
+                func add(_ start: Int, _ step: Int32, _ prev: UInt32?, _ cur: UInt32?, to list: UnsafeMutablePointer<Int32>, _ count: inout Int) -> Bool {
+                    var depth = 1
+                    stack[0] = Int32(start)
+                    while depth > 0 {
+                        depth -= 1
+                        let pc = Int(stack[depth])
+                        if mark[pc] == step { continue }
+                        mark[pc] = step
+                        switch program[pc] {
+                        case .scalar, .set: list[count] = Int32(pc); count += 1
+                        case .match: return true
+                        case .jump(let t): stack[depth] = Int32(t); depth += 1
+                        case .split(let a, let b): stack[depth] = Int32(b); stack[depth + 1] = Int32(a); depth += 2
+                        case .assert(let a):
+                            let holds: Bool
+                            switch a {
+                            case .lineStart: holds = prev == nil
+                            case .lineEnd: holds = cur == nil
+                            case .wordBoundary: holds = Self.isWord(prev) != Self.isWord(cur)
+                            case .notWordBoundary: holds = Self.isWord(prev) == Self.isWord(cur)
+                            }
+                            if holds { stack[depth] = Int32(pc + 1); depth += 1 }
+                        }
                     }
-                    if holds { stack.append(pc + 1) }
+                    return false
                 }
-            }
-            return false
-        }
 
-        var i = 0, step = 0
-        var cur: (UInt32, Int)? = n > 0 ? Self.decode(line, 0) : nil
-        if add(0, step, nil, cur?.0, to: &current) { return true }
-        while let (c, length) = cur {
-            if current.isEmpty && anchored { return false }
-            i += length
-            step += 1
-            let following: (UInt32, Int)? = i < n ? Self.decode(line, i) : nil
-            next.removeAll(keepingCapacity: true)
-            for pc in current {
-                let hit: Bool
-                switch program[pc] {
-                case .scalar(let s): hit = s == c
-                case .set(let k): hit = sets[k].contains(c)
-                default: hit = false
+                let n = line.count
+                var i = 0
+                var step: Int32 = 0
+                var cur: (UInt32, Int)? = n > 0 ? Self.decode(line, 0) : nil
+                if add(0, step, nil, cur?.0, to: current, &currentCount) { return true }
+                while let (c, length) = cur {
+                    if currentCount == 0 && anchored { return false }
+                    i += length
+                    step += 1
+                    let following: (UInt32, Int)? = i < n ? Self.decode(line, i) : nil
+                    nextCount = 0
+                    for k in 0..<currentCount {
+                        let pc = Int(current[k])
+                        let hit: Bool
+                        switch program[pc] {
+                        case .scalar(let s): hit = s == c
+                        case .set(let low, let high, let rest):
+                            hit = c < 64 ? low & (1 << UInt64(c)) != 0 : c < 128 ? high & (1 << UInt64(c - 64)) != 0 : sets[rest].contains(c)
+                        default: hit = false
+                        }
+                        if hit && add(pc + 1, step, c, following?.0, to: next, &nextCount) { return true }
+                    }
+                    if !anchored && add(0, step, c, following?.0, to: next, &nextCount) { return true }
+                    swap(&current, &next)
+                    currentCount = nextCount
+                    cur = following
                 }
-                if hit && add(pc + 1, step, c, following?.0, to: &next) { return true }
+                return false
             }
-            if !anchored && add(0, step, c, following?.0, to: &next) { return true }
-            swap(&current, &next)
-            cur = following
         }
-        return false
     }
 
     /// Whether the empty line matches (a marker that would match every line).

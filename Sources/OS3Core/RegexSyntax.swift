@@ -90,13 +90,15 @@ struct CharSet: Sendable, Equatable {
 }
 
 /// A parsed pattern.
-indirect enum RegexNode: Sendable, Equatable {
+enum RegexNode: Sendable, Equatable {
     enum Assertion: Sendable, Equatable { case lineStart, lineEnd, wordBoundary, notWordBoundary }
+    /// One character (a literal, or an escape that names one).
+    case char(UInt32)
     case set(CharSet)
     case assertion(Assertion)
     case concat([RegexNode])
     case alternation([RegexNode])
-    case repetition(RegexNode, min: Int, max: Int?)
+    indirect case repetition(RegexNode, min: Int, max: Int?)
 }
 
 struct RegexParser {
@@ -180,7 +182,7 @@ struct RegexParser {
         case "}", "]":
             throw error(at: start, "unmatched `\(c)`", fix: "write `\\\(c)` for the character itself")
         default:
-            return .set(CharSet(c.value...c.value))
+            return .char(c.value)
         }
     }
 
@@ -245,16 +247,17 @@ struct RegexParser {
         case "?": at += 1; bounds = (0, 1)
         case "{":
             at += 1
-            let bad = error(at: qStart, "`{` does not start a count like `{2}`, `{2,}` or `{1,3}`",
-                            fix: "write a count, or `\\{` for a literal brace")
-            guard let low = try number() else { throw bad }
+            func bad() -> RegexSyntaxError {
+                error(at: qStart, "`{` does not start a count like `{2}`, `{2,}` or `{1,3}`", fix: "write a count, or `\\{` for a literal brace")
+            }
+            guard let low = try number() else { throw bad() }
             var high: Int? = low
             if peek == "," {
                 at += 1
                 high = peek == "}" ? nil : try number()
-                guard high != nil || peek == "}" else { throw bad }
+                guard high != nil || peek == "}" else { throw bad() }
             }
-            guard peek == "}" else { throw bad }
+            guard peek == "}" else { throw bad() }
             at += 1
             if let high, high < low {
                 throw error(at: qStart, "count `\(text(qStart, at))` has its maximum below its minimum", fix: "write `{\(high),\(low)}`")
@@ -339,8 +342,11 @@ struct RegexParser {
         let c = chars[at]
         at += 1
         if c == "\\" {
-            guard case .set(let s) = try escape(start, inClass: true) else { fatalError("unreachable: classes have no assertions") }
-            return s
+            switch try escape(start, inClass: true) {
+            case .char(let v): return CharSet(v...v)
+            case .set(let s): return s
+            default: fatalError("unreachable: escape() refuses assertions in a class")
+            }
         }
         return CharSet(c.value...c.value)
     }
@@ -351,7 +357,7 @@ struct RegexParser {
             throw error(at: start, "`\\` at the end of the pattern", fix: "write `\\\\` for a literal backslash")
         }
         at += 1
-        func char(_ v: UInt32) -> RegexNode { .set(CharSet(v...v)) }
+        func char(_ v: UInt32) -> RegexNode { .char(v) }
         let linear = "marker regexes must match in time linear in the line"
         switch e {
         case "d": return .set(.digit)
