@@ -274,7 +274,7 @@ struct RegexParser {
             at += 1
         } else if peek == "+" {
             throw unsupported(qStart, at + 1, "possessive quantifier",
-                              fix: "marker regexes must match in time linear in the line: drop the second `+`")
+                              fix: "marker regexes must match in time linear in the line: drop the trailing `+`")
         }
         if let next = peek, next == "*" || next == "+" || next == "?" || next == "{" {
             throw error(at: at, "a quantifier follows a quantifier", fix: "put the repeated part in a group, e.g. `(?:a{2})*`")
