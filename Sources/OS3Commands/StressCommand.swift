@@ -37,8 +37,14 @@ struct StressCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Base seed for the per-run kernel seeds (default: random, printed).", valueName: "n"))
     var seed: UInt64?
 
-    @Option(help: ArgumentHelp("Test the result against this flake rate (exact binomial probability).", valueName: "p"))
+    @Option(help: ArgumentHelp("Test the result against this flake rate (exact binomial test; see --alternative).", valueName: "p"))
     var baseline: Double?
+
+    @Option(help: ArgumentHelp("--baseline: the claim to test, chosen before the data: less (the rate is below the baseline — did the fix lower it?), greater, or two-sided.", valueName: "less|greater|two-sided"))
+    var alternative: String = Stats.Alternative.twoSided.rawValue
+
+    @Option(help: ArgumentHelp("Level of every test (--baseline, --compare-idle, hosts' agreement) and the sequential test's α.", valueName: "a"))
+    var alpha: Double = 0.05
 
     @Flag(name: .customLong("compare-idle"), help: "Also boot the same number of times without load, and compare (Fisher's exact test).")
     var compareIdle = false
@@ -77,7 +83,10 @@ struct StressCommand: ParsableCommand {
         if HostLoad.Recipe(rawValue: load) == nil {
             throw ValidationError("--load must be one of: \(HostLoad.Recipe.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        for (name, p) in [("--baseline", baseline ?? 0.5), ("--p0", p0), ("--p1", p1), ("--target-rate", targetRate)] where !(p > 0 && p < 1) {
+        if Stats.Alternative(rawValue: alternative) == nil {
+            throw ValidationError("--alternative must be one of: \(Stats.Alternative.allCases.map(\.rawValue).joined(separator: ", ")) (got '\(alternative)')")
+        }
+        for (name, p) in [("--baseline", baseline ?? 0.5), ("--alpha", alpha), ("--p0", p0), ("--p1", p1), ("--target-rate", targetRate)] where !(p > 0 && p < 1) {
             throw ValidationError("\(name) must be a rate strictly between 0 and 1 (got \(p))")
         }
         if untilConfident && p0 >= p1 { throw ValidationError("--p0 must be below --p1") }
@@ -144,7 +153,8 @@ struct StressCommand: ParsableCommand {
                 sequential = .init(p0: p0, p1: p1, decision: s.decision, runs: s.runs, cap: maxRuns)
             }
         }
-        let summary = StressSummary.make(lane: lane.name, runs: all, baselineRate: baseline, sequential: sequential, targetRate: targetRate)
+        let summary = StressSummary.make(lane: lane.name, runs: all, baselineRate: baseline, alternative: Stats.Alternative(rawValue: alternative)!,
+                                         alpha: alpha, sequential: sequential, targetRate: targetRate)
         let output = Output(lane: lane.name, baseSeed: base, experimentDirectory: experiment, summary: summary, load: load, runs: all)
         // Everything measured is written, each file whatever became of the others, then printed.
         var failures: [String] = []

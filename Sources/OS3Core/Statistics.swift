@@ -73,22 +73,58 @@ public enum Stats {
         return min(1, (k...n).reduce(0.0) { $0 + binomialPMF($1, n, p) })
     }
 
-    /// How surprising the observed failures are if the true rate were `p`: the exact one-sided
-    /// binomial probability in the direction of the observation ("16/16 passes under a 1-in-5
-    /// rate" is P(X <= 0) = 0.8^16 = 0.028).
+    /// The alternative hypothesis of a test against a baseline rate, chosen before the data are
+    /// seen (choosing the tail on the side where k fell doubles the error rate of a one-sided test).
+    public enum Alternative: String, Sendable, Codable, CaseIterable {
+        /// H1: the rate is below the baseline ("did the fix lower the rate?").
+        case less
+        /// H1: the rate is above the baseline.
+        case greater
+        /// H1: the rate differs from the baseline, either way.
+        case twoSided = "two-sided"
+
+        /// How the hypothesis reads, e.g. "rate < 20.0%".
+        public func hypothesis(_ rate: String) -> String {
+            switch self {
+            case .less: "rate < \(rate)"
+            case .greater: "rate > \(rate)"
+            case .twoSided: "rate ≠ \(rate)"
+            }
+        }
+    }
+
+    /// An exact binomial test of the observed failures against a baseline rate, with the
+    /// alternative fixed in advance and its level stated.
     public struct BaselineTest: Sendable, Codable, Equatable {
         public var rate: Double
         public var failures: Int
         public var runs: Int
-        /// "fewer" when observed <= expected (P(X <= k)), else "more" (P(X >= k)).
-        public var direction: String
+        public var alternative: Alternative
+        /// The level the p-value is compared with.
+        public var alpha: Double
         public var pValue: Double
+        /// True when p ≤ α: the data are evidence against the baseline in the alternative's direction.
+        public var significant: Bool { pValue <= alpha }
     }
 
-    public static func baseline(failures k: Int, runs n: Int, rate p: Double) -> BaselineTest {
-        let fewer = Double(k) <= Double(n) * p
-        return BaselineTest(rate: p, failures: k, runs: n, direction: fewer ? "fewer" : "more",
-                            pValue: fewer ? binomialCDF(k, n, p) : binomialUpperTail(k, n, p))
+    /// The exact binomial test (as scipy.stats.binomtest): `less` is P(X ≤ k), `greater` P(X ≥ k),
+    /// `two-sided` the total probability of every outcome no more likely than k. "16 passes of 16
+    /// against a 1-in-5 rate" is p = 0.8^16 = 0.028 one-sided (less), 0.055 two-sided.
+    public static func baseline(failures k: Int, runs n: Int, rate p: Double, alternative: Alternative = .twoSided,
+                                alpha: Double = 0.05) -> BaselineTest {
+        let pValue: Double
+        switch alternative {
+        case .less: pValue = binomialCDF(k, n, p)
+        case .greater: pValue = binomialUpperTail(k, n, p)
+        case .twoSided:
+            // Relative tolerance as SciPy's, so outcomes exactly as likely as k are not lost to rounding.
+            let observed = binomialPMF(k, n, p) * (1 + 1e-7)
+            pValue = min(1, (0...max(n, 0)).reduce(0.0) { sum, i in
+                let q = binomialPMF(i, n, p)
+                return q <= observed ? sum + q : sum
+            })
+        }
+        return BaselineTest(rate: p, failures: k, runs: n, alternative: alternative, alpha: alpha, pValue: pValue)
     }
 
     /// Fisher's exact test, two-sided, for failures/passes under load (a, b) versus idle (c, d).

@@ -109,8 +109,8 @@ public struct StressSummary: Sendable, Codable, Equatable {
     public var markerLatency: [String: Stats.Spread]
     public var slowest: [Slow]
 
-    public static func make(lane: String, runs all: [StressRun], baselineRate: Double?, sequential: Sequential?,
-                            targetRate: Double) -> StressSummary {
+    public static func make(lane: String, runs all: [StressRun], baselineRate: Double?, alternative: Stats.Alternative = .twoSided,
+                            alpha: Double = 0.05, sequential: Sequential?, targetRate: Double) -> StressSummary {
         let loaded = all.filter(\.underLoad)
         let judged = loaded.filter { !$0.infra }
         let failures = judged.filter(\.failed).count
@@ -135,7 +135,7 @@ public struct StressSummary: Sendable, Codable, Equatable {
             failureRate: n > 0 ? Double(failures) / Double(n) : 0,
             wilson: Stats.wilson(failures: failures, runs: n), clopperPearson: Stats.clopperPearson(failures: failures, runs: n),
             upperBound: Stats.upperBound(failures: failures, runs: n),
-            baseline: baselineRate.map { Stats.baseline(failures: failures, runs: n, rate: $0) },
+            baseline: baselineRate.map { Stats.baseline(failures: failures, runs: n, rate: $0, alternative: alternative, alpha: alpha) },
             idle: idle, sequential: sequential, targetRate: targetRate, runsForTarget: Stats.runsToBound(rate: targetRate),
             byVerdict: byVerdict, byMissingMarker: byMissing,
             runsByHost: judged.reduce(into: [:]) { $0[$1.host, default: 0] += 1 },
@@ -156,8 +156,7 @@ public struct StressSummary: Sendable, Codable, Equatable {
         }
         out.append("  to bound the rate below \(pct(targetRate)) at 95% takes \(runsForTarget) consecutive passing runs")
         if let b = baseline {
-            let sign = b.direction == "fewer" ? "<=" : ">="
-            out.append("  baseline \(pct(b.rate)): P(X \(sign) \(b.failures) of \(b.runs) | rate \(format1(b.rate))) = \(format4(b.pValue))\(b.pValue < 0.05 ? " — the observation refutes this rate at the 5% level" : " — consistent with this rate")")
+            out.append("  " + b.sentence)
         }
         if let i = idle {
             out.append("  idle comparison: \(i.failures) of \(i.runs) failed without load; Fisher exact p = \(format4(i.fisherP))\(i.fisherP < 0.05 ? " (load makes a difference)" : " (no significant difference)")")
@@ -201,6 +200,33 @@ public struct StressSummary: Sendable, Codable, Equatable {
         }
         return out.joined(separator: "\n")
     }
+}
+
+extension Stats.BaselineTest {
+    /// Which test ran, at which level, and what its p-value does (and does not) show.
+    public var sentence: String {
+        let r = fixed(rate * 100, 1) + "%"
+        let sided = alternative == .twoSided ? "two-sided" : "one-sided"
+        let claim: String
+        if significant {
+            switch alternative {
+            case .less: claim = "evidence that the rate is below \(r) (p = \(format4(pValue)) ≤ \(fixedTrim(alpha)))"
+            case .greater: claim = "evidence that the rate is above \(r) (p = \(format4(pValue)) ≤ \(fixedTrim(alpha)))"
+            case .twoSided: claim = "evidence against a rate of \(r) (p = \(format4(pValue)) ≤ \(fixedTrim(alpha)))"
+            }
+        } else {
+            claim = "not evidence against a rate of \(r) at this level (p = \(format4(pValue)) > \(fixedTrim(alpha)))"
+        }
+        return "baseline \(r): exact binomial test, \(sided) (H1: \(alternative.hypothesis(r))), level \(fixedTrim(alpha)), \(failures) of \(runs) failed: \(claim)"
+    }
+}
+
+/// A level such as 0.05 or 0.01 without trailing zeros.
+func fixedTrim(_ x: Double) -> String {
+    var s = fixed(x, 6)
+    while s.hasSuffix("0") { s.removeLast() }
+    if s.hasSuffix(".") { s.removeLast() }
+    return s
 }
 
 func format1(_ x: Double) -> String { fixed(x, 1) }

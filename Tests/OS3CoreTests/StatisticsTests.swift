@@ -24,19 +24,47 @@ struct StatisticsTests {
         #expect(Self.close(i.upper, hi), "\(i.upper)")
     }
 
-    @Test("16 passes out of 16 under a 1-in-5 flake rate has probability 0.8^16 ≈ 0.028")
+    @Test("16 passes out of 16 against a 1-in-5 rate: one-sided (less) p = 0.8^16 ≈ 0.028, two-sided p ≈ 0.055")
     func os3Claim() {
-        let t = Stats.baseline(failures: 0, runs: 16, rate: 0.2)
-        #expect(t.direction == "fewer")
-        #expect(Self.close(t.pValue, 0.028147497671065624, 1e-12))
+        let less = Stats.baseline(failures: 0, runs: 16, rate: 0.2, alternative: .less)
+        #expect(Self.close(less.pValue, 0.028147497671065624, 1e-12))
+        #expect(less.significant)
+        // Two-sided: every outcome no more likely than 0 failures — 0 itself and 7 or more.
+        let two = Stats.baseline(failures: 0, runs: 16, rate: 0.2, alternative: .twoSided)
+        #expect(Self.close(two.pValue, Stats.binomialPMF(0, 16, 0.2) + Stats.binomialUpperTail(7, 16, 0.2), 1e-12))
+        #expect(Self.close(two.pValue, 0.0548, 1e-4))
+        #expect(!two.significant)
+        // "greater" asks the opposite question: 0 failures are no evidence of a higher rate.
+        #expect(Stats.baseline(failures: 0, runs: 16, rate: 0.2, alternative: .greater).pValue == 1)
     }
 
-    @Test("more failures than the baseline expects use the upper tail")
+    @Test("the alternative is the one asked for, whatever side the data fall on")
     func baselineUpperTail() {
-        let t = Stats.baseline(failures: 6, runs: 20, rate: 0.1)
-        #expect(t.direction == "more")
-        #expect(Self.close(t.pValue, 0.011253134164509005, 1e-12))
+        let greater = Stats.baseline(failures: 6, runs: 20, rate: 0.1, alternative: .greater)
+        #expect(Self.close(greater.pValue, 0.011253134164509005, 1e-12))
+        let less = Stats.baseline(failures: 6, runs: 20, rate: 0.1, alternative: .less)
+        #expect(Self.close(less.pValue, Stats.binomialCDF(6, 20, 0.1), 1e-15))
+        #expect(!less.significant)
         #expect(Self.close(Stats.binomialCDF(2, 20, 0.3), 0.03548313229846864, 1e-12))
+    }
+
+    /// The old rule (the tail on the side where k fell, compared with 5%) had an exact size of 8.3%
+    /// at rate 0.3, N = 20; every fixed alternative stays within 5%.
+    @Test("choosing the tail after seeing the data exceeds the stated 5%; a fixed alternative does not (rate 0.3, N = 20, exact)")
+    func postHocDirection() {
+        let n = 20, p = 0.3
+        let postHoc = (0...n).reduce(0.0) { sum, k in
+            let fewer = Double(k) <= Double(n) * p
+            let pValue = fewer ? Stats.binomialCDF(k, n, p) : Stats.binomialUpperTail(k, n, p)
+            return pValue < 0.05 ? sum + Stats.binomialPMF(k, n, p) : sum
+        }
+        #expect(postHoc > 0.08, "\(postHoc)")
+        for alternative in Stats.Alternative.allCases {
+            let size = (0...n).reduce(0.0) { sum, k in
+                Stats.baseline(failures: k, runs: n, rate: p, alternative: alternative).significant ? sum + Stats.binomialPMF(k, n, p) : sum
+            }
+            #expect(size <= 0.05, "\(alternative): \(size)")
+        }
     }
 
     @Test("Fisher's exact test (two-sided) matches SciPy",

@@ -24,7 +24,7 @@ struct StressSummaryTests {
 
     @Test("failures are counted by verdict and missing marker; infrastructure errors are kept out of the rate")
     func counts() {
-        let s = StressSummary.make(lane: "kvm", runs: Self.runs, baselineRate: 0.2, sequential: nil, targetRate: 0.05)
+        let s = StressSummary.make(lane: "kvm", runs: Self.runs, baselineRate: 0.2, alternative: .less, sequential: nil, targetRate: 0.05)
         #expect(s.runs == 15)
         #expect(s.failures == 2)
         #expect(s.infraErrors == 1)
@@ -48,16 +48,20 @@ struct StressSummaryTests {
         #expect(t.contains("2 of 15 runs failed under load"))
         #expect(t.contains("replay: os3ctl boot --lane kvm --append os3.seed=1003"))
         #expect(t.contains("infrastructure errors"))
-        // 13 clean runs cannot refute a 1-in-5 rate (0.8^13 = 0.055); 16 can (0.8^16 = 0.028).
+        // One-sided (less): 13 clean runs are not evidence that the rate is below 1 in 5 (0.8^13 = 0.055); 16 are (0.8^16 = 0.028).
         let thirteen = (0..<13).map { Self.run($0, .pass) }
-        let t13 = StressSummary.make(lane: "kvm", runs: thirteen, baselineRate: 0.2, sequential: nil, targetRate: 0.05).text(runs: thirteen, load: nil)
+        let t13 = StressSummary.make(lane: "kvm", runs: thirteen, baselineRate: 0.2, alternative: .less, sequential: nil, targetRate: 0.05).text(runs: thirteen, load: nil)
         #expect(t13.contains("0 of 13 runs failed"))
         #expect(t13.contains("the rate is below 20.6% with 95% confidence"))
-        #expect(t13.contains("= 0.0550 — consistent with this rate"))
+        #expect(t13.contains("exact binomial test, one-sided (H1: rate < 20.0%), level 0.05, 0 of 13 failed: not evidence against a rate of 20.0% at this level (p = 0.0550 > 0.05)"))
         let sixteen = (0..<16).map { Self.run($0, .pass) }
-        let t16 = StressSummary.make(lane: "kvm", runs: sixteen, baselineRate: 0.2, sequential: nil, targetRate: 0.05).text(runs: sixteen, load: nil)
+        let t16 = StressSummary.make(lane: "kvm", runs: sixteen, baselineRate: 0.2, alternative: .less, sequential: nil, targetRate: 0.05).text(runs: sixteen, load: nil)
         #expect(t16.contains("the rate is below 17.1% with 95% confidence"))
-        #expect(t16.contains("= 0.0281 — the observation refutes this rate at the 5% level"))
+        #expect(t16.contains("evidence that the rate is below 20.0% (p = 0.0281 ≤ 0.05)"))
+        // The same 16/16, two-sided (the default): p = 0.0548, not significant at 5%.
+        let two = StressSummary.make(lane: "kvm", runs: sixteen, baselineRate: 0.2, sequential: nil, targetRate: 0.05).text(runs: sixteen, load: nil)
+        #expect(two.contains("two-sided (H1: rate ≠ 20.0%), level 0.05, 0 of 16 failed: not evidence against a rate of 20.0% at this level (p = 0.0548 > 0.05)"))
+        #expect(!two.contains("refutes"))
     }
 
     @Test("the HTML report is one self-contained page with both histograms, the timeline and escaped text")
