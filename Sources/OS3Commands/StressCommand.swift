@@ -89,6 +89,8 @@ struct StressCommand: ParsableCommand {
         for (name, p) in [("--baseline", baseline ?? 0.5), ("--alpha", alpha), ("--p0", p0), ("--p1", p1), ("--target-rate", targetRate)] where !(p > 0 && p < 1) {
             throw ValidationError("\(name) must be a rate strictly between 0 and 1 (got \(p))")
         }
+        // Without load the "idle comparison" would compare idle with idle.
+        if compareIdle && hog == 0 { throw ValidationError("--compare-idle compares runs under load with idle runs: give the load with --hog N") }
         if untilConfident && p0 >= p1 { throw ValidationError("--p0 must be below --p1") }
         if untilConfident && maxRuns < 1 { throw ValidationError("--max-runs must be at least 1") }
         if let timeout, timeout <= 0 { throw ValidationError("--timeout must be positive") }
@@ -154,7 +156,7 @@ struct StressCommand: ParsableCommand {
             }
         }
         let summary = StressSummary.make(lane: lane.name, runs: all, baselineRate: baseline, alternative: Stats.Alternative(rawValue: alternative)!,
-                                         alpha: alpha, sequential: sequential, targetRate: targetRate)
+                                         alpha: alpha, hogs: hog, sequential: sequential, targetRate: targetRate)
         let output = Output(lane: lane.name, baseSeed: base, experimentDirectory: experiment, summary: summary, load: load, runs: all)
         // Everything measured is written, each file whatever became of the others, then printed.
         var failures: [String] = []

@@ -16,16 +16,23 @@ public enum HTMLReport {
         .figs{display:flex;flex-wrap:wrap;gap:16px}
         </style></head><body>
         <h1 id="title">\(esc(title))</h1>
-        <p id="headline" class="\(s.failures == 0 ? "pass" : "fail")"><b>\(s.failures) of \(s.runs)</b> runs failed under load
-        (rate \(fixed(s.failureRate * 100, 1))%, 95% exact interval \(fixed(s.clopperPearson.lower * 100, 1))–\(fixed(s.clopperPearson.upper * 100, 1))%\(s.failures == 0 && s.runs > 0 ? "; upper bound \(fixed(s.upperBound * 100, 1))% at 95%" : "")).</p>
+        <p id="headline" class="\(s.failures == 0 ? "pass" : "fail")"><b>\(s.failures) of \(s.runs)</b> runs failed\(s.hogs > 0 ? " under load" : "")
+        (rate \(fixed(s.failureRate * 100, 1))%; two-sided 95% exact interval \(fixed(s.clopperPearson.lower * 100, 1))–\(fixed(s.clopperPearson.upper * 100, 1))%).\(s.failures == 0 && s.runs > 0 ? "</p>\n<p id=\"bound\">No failures: the rate is below \(fixed(s.upperBound * 100, 1))% (one-sided exact 95% upper bound)." : "")</p>
         <pre id="summary">\(esc(s.text(runs: runs, load: load)))</pre>
         <h2>Time to verdict</h2>
         <div class="figs">
         """
-        let judged = runs.filter { !$0.infra }
-        h += histogram(id: "hist-verdict", title: "time to verdict (s), \(judged.count) runs", values: judged.map(\.record.duration),
+        // The figures count the same runs as the headline (under load, infrastructure errors out);
+        // the idle comparison runs get their own histogram.
+        let judged = runs.filter { $0.underLoad && !$0.infra }
+        let idle = runs.filter { !$0.underLoad && !$0.infra }
+        h += histogram(id: "hist-verdict", title: "time to verdict (s), \(judged.count) runs\(s.hogs > 0 ? " under load" : "")", values: judged.map(\.record.duration),
                        failedValues: judged.filter(\.failed).map(\.record.duration))
-        h += "</div>\n<h2>Marker latency (time from start to each marker)</h2>\n<div class=\"figs\">\n"
+        if !idle.isEmpty {
+            h += histogram(id: "hist-verdict-idle", title: "time to verdict (s), \(idle.count) idle runs", values: idle.map(\.record.duration),
+                           failedValues: idle.filter(\.failed).map(\.record.duration))
+        }
+        h += "</div>\n<h2>Marker latency (time from start to each marker, \(judged.count) runs\(s.hogs > 0 ? " under load" : ""))</h2>\n<div class=\"figs\">\n"
         for (id, _) in s.markerLatency.sorted(by: { $0.value.median < $1.value.median }) {
             let values = judged.compactMap { r in r.record.markers.first { $0.id == id }?.time }
             h += histogram(id: "hist-marker-\(esc(id))", title: "\(esc(id)) (s)", values: values, failedValues: [])

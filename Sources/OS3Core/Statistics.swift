@@ -151,6 +151,23 @@ public enum Stats {
         return Int((log(alpha) / log1p(-rate)).rounded(.up))
     }
 
+    /// The fewest runs n such that `failures` failures in n runs bound the rate below `rate`
+    /// (one-sided exact bound, 1 - alpha): after k failures, how far there is still to go.
+    public static func runsToBound(rate: Double, failures k: Int, alpha: Double = 0.05) -> Int {
+        guard k > 0 else { return runsToBound(rate: rate, alpha: alpha) }
+        guard rate > 0, rate < 1 else { return rate >= 1 ? k + 1 : Int.max }
+        // P(X <= k | n, rate) falls as n grows: the first n where it is <= alpha, by doubling then bisection.
+        func bounded(_ n: Int) -> Bool { binomialCDF(k, n, rate) <= alpha }
+        var hi = max(k + 1, runsToBound(rate: rate, alpha: alpha))
+        while !bounded(hi) { hi *= 2 }
+        var lo = k
+        while hi - lo > 1 {
+            let mid = (lo + hi) / 2
+            if bounded(mid) { hi = mid } else { lo = mid }
+        }
+        return hi
+    }
+
     /// One-sided exact upper bound on the rate (1 - alpha), e.g. "below 17% at 95%" after 16/16.
     public static func upperBound(failures k: Int, runs n: Int, alpha: Double = 0.05) -> Double {
         guard n > 0 else { return 1 }

@@ -85,6 +85,10 @@ public struct StressSummary: Sendable, Codable, Equatable {
     }
 
     public var lane: String
+    /// Busy processes loading the host (0: the runs were not under load, and are not called so).
+    public var hogs: Int
+    /// The level of every test in the summary.
+    public var alpha: Double
     /// Runs under load that reached a kernel verdict (infrastructure errors excluded).
     public var runs: Int
     public var failures: Int
@@ -97,7 +101,8 @@ public struct StressSummary: Sendable, Codable, Equatable {
     public var baseline: Stats.BaselineTest?
     public var idle: IdleComparison?
     public var sequential: Sequential?
-    /// Consecutive passes needed to bound the rate below `targetRate` at 95%.
+    /// Runs needed to bound the rate below `targetRate` at 95% (one-sided): with no failure at all
+    /// when none failed, else in all with no more than `failures` failures.
     public var targetRate: Double
     public var runsForTarget: Int
     public var byVerdict: [String: Int]
@@ -110,7 +115,7 @@ public struct StressSummary: Sendable, Codable, Equatable {
     public var slowest: [Slow]
 
     public static func make(lane: String, runs all: [StressRun], baselineRate: Double?, alternative: Stats.Alternative = .twoSided,
-                            alpha: Double = 0.05, sequential: Sequential?, targetRate: Double) -> StressSummary {
+                            alpha: Double = 0.05, hogs: Int = 0, sequential: Sequential?, targetRate: Double) -> StressSummary {
         let loaded = all.filter(\.underLoad)
         let judged = loaded.filter { !$0.infra }
         let failures = judged.filter(\.failed).count
@@ -131,12 +136,12 @@ public struct StressSummary: Sendable, Codable, Equatable {
             Slow(index: $0.index, seed: $0.seed, duration: $0.record.duration, verdict: $0.record.verdict.kind)
         }
         return StressSummary(
-            lane: lane, runs: n, failures: failures, infraErrors: loaded.count - n,
+            lane: lane, hogs: hogs, alpha: alpha, runs: n, failures: failures, infraErrors: loaded.count - n,
             failureRate: n > 0 ? Double(failures) / Double(n) : 0,
             wilson: Stats.wilson(failures: failures, runs: n), clopperPearson: Stats.clopperPearson(failures: failures, runs: n),
             upperBound: Stats.upperBound(failures: failures, runs: n),
             baseline: baselineRate.map { Stats.baseline(failures: failures, runs: n, rate: $0, alternative: alternative, alpha: alpha) },
-            idle: idle, sequential: sequential, targetRate: targetRate, runsForTarget: Stats.runsToBound(rate: targetRate),
+            idle: idle, sequential: sequential, targetRate: targetRate, runsForTarget: Stats.runsToBound(rate: targetRate, failures: failures),
             byVerdict: byVerdict, byMissingMarker: byMissing,
             runsByHost: judged.reduce(into: [:]) { $0[$1.host, default: 0] += 1 },
             failuresByHost: judged.filter(\.failed).reduce(into: [:]) { $0[$1.host, default: 0] += 1 },
@@ -148,18 +153,26 @@ public struct StressSummary: Sendable, Codable, Equatable {
     public func text(runs all: [StressRun], load: LoadRecord?) -> String {
         var out: [String] = []
         func pct(_ x: Double) -> String { String(format1(x * 100)) + "%" }
-        out.append("stress: lane \(lane): \(failures) of \(runs) runs failed under load (rate \(pct(failureRate)))")
+        out.append("stress: lane \(lane): \(failures) of \(runs) runs failed\(hogs > 0 ? " under load" : "") (rate \(pct(failureRate)))")
         if infraErrors > 0 { out.append("  WARNING: \(infraErrors) run(s) ended in infrastructure errors and are excluded from the rate") }
-        out.append("  95% interval: Wilson \(pct(wilson.lower))–\(pct(wilson.upper)), exact Clopper–Pearson \(pct(clopperPearson.lower))–\(pct(clopperPearson.upper))")
+        out.append("  two-sided 95% interval: Wilson \(pct(wilson.lower))–\(pct(wilson.upper)), exact Clopper–Pearson \(pct(clopperPearson.lower))–\(pct(clopperPearson.upper))")
         if failures == 0 && runs > 0 {
             out.append("  no failures: the rate is below \(pct(upperBound)) with 95% confidence (one-sided exact bound)")
         }
-        out.append("  to bound the rate below \(pct(targetRate)) at 95% takes \(runsForTarget) consecutive passing runs")
+        if failures == 0 {
+            out.append("  bounding the rate below \(pct(targetRate)) at 95% (one-sided) takes \(runsForTarget) runs with no failure at all (this experiment: \(runs))")
+        } else {
+            out.append("  bounding the rate below \(pct(targetRate)) at 95% (one-sided) would take at least \(runsForTarget) runs in all with no more than \(failures) failure(s)")
+        }
         if let b = baseline {
             out.append("  " + b.sentence)
         }
         if let i = idle {
-            out.append("  idle comparison: \(i.failures) of \(i.runs) failed without load; Fisher exact p = \(format4(i.fisherP))\(i.fisherP < 0.05 ? " (load makes a difference)" : " (no significant difference)")")
+            let level = fixedTrim(alpha)
+            let verdict = i.fisherP <= alpha
+                ? "the failure rates under load and idle differ (p ≤ \(level))"
+                : "no significant difference between the rates under load and idle at level \(level) (which does not show they are equal)"
+            out.append("  idle comparison: \(i.failures) of \(i.runs) failed without load; Fisher's exact test, two-sided: p = \(format4(i.fisherP)) — \(verdict)")
         }
         if let s = sequential {
             out.append("  sequential test (p0 \(pct(s.p0)) vs p1 \(pct(s.p1))): \(s.decision == .undecided ? "undecided after \(s.runs) runs (cap \(s.cap))" : "decided \(s.decision.rawValue) after \(s.runs) runs")")

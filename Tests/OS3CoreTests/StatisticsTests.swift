@@ -85,6 +85,15 @@ struct StatisticsTests {
         #expect(Stats.runsToBound(rate: 0.2) == 14)
     }
 
+    @Test("after k failures the runs needed are the fewest n whose one-sided bound with k failures is below the target", arguments: [1, 2, 5])
+    func runsToBoundAfterFailures(_ k: Int) {
+        let n = Stats.runsToBound(rate: 0.05, failures: k)
+        #expect(Stats.binomialCDF(k, n, 0.05) <= 0.05)
+        #expect(Stats.binomialCDF(k, n - 1, 0.05) > 0.05)
+        #expect(Stats.upperBound(failures: k, runs: n) <= 0.05 + 1e-12)
+        #expect(n > Stats.runsToBound(rate: 0.05))
+    }
+
     @Test("quantiles interpolate linearly between ranks")
     func quantiles() throws {
         let s = try #require(Stats.spread([5, 1, 4, 2, 3]))

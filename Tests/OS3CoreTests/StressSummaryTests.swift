@@ -33,7 +33,7 @@ struct StressSummaryTests {
         #expect(s.idle?.runs == 16)
         #expect(s.idle?.failures == 0)
         #expect(abs(s.baseline!.pValue - Stats.binomialCDF(2, 15, 0.2)) < 1e-12)
-        #expect(s.runsForTarget == 59)
+        #expect(s.runsForTarget == Stats.runsToBound(rate: 0.05, failures: 2))
         #expect(s.timeToVerdict?.count == 15)
         #expect(s.markerLatency["boot"]?.count == 15)
         #expect(s.slowest.first?.index == 15)
@@ -43,9 +43,19 @@ struct StressSummaryTests {
 
     @Test("the text summary states the interval, the replay of each failure, and the upper bound when nothing failed")
     func text() {
-        let s = StressSummary.make(lane: "kvm", runs: Self.runs, baselineRate: nil, sequential: nil, targetRate: 0.05)
+        let s = StressSummary.make(lane: "kvm", runs: Self.runs, baselineRate: nil, hogs: 2, sequential: nil, targetRate: 0.05)
         let t = s.text(runs: Self.runs, load: nil)
         #expect(t.contains("2 of 15 runs failed under load"))
+        // After failures, the runs needed to bound the rate below 5% are not "59 passing runs".
+        #expect(!t.contains("59"))
+        #expect(t.contains("would take at least \(Stats.runsToBound(rate: 0.05, failures: 2)) runs in all with no more than 2 failure(s)"))
+        #expect(t.contains("Fisher's exact test, two-sided: p = "))
+        #expect(t.contains("no significant difference between the rates under load and idle at level 0.05"))
+        #expect(!t.contains("load makes a difference"))
+        // With no hogs nothing ran "under load".
+        let unloaded = StressSummary.make(lane: "kvm", runs: Self.runs, baselineRate: nil, hogs: 0, sequential: nil, targetRate: 0.05)
+        #expect(unloaded.text(runs: Self.runs, load: nil).contains("2 of 15 runs failed (rate"))
+        #expect(!unloaded.text(runs: Self.runs, load: nil).split(separator: "\n")[0].contains("under load"))
         #expect(t.contains("replay: os3ctl boot --lane kvm --append os3.seed=1003"))
         #expect(t.contains("infrastructure errors"))
         // One-sided (less): 13 clean runs are not evidence that the rate is below 1 in 5 (0.8^13 = 0.055); 16 are (0.8^16 = 0.028).
@@ -57,6 +67,7 @@ struct StressSummaryTests {
         let sixteen = (0..<16).map { Self.run($0, .pass) }
         let t16 = StressSummary.make(lane: "kvm", runs: sixteen, baselineRate: 0.2, alternative: .less, sequential: nil, targetRate: 0.05).text(runs: sixteen, load: nil)
         #expect(t16.contains("the rate is below 17.1% with 95% confidence"))
+        #expect(t16.contains("takes 59 runs with no failure at all (this experiment: 16)"))
         #expect(t16.contains("evidence that the rate is below 20.0% (p = 0.0281 ≤ 0.05)"))
         // The same 16/16, two-sided (the default): p = 0.0548, not significant at 5%.
         let two = StressSummary.make(lane: "kvm", runs: sixteen, baselineRate: 0.2, sequential: nil, targetRate: 0.05).text(runs: sixteen, load: nil)
@@ -66,7 +77,7 @@ struct StressSummaryTests {
 
     @Test("the HTML report is one self-contained page with both histograms, the timeline and escaped text")
     func html() {
-        let s = StressSummary.make(lane: "kvm", runs: Self.runs, baselineRate: nil, sequential: nil, targetRate: 0.05)
+        let s = StressSummary.make(lane: "kvm", runs: Self.runs, baselineRate: nil, hogs: 2, sequential: nil, targetRate: 0.05)
         let page = HTMLReport.render(summary: s, runs: Self.runs, load: nil, title: "stress <kvm>")
         #expect(page.hasPrefix("<!DOCTYPE html>"))
         #expect(page.contains("<title>stress &lt;kvm&gt;</title>"))
@@ -76,5 +87,22 @@ struct StressSummaryTests {
         #expect(!page.contains("<script"))
         #expect(!page.contains("http://") || !page.contains("src=\"http"))
         #expect(page.contains("&lt;detail&gt;"))
+        // The histogram counts the headline's runs (15 judged under load); the 16 idle runs have their own.
+        #expect(page.contains("time to verdict (s), 15 runs under load"))
+        #expect(page.contains("id=\"hist-verdict-idle\""))
+        #expect(page.contains("time to verdict (s), 16 idle runs"))
+        #expect(page.contains("two-sided 95% exact interval"))
+    }
+
+    @Test("the HTML headline keeps the one-sided zero-failure bound apart from the two-sided interval, and says which is which")
+    func htmlBound() {
+        let clean = (0..<16).map { Self.run($0, .pass) }
+        let s = StressSummary.make(lane: "kvm", runs: clean, baselineRate: nil, hogs: 0, sequential: nil, targetRate: 0.05)
+        let page = HTMLReport.render(summary: s, runs: clean, load: nil, title: "t")
+        let headline = page.components(separatedBy: "<p id=\"headline\"")[1].components(separatedBy: "</p>")[0]
+        #expect(headline.contains("two-sided 95% exact interval 0.0–20.6%"))
+        #expect(!headline.contains("17.1"))
+        #expect(!headline.contains("under load"))
+        #expect(page.contains("<p id=\"bound\">No failures: the rate is below 17.1% (one-sided exact 95% upper bound).</p>"))
     }
 }
