@@ -58,6 +58,9 @@ struct StressCommand: ParsableCommand {
     @Option(help: ArgumentHelp("--until-confident: the flake rate that must be detected.", valueName: "p"))
     var p1: Double = 0.2
 
+    @Option(help: ArgumentHelp("--until-confident: the probability of deciding 'rate ≥ p1' when the rate is p0 (the test's α is --alpha).", valueName: "b"))
+    var beta: Double = 0.05
+
     @Option(name: .customLong("max-runs"), help: ArgumentHelp("--until-confident: the cap on runs.", valueName: "n"))
     var maxRuns: Int = 200
 
@@ -86,12 +89,13 @@ struct StressCommand: ParsableCommand {
         if Stats.Alternative(rawValue: alternative) == nil {
             throw ValidationError("--alternative must be one of: \(Stats.Alternative.allCases.map(\.rawValue).joined(separator: ", ")) (got '\(alternative)')")
         }
-        for (name, p) in [("--baseline", baseline ?? 0.5), ("--alpha", alpha), ("--p0", p0), ("--p1", p1), ("--target-rate", targetRate)] where !(p > 0 && p < 1) {
+        for (name, p) in [("--baseline", baseline ?? 0.5), ("--alpha", alpha), ("--beta", beta), ("--p0", p0), ("--p1", p1), ("--target-rate", targetRate)] where !(p > 0 && p < 1) {
             throw ValidationError("\(name) must be a rate strictly between 0 and 1 (got \(p))")
         }
         // Without load the "idle comparison" would compare idle with idle.
         if compareIdle && hog == 0 { throw ValidationError("--compare-idle compares runs under load with idle runs: give the load with --hog N") }
         if untilConfident && p0 >= p1 { throw ValidationError("--p0 must be below --p1") }
+        if untilConfident && alpha + beta >= 1 { throw ValidationError("--alpha plus --beta must be below 1") }
         if untilConfident && maxRuns < 1 { throw ValidationError("--max-runs must be at least 1") }
         if let timeout, timeout <= 0 { throw ValidationError("--timeout must be positive") }
     }
@@ -131,18 +135,18 @@ struct StressCommand: ParsableCommand {
         if compareIdle {
             printErr("stress: \(runs) idle runs first (no load)")
             all += try boots(count: runs, firstIndex: 0, underLoad: false, lane: lane, markers: markers, runner: runner,
-                             base: base, start: clockStart, replayPrefix: replayPrefix, sprt: nil)
+                             base: base, start: clockStart, replayPrefix: replayPrefix, sprt: nil).runs
         }
         var load: LoadRecord?
         var sequential: StressSummary.Sequential?
         if Interrupts.signal == nil {
             let hostLoad = try HostLoad.start(hogs: hog, recipe: HostLoad.Recipe(rawValue: self.load)!)
             if hog > 0 { usleep(300_000) } // let the hogs reach the run queue before the first boot
-            let sprt = untilConfident ? SPRT(p0: p0, p1: p1) : nil
+            let sprt = untilConfident ? RunOrderSequentialTest(SPRT(p0: p0, p1: p1, alpha: alpha, beta: beta), cap: maxRuns) : nil
             let loaded: [StressRun]
             do {
-                loaded = try boots(count: untilConfident ? maxRuns : runs, firstIndex: all.count, underLoad: true, lane: lane,
-                                   markers: markers, runner: runner, base: base, start: clockStart, replayPrefix: replayPrefix, sprt: sprt)
+                (loaded, sequential) = try boots(count: untilConfident ? maxRuns : runs, firstIndex: all.count, underLoad: true, lane: lane,
+                                                 markers: markers, runner: runner, base: base, start: clockStart, replayPrefix: replayPrefix, sprt: sprt)
             } catch {
                 _ = hostLoad.stop()
                 throw error
@@ -150,10 +154,6 @@ struct StressCommand: ParsableCommand {
             load = hog > 0 ? hostLoad.stop() : nil
             if hog == 0 { _ = hostLoad.stop() }
             all += loaded
-            if var s = sprt {
-                for r in loaded where !r.infra { s.record(failed: r.failed) }
-                sequential = .init(p0: p0, p1: p1, decision: s.decision, runs: s.runs, cap: maxRuns)
-            }
         }
         let summary = StressSummary.make(lane: lane.name, runs: all, baselineRate: baseline, alternative: Stats.Alternative(rawValue: alternative)!,
                                          alpha: alpha, hogs: hog, sequential: sequential, targetRate: targetRate)
@@ -192,7 +192,8 @@ struct StressCommand: ParsableCommand {
     }
 
     private func boots(count: Int, firstIndex: Int, underLoad: Bool, lane: Lane, markers: MarkerSet, runner: LaneRunner,
-                       base: UInt64, start: Double, replayPrefix: [String], sprt: SPRT?) throws -> [StressRun] {
+                       base: UInt64, start: Double, replayPrefix: [String],
+                       sprt: RunOrderSequentialTest?) throws -> (runs: [StressRun], sequential: StressSummary.Sequential?) {
         let state = StressState(sprt: sprt)
         let total = count
         let append = kernelOptions.append
@@ -216,38 +217,45 @@ struct StressCommand: ParsableCommand {
                 let replay = (replayPrefix + ["--append", fullAppend]).map(shellQuote).joined(separator: " ")
                 let run = StressRun(index: index, seed: runSeed, offset: offset, underLoad: underLoad, host: record.backend ?? runner.backend.name,
                                     record: record, replay: replay)
-                let done = state.add(run)
+                let done = state.add(run, at: i)
                 printErr("stress: [\(done)/\(total)\(underLoad ? "" : " idle")] #\(index) \(record.verdict.kind.rawValue) \(Reports.seconds(record.duration)) seed \(runSeed)\(run.failed ? " — \(record.verdict.detail)" : "")")
             }
             return ()
         }
-        return state.runs.sorted { $0.index < $1.index }
+        return (state.runs.sorted { $0.index < $1.index }, state.sequential.map(StressSummary.Sequential.init))
     }
 }
 
 /// Shared by the workers of one batch of boots: hands out indices, collects runs, and stops
-/// early when interrupted or when the sequential test has decided.
+/// early when interrupted or when the sequential test has decided (on the runs in run order).
 private final class StressState: @unchecked Sendable {
     private let lock = Lock()
     private var issued = 0
-    private var sprt: SPRT?
+    private var test: RunOrderSequentialTest?
     private(set) var runs: [StressRun] = []
 
-    init(sprt: SPRT?) { self.sprt = sprt }
+    init(sprt: RunOrderSequentialTest?) { self.test = sprt }
+
+    var sequential: RunOrderSequentialTest? {
+        lock.lock()
+        defer { lock.unlock() }
+        return test
+    }
 
     func next(limit: Int) -> Int? {
         lock.lock()
         defer { lock.unlock() }
-        guard issued < limit, Interrupts.signal == nil, sprt?.decision ?? .undecided == .undecided else { return nil }
+        guard issued < limit, Interrupts.signal == nil, test?.wants(issued) ?? true else { return nil }
         issued += 1
         return issued - 1
     }
 
-    func add(_ run: StressRun) -> Int {
+    /// `position` is the run's place in this batch (0 = first issued).
+    func add(_ run: StressRun, at position: Int) -> Int {
         lock.lock()
         defer { lock.unlock() }
         runs.append(run)
-        if !run.infra { sprt?.record(failed: run.failed) }
+        test?.add(index: position, run.infra ? .excluded : (run.failed ? .failed : .passed))
         return runs.count
     }
 }

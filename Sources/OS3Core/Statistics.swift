@@ -206,34 +206,83 @@ public struct SPRT: Sendable, Codable, Equatable {
     public let p1: Double
     public let alpha: Double
     public let beta: Double
-    public private(set) var llr = 0.0
     public private(set) var runs = 0
     public private(set) var failures = 0
 
     public init(p0: Double, p1: Double, alpha: Double = 0.05, beta: Double = 0.05) {
         precondition(0 < p0 && p0 < p1 && p1 < 1, "need 0 < p0 < p1 < 1")
+        precondition(alpha > 0 && beta > 0 && alpha + beta < 1, "need alpha, beta > 0 and alpha + beta < 1")
         self.p0 = p0
         self.p1 = p1
         self.alpha = alpha
         self.beta = beta
     }
 
+    /// Wald's boundaries: decide H1 at log((1 - β)/α), H0 at log(β/(1 - α)).
     public var upperLimit: Double { log((1 - beta) / alpha) }
     public var lowerLimit: Double { log(beta / (1 - alpha)) }
 
+    /// The log likelihood ratio of the outcomes so far, from the counts (no rounding drift from a
+    /// running sum: the same counts always give the same decision).
+    public var llr: Double { Self.llr(failures: failures, runs: runs, p0: p0, p1: p1) }
+
+    public static func llr(failures f: Int, runs n: Int, p0: Double, p1: Double) -> Double {
+        Double(f) * log(p1 / p0) + Double(n - f) * log((1 - p1) / (1 - p0))
+    }
+
     public mutating func record(failed: Bool) {
         runs += 1
-        if failed {
-            failures += 1
-            llr += log(p1 / p0)
-        } else {
-            llr += log((1 - p1) / (1 - p0))
-        }
+        if failed { failures += 1 }
     }
 
     public var decision: Decision {
-        if llr >= upperLimit { return .atLeastP1 }
-        if llr <= lowerLimit { return .atMostP0 }
+        let l = llr
+        if l >= upperLimit { return .atLeastP1 }
+        if l <= lowerLimit { return .atMostP0 }
         return .undecided
+    }
+}
+
+/// The SPRT fed in run order, whatever order the boots finish in: run i counts only once every
+/// earlier run is in, and nothing after the decision counts. With `--jobs 2` the boots finish in an
+/// order set by timing; this makes one seed give one decision at any `--jobs`.
+public struct RunOrderSequentialTest: Sendable, Equatable {
+    public enum Outcome: Sendable, Equatable {
+        case passed, failed
+        /// An infrastructure error: no evidence about the kernel, skipped by the test.
+        case excluded
+    }
+
+    public private(set) var test: SPRT
+    /// The most runs (by index) the test may use.
+    public let cap: Int
+    /// Runs 0..<consumed have been fed to the test, in order (or skipped as excluded).
+    public private(set) var consumed = 0
+    /// Runs finished at or after the decision's index: real runs, not used by the test.
+    public private(set) var afterDecision = 0
+    private var pending: [Int: Outcome] = [:]
+
+    public init(_ test: SPRT, cap: Int) {
+        self.test = test
+        self.cap = cap
+    }
+
+    public var decision: SPRT.Decision { test.decision }
+
+    /// Whether run `index` is still needed: not once the test has decided, nor past the cap.
+    public func wants(_ index: Int) -> Bool { decision == .undecided && index < cap }
+
+    public mutating func add(index: Int, _ outcome: Outcome) {
+        guard decision == .undecided, index >= consumed, index < cap else { afterDecision += 1; return }
+        pending[index] = outcome
+        while decision == .undecided, let next = pending.removeValue(forKey: consumed) {
+            consumed += 1
+            if next != .excluded { test.record(failed: next == .failed) }
+        }
+        // Runs that were waiting for an earlier one and came after the decision do not count.
+        if decision != .undecided {
+            afterDecision += pending.count
+            pending.removeAll()
+        }
     }
 }

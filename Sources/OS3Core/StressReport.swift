@@ -57,16 +57,29 @@ public struct StressSummary: Sendable, Codable, Equatable {
     public struct Sequential: Sendable, Codable, Equatable {
         public var p0: Double
         public var p1: Double
+        public var alpha: Double
+        public var beta: Double
         public var decision: SPRT.Decision
+        /// Runs the test used (infrastructure errors skipped) and their failures.
         public var runs: Int
+        public var failures: Int
+        /// Runs, in run order, up to and including the deciding one.
+        public var runOrder: Int
+        /// Runs that finished after the decision (in flight with --jobs > 1): kept in the rate, not in the test.
+        public var afterDecision: Int
         public var cap: Int
 
-        public init(p0: Double, p1: Double, decision: SPRT.Decision, runs: Int, cap: Int) {
-            self.p0 = p0
-            self.p1 = p1
-            self.decision = decision
-            self.runs = runs
-            self.cap = cap
+        public init(_ t: RunOrderSequentialTest) {
+            p0 = t.test.p0
+            p1 = t.test.p1
+            alpha = t.test.alpha
+            beta = t.test.beta
+            decision = t.decision
+            runs = t.test.runs
+            failures = t.test.failures
+            runOrder = t.consumed
+            afterDecision = t.afterDecision
+            cap = t.cap
         }
     }
 
@@ -175,7 +188,16 @@ public struct StressSummary: Sendable, Codable, Equatable {
             out.append("  idle comparison: \(i.failures) of \(i.runs) failed without load; Fisher's exact test, two-sided: p = \(format4(i.fisherP)) — \(verdict)")
         }
         if let s = sequential {
-            out.append("  sequential test (p0 \(pct(s.p0)) vs p1 \(pct(s.p1))): \(s.decision == .undecided ? "undecided after \(s.runs) runs (cap \(s.cap))" : "decided \(s.decision.rawValue) after \(s.runs) runs")")
+            let head = "  sequential test (Wald's SPRT in run order, H0 rate ≤ \(pct(s.p0)) vs H1 rate ≥ \(pct(s.p1)), α \(fixedTrim(s.alpha)), β \(fixedTrim(s.beta)))"
+            if s.decision == .undecided {
+                out.append(head + ": undecided after \(s.runs) runs (cap \(s.cap))")
+            } else {
+                out.append(head + ": decided \(s.decision.rawValue) after \(s.runs) runs (\(s.failures) failed; runs #0–#\(s.runOrder - 1) in run order)")
+                if s.afterDecision > 0 {
+                    out.append("    \(s.afterDecision) run(s) finished after the decision: counted in the rate, not in the test")
+                }
+                out.append("    the test stopped early, so the intervals above (fixed-sample) are approximate")
+            }
         }
         if let l = load {
             out.append("  load: \(l.hogs) × \(l.recipe); load average \(format1(l.loadAverageBefore)) → \(format1(l.loadAverageAfter)); the load got \(format1(l.cpuSeconds)) CPU-s in \(format1(l.wallSeconds)) s (\(format1(l.busyCores)) of \(l.cores) cores busy)")

@@ -127,4 +127,48 @@ struct StatisticsTests {
         // alpha = beta = 5%: at least 90% of decisions right, with a wide margin for chance.
         #expect(correct >= 180)
     }
+
+    /// Boots with `jobs` in flight finishing in a random order (seeded), fed to the run-order test
+    /// as they finish; the runs' outcomes are fixed by their index, as a seed fixes a boot's.
+    static func completeOutOfOrder(_ outcomes: [RunOrderSequentialTest.Outcome], jobs: Int, cap: Int,
+                                   rng: inout SplitMix64) -> (RunOrderSequentialTest, [Int]) {
+        var test = RunOrderSequentialTest(SPRT(p0: 0.05, p1: 0.25), cap: cap)
+        var inFlight: [Int] = [], next = 0, finished: [Int] = []
+        while true {
+            while inFlight.count < jobs && next < outcomes.count && test.wants(next) { inFlight.append(next); next += 1 }
+            if inFlight.isEmpty { return (test, finished) }
+            let done = inFlight.remove(at: Int(rng.next() % UInt64(inFlight.count)))
+            finished.append(done)
+            test.add(index: done, outcomes[done])
+        }
+    }
+
+    @Test("the sequential test decides on runs in run order: 3,000 sequences finishing out of order (2, 3 and 8 jobs) decide exactly as in order")
+    func sequentialRunOrder() {
+        var rng = SplitMix64(seed: 16)
+        var completionOrderDiffers = 0, outOfOrder = 0
+        for sequence in 0..<1000 {
+            let rate = [0.02, 0.1, 0.15, 0.3][sequence % 4]
+            let outcomes: [RunOrderSequentialTest.Outcome] = (0..<120).map { _ in
+                let u = rng.nextDouble()
+                return u < 0.03 ? .excluded : (u < 0.03 + rate ? .failed : .passed)
+            }
+            var inOrder = RunOrderSequentialTest(SPRT(p0: 0.05, p1: 0.25), cap: 100)
+            for (i, o) in outcomes.enumerated() where inOrder.wants(i) { inOrder.add(index: i, o) }
+            for jobs in [2, 3, 8] {
+                let (t, finished) = Self.completeOutOfOrder(outcomes, jobs: jobs, cap: 100, rng: &rng)
+                if finished != finished.sorted() { outOfOrder += 1 }
+                #expect(t.decision == inOrder.decision, "sequence \(sequence), \(jobs) jobs")
+                #expect(t.test.runs == inOrder.test.runs && t.test.failures == inOrder.test.failures && t.consumed == inOrder.consumed)
+                #expect(t.consumed + t.afterDecision == finished.count)
+                // What the old code did: feed every run as it finished.
+                var naive = SPRT(p0: 0.05, p1: 0.25)
+                for i in finished where naive.decision == .undecided && outcomes[i] != .excluded { naive.record(failed: outcomes[i] == .failed) }
+                if naive.decision != inOrder.decision || naive.runs != inOrder.test.runs { completionOrderDiffers += 1 }
+            }
+        }
+        // The check can fail: completion order was really shuffled, and feeding it as it came changed decisions.
+        #expect(outOfOrder > 1000)
+        #expect(completionOrderDiffers > 0)
+    }
 }

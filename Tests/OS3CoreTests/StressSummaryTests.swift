@@ -1,4 +1,5 @@
 import Testing
+import Foundation
 @testable import OS3Core
 
 @Suite("Stress summaries and reports")
@@ -104,5 +105,22 @@ struct StressSummaryTests {
         #expect(!headline.contains("17.1"))
         #expect(!headline.contains("under load"))
         #expect(page.contains("<p id=\"bound\">No failures: the rate is below 17.1% (one-sided exact 95% upper bound).</p>"))
+    }
+
+    @Test("the sequential line states α, β, the runs in run order, runs left out after the decision, and that the intervals are approximate")
+    func sequentialText() {
+        var t = RunOrderSequentialTest(SPRT(p0: 0.01, p1: 0.2, alpha: 0.01, beta: 0.1), cap: 50)
+        // Run 1 finishes first, then 0 and 2.. — 14 passes in run order decide nothing yet at α 0.01, β 0.1.
+        t.add(index: 1, .passed)
+        var i = 0
+        while t.decision == .undecided { if i != 1 { t.add(index: i, .passed) }; i += 1 }
+        t.add(index: i, .passed) // in flight when the test decided
+        let clean = (0...i).map { Self.run($0, .pass) }
+        let s = StressSummary.make(lane: "kvm", runs: clean, baselineRate: nil, sequential: .init(t), targetRate: 0.05)
+        let text = s.text(runs: clean, load: nil)
+        #expect(text.contains("H0 rate ≤ 1.0% vs H1 rate ≥ 20.0%, α 0.01, β 0.1): decided rate<=p0 after \(t.test.runs) runs"))
+        #expect(t.test.runs == Int((log(0.1 / 0.99) / log(0.8 / 0.99)).rounded(.up)))
+        #expect(text.contains("1 run(s) finished after the decision: counted in the rate, not in the test"))
+        #expect(text.contains("the intervals above (fixed-sample) are approximate"))
     }
 }
