@@ -46,8 +46,11 @@ struct StressCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Level of every test (--baseline, --compare-idle, hosts' agreement) and the sequential test's α.", valueName: "a"))
     var alpha: Double = 0.05
 
-    @Flag(name: .customLong("compare-idle"), help: "Also boot the same number of times without load, and compare (Fisher's exact test).")
+    @Flag(name: .customLong("compare-idle"), help: "Also boot the same number of times without load, interleaved with the loaded runs in randomised blocks, and compare (Fisher's exact test).")
     var compareIdle = false
+
+    @Option(help: ArgumentHelp("--compare-idle: runs per idle or loaded phase of a block (default: 4, or --jobs if more).", valueName: "n"))
+    var block: Int?
 
     @Flag(name: .customLong("until-confident"), help: "Stop as soon as a sequential probability ratio test decides between --p0 and --p1 (at most --max-runs).")
     var untilConfident = false
@@ -93,6 +96,9 @@ struct StressCommand: ParsableCommand {
             throw ValidationError("\(name) must be a rate strictly between 0 and 1 (got \(p))")
         }
         // Without load the "idle comparison" would compare idle with idle.
+        if let block, block < 1 { throw ValidationError("--block must be at least 1") }
+        // The idle arm needs a count fixed in advance, which a sequential stop does not give.
+        if compareIdle && untilConfident { throw ValidationError("--compare-idle and --until-confident cannot be combined: give --runs for the comparison") }
         if compareIdle && hog == 0 { throw ValidationError("--compare-idle compares runs under load with idle runs: give the load with --hog N") }
         if untilConfident && p0 >= p1 { throw ValidationError("--p0 must be below --p1") }
         if untilConfident && alpha + beta >= 1 { throw ValidationError("--alpha plus --beta must be below 1") }
@@ -132,27 +138,32 @@ struct StressCommand: ParsableCommand {
         let replayPrefix = replayCommand()
         var all: [StressRun] = []
         let clockStart = Clock.now
-        if compareIdle {
-            printErr("stress: \(runs) idle runs first (no load)")
-            all += try boots(count: runs, firstIndex: 0, underLoad: false, lane: lane, markers: markers, runner: runner,
-                             base: base, start: clockStart, replayPrefix: replayPrefix, sprt: nil).runs
-        }
+        // With --compare-idle, idle and loaded phases alternate in blocks whose order is drawn from the
+        // seed, so drift in time is not confounded with load; otherwise one loaded phase.
+        let phases = compareIdle ? StressSchedule.interleaved(runs: runs, block: block ?? max(4, jobs), seed: base)
+                                 : [StressPhase(underLoad: true, indices: 0..<(untilConfident ? maxRuns : runs))]
+        if compareIdle { printErr("stress: \(runs) idle and \(runs) loaded runs in \(phases.count / 2) randomised blocks") }
         var load: LoadRecord?
         var sequential: StressSummary.Sequential?
-        if Interrupts.signal == nil {
+        for phase in phases where Interrupts.signal == nil {
+            let sprt = untilConfident ? RunOrderSequentialTest(SPRT(p0: p0, p1: p1, alpha: alpha, beta: beta), cap: maxRuns) : nil
+            guard phase.underLoad else {
+                all += try boots(count: phase.indices.count, firstIndex: phase.indices.lowerBound, underLoad: false, lane: lane, markers: markers,
+                                 runner: runner, base: base, start: clockStart, replayPrefix: replayPrefix, sprt: nil).runs
+                continue
+            }
             let hostLoad = try HostLoad.start(hogs: hog, recipe: HostLoad.Recipe(rawValue: self.load)!)
             if hog > 0 { usleep(300_000) } // let the hogs reach the run queue before the first boot
-            let sprt = untilConfident ? RunOrderSequentialTest(SPRT(p0: p0, p1: p1, alpha: alpha, beta: beta), cap: maxRuns) : nil
             let loaded: [StressRun]
             do {
-                (loaded, sequential) = try boots(count: untilConfident ? maxRuns : runs, firstIndex: all.count, underLoad: true, lane: lane,
+                (loaded, sequential) = try boots(count: phase.indices.count, firstIndex: phase.indices.lowerBound, underLoad: true, lane: lane,
                                                  markers: markers, runner: runner, base: base, start: clockStart, replayPrefix: replayPrefix, sprt: sprt)
             } catch {
                 _ = hostLoad.stop()
                 throw error
             }
-            load = hog > 0 ? hostLoad.stop() : nil
-            if hog == 0 { _ = hostLoad.stop() }
+            let stretch = hostLoad.stop()
+            if hog > 0 { load = load.map { $0.merged(with: stretch) } ?? stretch }
             all += loaded
         }
         let summary = StressSummary.make(lane: lane.name, runs: all, baselineRate: baseline, alternative: Stats.Alternative(rawValue: alternative)!,
@@ -200,8 +211,7 @@ struct StressCommand: ParsableCommand {
         _ = try runParallel(Array(0..<jobs), width: jobs) { _ in
             while let i = state.next(limit: total) {
                 let index = firstIndex + i
-                var rng = SplitMix64(seed: base &+ UInt64(index))
-                let runSeed = rng.next()
+                let runSeed = SplitMix64.runSeed(base: base, index: index)
                 let seedArg = "os3.seed=\(runSeed)"
                 let offset = Clock.now - start
                 // A run os3ctl could not boot is that run's infra-error (left out of the rate); the

@@ -144,6 +144,36 @@ public enum Stats {
         return min(1, total)
     }
 
+    /// Whether several groups (hosts) share one failure rate: the exact conditional test (Fisher's,
+    /// extended to k groups — Freeman–Halton). Given the total failures, the tables are multivariate
+    /// hypergeometric; p is the total probability of every table no more likely than the observed
+    /// one. Two groups give Fisher's two-sided p. Nil when there are more than `maxTables` tables.
+    public static func equalRates(failures: [Int], runs: [Int], maxTables: Int = 2_000_000) -> Double? {
+        precondition(failures.count == runs.count)
+        let total = failures.reduce(0, +), n = runs.reduce(0, +)
+        guard runs.count > 1, n > 0 else { return 1 }
+        let logDenominator = logChoose(n, total)
+        func logP(_ x: [Int]) -> Double { zip(runs, x).reduce(-logDenominator) { $0 + logChoose($1.0, $1.1) } }
+        let observed = logP(failures) + log1p(1e-7)
+        // Capacity of the groups after each one, to bound each count.
+        var after = [Int](repeating: 0, count: runs.count + 1)
+        for i in stride(from: runs.count - 1, through: 0, by: -1) { after[i] = after[i + 1] + runs[i] }
+        var sum = 0.0, tables = 0, tooMany = false
+        func visit(_ i: Int, _ left: Int, _ partial: Double) {
+            guard !tooMany else { return }
+            if i == runs.count - 1 {
+                tables += 1
+                if tables > maxTables { tooMany = true; return }
+                let l = partial + logChoose(runs[i], left)
+                if l <= observed { sum += exp(l) }
+                return
+            }
+            for x in max(0, left - after[i + 1])...min(runs[i], left) { visit(i + 1, left - x, partial + logChoose(runs[i], x)) }
+        }
+        visit(0, total, -logDenominator)
+        return tooMany ? nil : min(1, sum)
+    }
+
     /// Runs needed, all passing, to bound the rate below `rate` with one-sided confidence
     /// 1 - alpha ((1 - rate)^n <= alpha).
     public static func runsToBound(rate: Double, alpha: Double = 0.05) -> Int {

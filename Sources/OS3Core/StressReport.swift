@@ -48,6 +48,12 @@ public struct LoadRecord: Sendable, Codable, Equatable {
         self.cores = cores
     }
 
+    /// Two stretches of the same load (the loaded phases of an interleaved experiment) as one record.
+    public func merged(with later: LoadRecord) -> LoadRecord {
+        LoadRecord(hogs: hogs, recipe: recipe, loadAverageBefore: loadAverageBefore, loadAverageAfter: later.loadAverageAfter,
+                   cpuSeconds: cpuSeconds + later.cpuSeconds, wallSeconds: wallSeconds + later.wallSeconds, cores: cores)
+    }
+
     /// Average number of cores the load kept busy.
     public var busyCores: Double { wallSeconds > 0 ? cpuSeconds / wallSeconds : 0 }
 }
@@ -123,6 +129,9 @@ public struct StressSummary: Sendable, Codable, Equatable {
     /// Runs and failures per hypervisor (several only with a libvirt pool).
     public var runsByHost: [String: Int]
     public var failuresByHost: [String: Int]
+    /// With several hypervisors: the exact test that they share one rate (nil with one host, or when
+    /// the test has too many tables to enumerate).
+    public var hostsEqualRateP: Double?
     public var timeToVerdict: Stats.Spread?
     public var markerLatency: [String: Stats.Spread]
     public var slowest: [Slow]
@@ -145,6 +154,11 @@ public struct StressSummary: Sendable, Codable, Equatable {
         let idle = idleRuns.isEmpty ? nil : IdleComparison(
             runs: idleRuns.count, failures: idleRuns.filter(\.failed).count,
             fisherP: Stats.fisherExact(failures, n - failures, idleRuns.filter(\.failed).count, idleRuns.filter { !$0.failed }.count))
+        let runsByHost = judged.reduce(into: [String: Int]()) { $0[$1.host, default: 0] += 1 }
+        let failuresByHost = judged.filter(\.failed).reduce(into: [String: Int]()) { $0[$1.host, default: 0] += 1 }
+        let hostNames = runsByHost.keys.sorted()
+        let hostsEqualRateP = hostNames.count > 1
+            ? Stats.equalRates(failures: hostNames.map { failuresByHost[$0] ?? 0 }, runs: hostNames.map { runsByHost[$0]! }) : nil
         let slowest = judged.sorted { $0.record.duration > $1.record.duration }.prefix(5).map {
             Slow(index: $0.index, seed: $0.seed, duration: $0.record.duration, verdict: $0.record.verdict.kind)
         }
@@ -156,8 +170,8 @@ public struct StressSummary: Sendable, Codable, Equatable {
             baseline: baselineRate.map { Stats.baseline(failures: failures, runs: n, rate: $0, alternative: alternative, alpha: alpha) },
             idle: idle, sequential: sequential, targetRate: targetRate, runsForTarget: Stats.runsToBound(rate: targetRate, failures: failures),
             byVerdict: byVerdict, byMissingMarker: byMissing,
-            runsByHost: judged.reduce(into: [:]) { $0[$1.host, default: 0] += 1 },
-            failuresByHost: judged.filter(\.failed).reduce(into: [:]) { $0[$1.host, default: 0] += 1 },
+            runsByHost: runsByHost,
+            failuresByHost: failuresByHost, hostsEqualRateP: hostsEqualRateP,
             timeToVerdict: Stats.spread(judged.map(\.record.duration)),
             markerLatency: latencies.compactMapValues { Stats.spread($0) }, slowest: Array(slowest))
     }
@@ -203,7 +217,18 @@ public struct StressSummary: Sendable, Codable, Equatable {
             out.append("  load: \(l.hogs) × \(l.recipe); load average \(format1(l.loadAverageBefore)) → \(format1(l.loadAverageAfter)); the load got \(format1(l.cpuSeconds)) CPU-s in \(format1(l.wallSeconds)) s (\(format1(l.busyCores)) of \(l.cores) cores busy)")
         }
         if runsByHost.count > 1 {
-            out.append("  by hypervisor: " + runsByHost.sorted { $0.key < $1.key }.map { "\($0.key) \(failuresByHost[$0.key] ?? 0)/\($0.value) failed" }.joined(separator: ", "))
+            // Each host's own rate first: a pool of hosts is one population only if they agree.
+            out.append("  by hypervisor: " + runsByHost.sorted { $0.key < $1.key }.map { host, n in
+                let k = failuresByHost[host] ?? 0, cp = Stats.clopperPearson(failures: k, runs: n)
+                return "\(host) \(k)/\(n) failed (\(pct(Double(k) / Double(n))), 95% exact \(pct(cp.lower))–\(pct(cp.upper)))"
+            }.joined(separator: "; "))
+            if let p = hostsEqualRateP {
+                out.append("  do the hosts share one rate? exact test (Fisher–Freeman–Halton), level \(fixedTrim(alpha)): p = \(format4(p)) — "
+                           + (p <= alpha ? "the hosts' rates differ: the pooled rate above mixes them; read each host's own"
+                                         : "no significant difference between hosts, so the pooled rate above is a fair summary"))
+            } else {
+                out.append("  do the hosts share one rate? not tested (too many tables for the exact test): read each host's own rate")
+            }
         }
         if !byVerdict.isEmpty {
             out.append("  failures by verdict: " + byVerdict.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))

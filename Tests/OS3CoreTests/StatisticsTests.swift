@@ -171,4 +171,60 @@ struct StatisticsTests {
         #expect(outOfOrder > 1000)
         #expect(completionOrderDiffers > 0)
     }
+
+    @Test("run seeds are a hash of (base, i): 100 neighbouring bases × 200 runs give 20,000 distinct seeds (the old base + i shared 199 of 200)")
+    func runSeeds() {
+        var seen = Set<UInt64>()
+        for base in UInt64(1000)..<1100 { for i in 0..<200 { seen.insert(SplitMix64.runSeed(base: base, index: i)) } }
+        #expect(seen.count == 20_000)
+        // The old derivation, for contrast: bases B and B+1 shared all but one run.
+        let old = { (b: UInt64) in Set((0..<200).map { i -> UInt64 in var r = SplitMix64(seed: b &+ UInt64(i)); return r.next() }) }
+        #expect(old(1000).intersection(old(1001)).count == 199)
+        // Replays depend on it: the same (base, i) gives the same seed.
+        #expect(SplitMix64.runSeed(base: 7, index: 3) == SplitMix64.runSeed(base: 7, index: 3))
+        #expect(SplitMix64.runSeed(base: 7, index: 3) != SplitMix64.runSeed(base: 3, index: 7))
+    }
+
+    @Test("--compare-idle interleaves idle and loaded phases in randomised blocks: equal arms, every index once, both orders drawn")
+    func interleavedSchedule() {
+        var orders = Set<Bool>()
+        for seed in UInt64(0)..<50 {
+            let phases = StressSchedule.interleaved(runs: 22, block: 4, seed: seed)
+            #expect(phases.count == 12)
+            #expect(phases.filter(\.underLoad).map(\.indices.count).reduce(0, +) == 22)
+            #expect(phases.filter { !$0.underLoad }.map(\.indices.count).reduce(0, +) == 22)
+            #expect(phases.flatMap { Array($0.indices) } == Array(0..<44))
+            for pair in stride(from: 0, to: phases.count, by: 2) {
+                #expect(phases[pair].underLoad != phases[pair + 1].underLoad)
+                #expect(phases[pair].indices.count == phases[pair + 1].indices.count)
+                orders.insert(phases[pair].underLoad)
+            }
+            #expect(phases == StressSchedule.interleaved(runs: 22, block: 4, seed: seed))
+        }
+        #expect(orders == [true, false])
+    }
+
+    @Test("the hosts' equal-rate test: two hosts give Fisher's two-sided p; three hosts match the exact sum over every table",
+          arguments: [([5, 0], [16, 16]), ([3, 1], [16, 16]), ([8, 1], [10, 6]), ([0, 0], [10, 12])])
+    func equalRatesTwoHosts(_ failures: [Int], _ runs: [Int]) throws {
+        let p = try #require(Stats.equalRates(failures: failures, runs: runs))
+        let fisher = Stats.fisherExact(failures[0], runs[0] - failures[0], failures[1], runs[1] - failures[1])
+        #expect(Self.close(p, fisher, 1e-9), "\(p) vs \(fisher)")
+    }
+
+    @Test("three hosts: the exact test sums every table no more likely than the observed one (brute force over all tables)")
+    func equalRatesThreeHosts() throws {
+        let runs = [8, 6, 7], failures = [4, 0, 1]
+        let total = failures.reduce(0, +), n = runs.reduce(0, +)
+        func choose(_ n: Int, _ k: Int) -> Double { k < 0 || k > n ? 0 : (0..<k).reduce(1.0) { $0 * Double(n - $1) / Double($1 + 1) } }
+        func prob(_ x: [Int]) -> Double { zip(runs, x).reduce(1.0) { $0 * choose($1.0, $1.1) } / choose(n, total) }
+        let observed = prob(failures)
+        var expected = 0.0, tables = 0
+        for a in 0...runs[0] { for b in 0...runs[1] { let c = total - a - b; guard c >= 0 && c <= runs[2] else { continue }
+            tables += 1; let q = prob([a, b, c]); if q <= observed * (1 + 1e-7) { expected += q } } }
+        #expect(tables > 20)
+        let p = try #require(Stats.equalRates(failures: failures, runs: runs))
+        #expect(Self.close(p, expected, 1e-12), "\(p) vs \(expected)")
+        #expect(Stats.equalRates(failures: failures, runs: runs, maxTables: 3) == nil)
+    }
 }

@@ -123,4 +123,21 @@ struct StressSummaryTests {
         #expect(text.contains("1 run(s) finished after the decision: counted in the rate, not in the test"))
         #expect(text.contains("the intervals above (fixed-sample) are approximate"))
     }
+
+    @Test("with a pool of hosts each host's rate is reported and the exact test says whether they share one rate")
+    func hosts() {
+        func on(_ host: String, _ runs: [StressRun]) -> [StressRun] { runs.map { var r = $0; r.host = host; return r } }
+        let a = on("qemu+ssh://a/system", (0..<20).map { Self.run($0, $0 < 8 ? .missingMarkers : .pass) })
+        let b = on("qemu+ssh://b/system", (20..<40).map { Self.run($0, .pass) })
+        let s = StressSummary.make(lane: "kvm", runs: a + b, baselineRate: nil, sequential: nil, targetRate: 0.05)
+        #expect(s.hostsEqualRateP == Stats.fisherExact(8, 12, 0, 20))
+        let text = s.text(runs: a + b, load: nil)
+        #expect(text.contains("qemu+ssh://a/system 8/20 failed (40.0%, 95% exact"))
+        #expect(text.contains("qemu+ssh://b/system 0/20 failed (0.0%"))
+        #expect(text.contains("the hosts' rates differ: the pooled rate above mixes them"))
+        let agree = StressSummary.make(lane: "kvm", runs: on("x", Array(Self.runs.prefix(8))) + on("y", Array(Self.runs.dropFirst(8).prefix(8))),
+                                       baselineRate: nil, sequential: nil, targetRate: 0.05)
+        #expect(agree.text(runs: [], load: nil).contains("no significant difference between hosts"))
+        #expect(StressSummary.make(lane: "kvm", runs: Self.runs, baselineRate: nil, sequential: nil, targetRate: 0.05).hostsEqualRateP == nil)
+    }
 }

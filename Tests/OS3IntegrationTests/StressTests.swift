@@ -44,8 +44,7 @@ struct StressTests {
                                                      "--qemu", fake, "--kernel", try Fixture.kernelImage(), "--json"])
         let result = try JSONDecoder().decode(Output.self, from: Data(out.utf8))
         let expected = (0..<30).filter { i in
-            var rng = SplitMix64(seed: 7 &+ UInt64(i))
-            return "01".contains(String(rng.next()).last!)
+            "01".contains(String(SplitMix64.runSeed(base: 7, index: i)).last!)
         }.count
         #expect(result.summary.runs == 30)
         #expect(result.summary.failures == expected, "\(err)")
