@@ -1,4 +1,7 @@
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import OS3Core
 
 /// Reference values computed independently with SciPy (scipy.stats.beta.ppf, binom, fisher_exact).
@@ -226,5 +229,143 @@ struct StatisticsTests {
         let p = try #require(Stats.equalRates(failures: failures, runs: runs))
         #expect(Self.close(p, expected, 1e-12), "\(p) vs \(expected)")
         #expect(Stats.equalRates(failures: failures, runs: runs, maxTables: 3) == nil)
+    }
+}
+
+/// The statistics proved by exact computation, without boots: every figure below is a finite sum
+/// over all outcomes, so each check is exact up to floating-point rounding (slack 1e-12).
+@Suite("Flake statistics, proved exactly")
+struct StatisticsProofs {
+    static let slack = 1e-12
+    static let rates = [0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.99]
+
+    @Test("the binomial test's size is at most α for every alternative: every N from 1 to 50, 9 rates, α 0.05 and 0.01 (2,700 exact sums over all k)")
+    func binomialTestSize() {
+        var largest: [Stats.Alternative: Double] = [:]
+        for alpha in [0.05, 0.01] {
+            for n in 1...50 {
+                for p in Self.rates {
+                    for alternative in Stats.Alternative.allCases {
+                        // Size: the probability, when the true rate is exactly p, of calling it significant.
+                        let size = (0...n).reduce(0.0) { sum, k in
+                            Stats.baseline(failures: k, runs: n, rate: p, alternative: alternative, alpha: alpha).significant
+                                ? sum + Stats.binomialPMF(k, n, p) : sum
+                        }
+                        #expect(size <= alpha + Self.slack, "N \(n), p \(p), \(alternative), α \(alpha): size \(size)")
+                        if alpha == 0.05 { largest[alternative] = max(largest[alternative] ?? 0, size) }
+                    }
+                }
+            }
+        }
+        // Not vacuous: each test does reject, with a size near α somewhere on the grid.
+        for alternative in Stats.Alternative.allCases { #expect(largest[alternative]! > 0.03, "\(alternative): \(largest[alternative]!)") }
+    }
+
+    static let sizes = [1, 2, 3, 5, 8, 10, 16, 20, 30, 50]
+
+    @Test("Clopper–Pearson covers every p of a 199-point grid (0.005 … 0.995) with probability ≥ 95%, and so does the one-sided bound, for N in 1, 2, 3, 5, 8, 10, 16, 20, 30, 50")
+    func clopperPearsonCoverage() {
+        var wilsonMin = 1.0
+        for n in Self.sizes {
+            let cp = (0...n).map { Stats.clopperPearson(failures: $0, runs: n) }
+            let bound = (0...n).map { Stats.upperBound(failures: $0, runs: n) }
+            let wilson = (0...n).map { Stats.wilson(failures: $0, runs: n) }
+            for step in 1...199 {
+                let p = Double(step) * 0.005
+                var two = 0.0, one = 0.0, w = 0.0
+                for k in 0...n {
+                    let q = Stats.binomialPMF(k, n, p)
+                    if cp[k].contains(p) { two += q }
+                    if p <= bound[k] { one += q }
+                    if wilson[k].contains(p) { w += q }
+                }
+                #expect(two >= 0.95 - Self.slack, "CP, N \(n), p \(p): coverage \(two)")
+                #expect(one >= 0.95 - Self.slack, "one-sided bound, N \(n), p \(p): coverage \(one)")
+                wilsonMin = min(wilsonMin, w)
+            }
+        }
+        // The same check fails for an interval that is not exact: Wilson dips below 95% on this grid.
+        #expect(wilsonMin < 0.95, "\(wilsonMin)")
+    }
+
+    /// The SPRT's operating characteristics by dynamic programming over (runs, failures): the
+    /// probability mass of every undecided state, moved one run at a time and absorbed at Wald's
+    /// boundaries (or at the cap).
+    struct Exact {
+        var acceptH1 = 0.0, acceptH0 = 0.0, undecided = 0.0, expectedRuns = 0.0, expectedRunsSquared = 0.0
+        /// For each n, the decision at (n, f): written independently of the implementation.
+        var boundary: [[SPRT.Decision]] = []
+    }
+
+    static func exact(p0: Double, p1: Double, alpha: Double, beta: Double, p: Double, cap: Int) -> Exact {
+        let upper = log((1 - beta) / alpha), lower = log(beta / (1 - alpha))
+        func decide(_ f: Int, _ n: Int) -> SPRT.Decision {
+            let llr = Double(f) * log(p1 / p0) + Double(n - f) * log((1 - p1) / (1 - p0))
+            return llr >= upper ? .atLeastP1 : (llr <= lower ? .atMostP0 : .undecided)
+        }
+        var e = Exact()
+        e.boundary = (0...cap).map { n in (0...n).map { decide($0, n) } }
+        var mass = [1.0] // mass[f] after n runs, undecided states only
+        for n in 1...cap {
+            var next = [Double](repeating: 0, count: n + 1)
+            for (f, m) in mass.enumerated() where m > 0 {
+                next[f + 1] += m * p
+                next[f] += m * (1 - p)
+            }
+            for f in 0...n where next[f] > 0 {
+                switch e.boundary[n][f] {
+                case .atLeastP1: e.acceptH1 += next[f]
+                case .atMostP0: e.acceptH0 += next[f]
+                case .undecided: continue
+                }
+                e.expectedRuns += Double(n) * next[f]
+                e.expectedRunsSquared += Double(n * n) * next[f]
+                next[f] = 0
+            }
+            mass = next
+        }
+        e.undecided = mass.reduce(0, +)
+        e.expectedRuns += Double(cap) * e.undecided
+        e.expectedRunsSquared += Double(cap * cap) * e.undecided
+        return e
+    }
+
+    @Test("the SPRT's error rates and expected runs, computed exactly, meet Wald's bounds and agree with the implementation on 3,000 simulated sequences per case (seed 6, cap 300)",
+          arguments: [(0.05, 0.25, 0.05, 0.05), (0.02, 0.2, 0.05, 0.05), (0.1, 0.3, 0.01, 0.1)])
+    func sprtExact(_ p0: Double, _ p1: Double, _ alpha: Double, _ beta: Double) {
+        let cap = 300, sequences = 3000
+        for p in [p0, (p0 + p1) / 2, p1] {
+            let e = Self.exact(p0: p0, p1: p1, alpha: alpha, beta: beta, p: p, cap: cap)
+            #expect(abs(e.acceptH1 + e.acceptH0 + e.undecided - 1) < 1e-9)
+            // Wald: the true error rates are at most α/(1−β) and β/(1−α), and their sum at most α + β.
+            if p == p0 { #expect(e.acceptH1 <= alpha / (1 - beta), "P(H1 | p0) = \(e.acceptH1)") }
+            if p == p1 { #expect(e.acceptH0 <= beta / (1 - alpha), "P(H0 | p1) = \(e.acceptH0)") }
+            // The implementation on simulated sequences: each decision and stopping run is exactly the
+            // boundary's, and the frequencies match the exact probabilities within 4.5 standard errors.
+            var rng = SplitMix64(seed: 6)
+            var h1 = 0, h0 = 0, totalRuns = 0
+            for _ in 0..<sequences {
+                var test = RunOrderSequentialTest(SPRT(p0: p0, p1: p1, alpha: alpha, beta: beta), cap: cap)
+                var f = 0, n = 0, expected = SPRT.Decision.undecided
+                while test.wants(n) {
+                    let failed = rng.nextDouble() < p
+                    test.add(index: n, failed ? .failed : .passed)
+                    n += 1
+                    if failed { f += 1 }
+                    if expected == .undecided { expected = e.boundary[n][f] }
+                    if expected != .undecided { break }
+                }
+                #expect(test.decision == expected && test.test.runs == n, "p \(p): \(test.decision) after \(test.test.runs), boundary \(expected) after \(n)")
+                if test.decision == .atLeastP1 { h1 += 1 }
+                if test.decision == .atMostP0 { h0 += 1 }
+                totalRuns += test.test.runs
+            }
+            let m = Double(sequences)
+            func agrees(_ count: Int, _ q: Double) -> Bool { abs(Double(count) / m - q) <= 4.5 * (q * (1 - q) / m).squareRoot() + 1 / m }
+            #expect(agrees(h1, e.acceptH1), "p \(p): H1 \(h1)/\(sequences), exact \(e.acceptH1)")
+            #expect(agrees(h0, e.acceptH0), "p \(p): H0 \(h0)/\(sequences), exact \(e.acceptH0)")
+            let sd = (e.expectedRunsSquared - e.expectedRuns * e.expectedRuns).squareRoot()
+            #expect(abs(Double(totalRuns) / m - e.expectedRuns) <= 4.5 * sd / m.squareRoot(), "p \(p): mean runs \(Double(totalRuns) / m), exact \(e.expectedRuns)")
+        }
     }
 }
