@@ -61,6 +61,34 @@ struct StressTests {
         #expect(FileManager.default.fileExists(atPath: "\(result.experimentDirectory)/report.html"))
     }
 
+    @Test("one seed gives one sequential decision at --jobs 1 and --jobs 2 (boots finishing out of order), the one the seeds give in run order")
+    func sequentialReproducible() throws {
+        // Outcome from the seed as in seededFake (20% fail), and a duration from it too, so that with
+        // two jobs the boots finish out of run order.
+        let fake = try Fixture.fakeQemu("""
+        seed=$(printf '%s\\n' "$@" | tr ' ' '\\n' | sed -n 's/^os3.seed=//p')
+        d=$(printf %s "$seed" | cut -c2)
+        sleep 0.0$d
+        case "$seed" in *0|*1) printf 'os3: boot ok entry=pvh mode=long64\\nos3: PANIC: seeded failure\\n'; exec sleep 5;; esac
+        printf '\(Fixture.fakePassingConsole)\\n'
+        exit 33
+        """)
+        let project = try Fixture.fakeProject.get().root
+        var expected = RunOrderSequentialTest(SPRT(p0: 0.02, p1: 0.3), cap: 80)
+        var i = 0
+        while expected.wants(i) { expected.add(index: i, "01".contains(String(SplitMix64.runSeed(base: 3, index: i)).last!) ? .failed : .passed); i += 1 }
+        for jobs in ["1", "2"] {
+            let (_, out, err) = try Fixture.os3ctl(["stress", "--project", project, "--lane", "fake", "--until-confident", "--p0", "0.02", "--p1", "0.3",
+                                                   "--max-runs", "80", "--jobs", jobs, "--seed", "3", "--qemu", fake, "--kernel", try Fixture.kernelImage(), "--json"])
+            let result = try JSONDecoder().decode(Output.self, from: Data(out.utf8))
+            let s = try #require(result.summary.sequential, "\(err)")
+            #expect(s.decision == expected.decision, "--jobs \(jobs)")
+            #expect(s.runs == expected.test.runs && s.failures == expected.test.failures && s.runOrder == expected.consumed, "--jobs \(jobs)")
+            #expect(s.alpha == 0.05 && s.beta == 0.05)
+        }
+        #expect(expected.decision != .undecided)
+    }
+
     @Test("the real kernel's seeded flake injection is measured against its known rate, and a failing seed replays")
     func injectedFlake() throws {
         let (status, out, err) = try Fixture.os3ctl(["stress", "--lane", "tiny", "--runs", "30", "--jobs", "2", "--seed", "11",
