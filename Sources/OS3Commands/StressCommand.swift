@@ -9,10 +9,12 @@ struct StressCommand: ParsableCommand {
         commandName: "stress",
         abstract: "Boot a lane many times under synthetic host load and measure how often it flakes.",
         discussion: """
-        Every run gets its own kernel seed (os3.seed=N) so any run can be replayed. The summary gives the
-        failure rate with 95% intervals (Wilson and exact Clopper–Pearson) and, on request, an exact
-        binomial test against a baseline rate, Fisher's exact test of load versus idle, and a sequential
-        test that stops as soon as the data decide. Exits 0 only if every run passed.
+        Every run gets its own kernel seed (os3.seed=N, a hash of the base seed and the run's index) so any
+        run can be replayed. The summary gives the failure rate with two-sided 95% intervals (Wilson and
+        exact Clopper–Pearson) and, on request, an exact binomial test against a baseline rate (the
+        alternative chosen in advance with --alternative, level --alpha), Fisher's exact test of load
+        versus idle runs interleaved in randomised blocks, and a sequential test (α --alpha, β --beta)
+        that takes the runs in run order and stops as soon as they decide. Exits 0 only if every run passed.
         """)
 
     @OptionGroup var options: ProjectOptions
