@@ -29,6 +29,11 @@
 
 pid_t os3_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
                 int stdin_fd, int stdout_fd, int stderr_fd, int *child_errno) {
+    return os3_spawn_with_fd3(path, argv, envp, cwd, stdin_fd, stdout_fd, stderr_fd, -1, child_errno);
+}
+
+pid_t os3_spawn_with_fd3(const char *path, char *const argv[], char *const envp[], const char *cwd,
+                         int stdin_fd, int stdout_fd, int stderr_fd, int fd3, int *child_errno) {
     // vfork, not fork: no copy of os3ctl's page tables, and the child runs at once on this CPU
     // while the calling thread waits for its exec — about 1 ms less on every boot's critical path.
     // Every signal stays blocked across it so that no os3ctl handler runs in the shared memory.
@@ -56,6 +61,11 @@ pid_t os3_spawn(const char *path, char *const argv[], char *const envp[], const 
         // The parent may have died before prctl took effect.
         if (getppid() != parent) _exit(127);
         if (setpgid(0, 0) != 0) CHILD_FAIL(errno);
+        // fd3 (QEMU's QMP socket) must not be one dup2 below overwrites: move it above 3 first.
+        if (fd3 >= 0 && fd3 <= 3) {
+            fd3 = fcntl(fd3, F_DUPFD, 4);
+            if (fd3 < 0) CHILD_FAIL(errno);
+        }
         int fds[3] = { stdin_fd, stdout_fd, stderr_fd };
         // Move sources out of the 0..2 range first so dup2 cannot clobber one with another.
         for (int i = 0; i < 3; i++) {
@@ -73,7 +83,9 @@ pid_t os3_spawn(const char *path, char *const argv[], char *const envp[], const 
             }
             if (dup2(src, i) < 0) CHILD_FAIL(errno);
         }
-        syscall(SYS_close_range, 3, ~0U, 0);
+        // dup2 clears close-on-exec on the copy: fd 3 survives the exec, everything above goes.
+        if (fd3 >= 0 && dup2(fd3, 3) < 0) CHILD_FAIL(errno);
+        syscall(SYS_close_range, fd3 >= 0 ? 4 : 3, ~0U, 0);
         if (cwd && chdir(cwd) != 0) CHILD_FAIL(errno);
         sigset_t none;
         sigemptyset(&none);

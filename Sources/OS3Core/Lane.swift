@@ -17,7 +17,12 @@ public struct Lane: Sendable, Equatable, Codable {
     public var append: String
     /// Marker file names (in `markers/`, without `.toml`), all required.
     public var markerFiles: [String]
-    public var successExitCode: Int32
+    /// How the lane passes (besides every marker): QEMU's exit code, or a clean guest poweroff.
+    public var success: Success
+    /// The exit code the lane passes by; nil for a lane that passes by a clean poweroff.
+    public var successExitCode: Int32? {
+        if case .exitCode(let code) = success { code } else { nil }
+    }
     public var totalTimeout: Double
     public var idleTimeout: Double
     /// Optional `-bios` image (e.g. qboot: SeaBIOS costs seconds per KVM boot).
@@ -26,6 +31,21 @@ public struct Lane: Sendable, Equatable, Codable {
     public var qemuArgs: [String]
     /// Bytes typed into the serial console, once the marker `after` has been seen (or at start).
     public var consoleInput: ConsoleInput?
+
+    /// `success-exit = N` (QEMU exits with N, e.g. through isa-debug-exit) or `success = "poweroff"`
+    /// (the guest powered off cleanly, as QEMU reported it over QMP).
+    public enum Success: Sendable, Equatable, Codable {
+        case exitCode(Int32)
+        case poweroff
+
+        /// For details: "exit code 33", "a clean guest poweroff".
+        public var expectation: String {
+            switch self {
+            case .exitCode(let code): "\(code)"
+            case .poweroff: "a clean guest poweroff (QEMU: SHUTDOWN guest-shutdown)"
+            }
+        }
+    }
 
     public struct ConsoleInput: Sendable, Equatable, Codable {
         public var after: String?
@@ -38,7 +58,7 @@ public struct Lane: Sendable, Equatable, Codable {
 
     public init(name: String, file: String = "", description: String = "", accelerator: Accelerator, machine: String,
                 memory: String, cpus: Int, cpuModel: String, append: String = "", markerFiles: [String],
-                successExitCode: Int32 = 33, totalTimeout: Double = 30, idleTimeout: Double = 10,
+                success: Success = .exitCode(33), totalTimeout: Double = 30, idleTimeout: Double = 10,
                 firmware: String? = nil, qemuArgs: [String] = [], consoleInput: ConsoleInput? = nil) throws {
         self.name = name
         self.file = file
@@ -54,7 +74,7 @@ public struct Lane: Sendable, Equatable, Codable {
         self.cpuModel = cpuModel
         self.append = append
         self.markerFiles = markerFiles
-        self.successExitCode = successExitCode
+        self.success = success
         self.totalTimeout = totalTimeout
         self.idleTimeout = idleTimeout
         self.firmware = firmware
@@ -63,7 +83,7 @@ public struct Lane: Sendable, Equatable, Codable {
     }
 
     static let keys = ["description", "accelerator", "machine", "memory", "cpus", "cpu", "append", "markers",
-                       "success-exit", "timeouts", "firmware", "qemu-args", "console-input"]
+                       "success-exit", "success", "timeouts", "firmware", "qemu-args", "console-input"]
     static let timeoutKeys = ["total", "idle"]
     static let inputKeys = ["after", "text"]
 
@@ -102,6 +122,18 @@ public struct Lane: Sendable, Equatable, Codable {
             throw r.fail("markers", "marker file name '\(m)' is not allowed", fix: "give the base name of a file in markers/, without .toml")
         }
         let exit = try r.int("success-exit", required: false, default: 33, range: 1...255)
+        var success = Success.exitCode(Int32(exit))
+        if let form = try r.optionalString("success") {
+            guard form == "poweroff" else {
+                throw r.fail("success", "success = \"\(form)\" is not a way to pass",
+                             fix: "write success = \"poweroff\" (the guest powers off cleanly), or success-exit = N (QEMU exits with N) instead")
+            }
+            guard r.table["success-exit"] == nil else {
+                throw r.fail("success", "a lane passes by success-exit or by success = \"poweroff\", not both",
+                             fix: "keep one: success-exit = N (QEMU exits with N) or success = \"poweroff\" (a clean guest poweroff)")
+            }
+            success = .poweroff
+        }
         guard let t = try r.subtable("timeouts", allowed: timeoutKeys) else {
             throw r.fail(nil, "missing [timeouts] section", fix: "add\n  [timeouts]\n  total = 30   # seconds for the whole boot\n  idle = 10    # seconds without serial output = hang")
         }
@@ -124,7 +156,7 @@ public struct Lane: Sendable, Equatable, Codable {
         let extra = try r.strings("qemu-args", required: false)
         return try Lane(name: name, file: file, description: try r.string("description", required: false),
                         accelerator: accel, machine: machine, memory: memory, cpus: cpus, cpuModel: cpu,
-                        append: append, markerFiles: markers, successExitCode: Int32(exit),
+                        append: append, markerFiles: markers, success: success,
                         totalTimeout: total, idleTimeout: idle, firmware: firmware, qemuArgs: extra, consoleInput: input)
     }
 

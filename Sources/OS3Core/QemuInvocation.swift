@@ -37,12 +37,40 @@ public struct QemuInvocation: Sendable, Equatable, Codable {
                  "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
         if let fw = lane.firmware { a += ["-bios", fw] }
         a += ["-kernel", kernel, "-append", kernelCommandLine]
+        a += endEvidenceArgs
         a += lane.qemuArgs
         return a
     }
 
     /// The same command, quoted for a POSIX shell, for humans to copy and paste.
-    public var shellCommand: String { argv.map(shellQuote).joined(separator: " ") }
+    public var shellCommand: String { replayArgv.map(shellQuote).joined(separator: " ") }
+}
+
+/// What os3ctl adds to learn how the guest ended, in QEMU's own words (docs/VERDICTS.md).
+extension QemuInvocation {
+    /// QEMU's machine protocol on fd 3, a socket os3ctl passes in already connected (no socket
+    /// file, no connect race): SHUTDOWN (guest-shutdown / guest-reset), GUEST_PANICKED, STOP.
+    public static let qmpArgs = ["-chardev", "socket,id=qmp,fd=3", "-mon", "chardev=qmp,mode=control"]
+
+    /// Whether QEMU starts paused (-S) until os3ctl has done the QMP handshake: QEMU sends events
+    /// only after it, so a guest that ends sooner would end without an account. Paid (a round trip
+    /// before the guest runs, docs/BENCHMARKS.md) only where the account is the pass evidence:
+    /// lanes that succeed by a clean poweroff.
+    public var startsPaused: Bool { lane.success == .poweroff }
+
+    /// `qmpArgs`, plus -S where the lane needs every event (`startsPaused`).
+    public var endEvidenceArgs: [String] { Self.qmpArgs + (startsPaused ? ["-S"] : []) }
+
+    /// The command without the QMP socket, which only os3ctl can pass in: what a human replays.
+    public var replayArgv: [String] {
+        var a = argv
+        if let i = a.indices.first(where: { a[$0] == Self.qmpArgs[0] && a.indices.contains($0 + 3) && Array(a[$0..<$0 + 4]) == Self.qmpArgs }) {
+            a.removeSubrange(i..<i + 4)
+            // Paused until a QMP "cont" that a replay has nobody to send.
+            if startsPaused, let s = a[i...].firstIndex(of: "-S") { a.remove(at: s) }
+        }
+        return a
+    }
 }
 
 /// Quotes a word for a POSIX shell (for display and replay commands only; os3ctl never runs a shell).

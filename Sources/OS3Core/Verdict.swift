@@ -7,6 +7,12 @@ public enum VerdictKind: String, Sendable, Codable, CaseIterable, Comparable {
     case orderViolated = "order-violated"
     case hang
     case timeout
+    /// QEMU reported a guest reset (a triple fault under -no-reboot).
+    case guestReset = "guest-reset"
+    /// QEMU reported a guest panic (the pvpanic device).
+    case guestPanic = "guest-panic"
+    /// QEMU stopped the VM and kept running (a KVM internal error, an emulation failure, an I/O error).
+    case vmStopped = "vm-stopped"
     case infraError = "infra-error"
     case skipped
     case interrupted
@@ -20,6 +26,9 @@ public enum VerdictKind: String, Sendable, Codable, CaseIterable, Comparable {
         case .orderViolated: 13
         case .hang: 14
         case .timeout: 15
+        case .guestReset: 16
+        case .guestPanic: 17
+        case .vmStopped: 18
         case .infraError: 20
         case .skipped: 30
         case .interrupted: 130
@@ -36,11 +45,14 @@ public enum VerdictKind: String, Sendable, Codable, CaseIterable, Comparable {
         case .orderViolated: 2
         case .missingMarkers: 3
         case .wrongExitCode: 4
-        case .timeout: 5
-        case .hang: 6
-        case .forbiddenMarker: 7
-        case .infraError: 8
-        case .interrupted: 9
+        case .guestReset: 5
+        case .timeout: 6
+        case .hang: 7
+        case .vmStopped: 8
+        case .guestPanic: 9
+        case .forbiddenMarker: 10
+        case .infraError: 11
+        case .interrupted: 12
         }
     }
 
@@ -60,6 +72,9 @@ public enum StopReason: String, Sendable, Codable, Equatable {
     case idleTimeout = "idle-timeout"
     case totalTimeout = "total-timeout"
     case interrupted
+    /// QEMU stopped the VM and kept running (QMP STOP, then query-status): the verdict is
+    /// QEMU's account of it (`vm-stopped`), not os3ctl's stop.
+    case vmStopped = "vm-stopped"
 }
 
 /// How libvirt saw a guest end (its lifecycle events): the evidence where QEMU's exit status cannot
@@ -67,8 +82,13 @@ public enum StopReason: String, Sendable, Codable, Equatable {
 public enum GuestLifecycle: String, Sendable, Codable, CaseIterable {
     /// STOPPED/failed: QEMU ended on its own — through isa-debug-exit (whatever the code) or a crash.
     case emulatorExited = "emulator-exited"
-    /// SHUTDOWN/guest or a reboot, then STOPPED: the guest reset or powered off (a triple fault looks like this).
+    /// A reboot, or SHUTDOWN/guest then STOPPED where a reset cannot be told from a poweroff: the
+    /// guest reset (a triple fault looks like this).
     case guestReset = "guest-reset"
+    /// SHUTDOWN/guest then STOPPED/shutdown, no reboot, in a lane that succeeds by poweroff.
+    case guestShutdown = "guest-shutdown"
+    /// SUSPENDED (I/O error, crashed, …) after the guest ran: QEMU stopped the VM; os3ctl ended it.
+    case vmStopped = "vm-stopped"
     /// CRASHED/panicked: the guest wrote to the panic device.
     case guestPanicked = "guest-panicked"
     /// STOPPED/destroyed by someone other than os3ctl.
@@ -85,6 +105,8 @@ public enum VerdictEvidence: String, Sendable, Codable, CaseIterable {
     case sentinelAndLifecycle = "sentinel+lifecycle"
     /// A libvirt lifecycle event alone: a guest reset (triple fault), the panic device, a destroy.
     case lifecycle
+    /// QEMU's own account over its machine protocol (QMP): a guest poweroff, reset or panic, a stopped VM.
+    case qmp
     /// The console: os3ctl stopped the guest (forbidden marker, hang, timeout, interrupt).
     case console
     /// QEMU or the domain never started.
@@ -108,10 +130,13 @@ public struct BootObservation: Sendable, Codable, Equatable {
     public var lifecycle: GuestLifecycle?
     /// Set when the evidence is gone (the serial log was deleted during the boot): why.
     public var evidenceLost: String?
+    /// What QEMU said about the guest's end (QMP events; libvirt's events where they are precise):
+    /// nil when it said nothing.
+    public var account: QemuAccount?
 
     public init(end: ProcessEnd?, stopReason: StopReason? = nil, hits: [String: MarkerHit] = [:],
                 forbidden: MarkerHit? = nil, consoleBytes: Int = 0, stderrTail: String = "",
-                lifecycle: GuestLifecycle? = nil, evidenceLost: String? = nil) {
+                lifecycle: GuestLifecycle? = nil, evidenceLost: String? = nil, account: QemuAccount? = nil) {
         self.end = end
         self.stopReason = stopReason
         self.hits = hits
@@ -120,6 +145,7 @@ public struct BootObservation: Sendable, Codable, Equatable {
         self.stderrTail = stderrTail
         self.lifecycle = lifecycle
         self.evidenceLost = evidenceLost
+        self.account = account
     }
 
     /// The one way a console's matcher becomes verdict input (both backends and `scan`): hits,
@@ -158,18 +184,26 @@ public struct Verdict: Sendable, Codable, Equatable {
 
     public static func skipped(_ why: String) -> Verdict { Verdict(kind: .skipped, detail: why) }
 
-    /// The verdict of one boot. A pass needs the lane's exit code AND every required marker
-    /// AND every order constraint: a missing marker is a check that silently did not run.
+    /// The verdict of one boot. A pass needs the lane's success form — QEMU exiting with its code,
+    /// or a clean guest poweroff QEMU reported — AND every required marker AND every order
+    /// constraint: a missing marker is a check that silently did not run.
+    /// How the boot ended is QEMU's own account (`EndEvidence`), never a guess from an exit 0.
     /// Where no exit code can be learned (`end == nil`, a libvirtd), the exit code's place is taken
     /// by the final sentinel (`sentinelID`) plus libvirt's account of the end (`lifecycle`).
-    public static func judge(_ o: BootObservation, markers: MarkerSet, successExitCode: Int32,
+    public static func judge(_ o: BootObservation, markers: MarkerSet, success: Lane.Success,
                              idleTimeout: Double, totalTimeout: Double) -> Verdict {
-        var v = decide(o, markers: markers, successExitCode: successExitCode, idleTimeout: idleTimeout, totalTimeout: totalTimeout)
+        var v = decide(o, markers: markers, success: success, idleTimeout: idleTimeout, totalTimeout: totalTimeout)
         v.missing = markers.required.map(\.id).filter { o.hits[$0] == nil }
         return v
     }
 
-    private static func decide(_ o: BootObservation, markers: MarkerSet, successExitCode: Int32,
+    /// The same for a lane that succeeds by QEMU's exit code.
+    public static func judge(_ o: BootObservation, markers: MarkerSet, successExitCode: Int32,
+                             idleTimeout: Double, totalTimeout: Double) -> Verdict {
+        judge(o, markers: markers, success: .exitCode(successExitCode), idleTimeout: idleTimeout, totalTimeout: totalTimeout)
+    }
+
+    private static func decide(_ o: BootObservation, markers: MarkerSet, success: Lane.Success,
                                idleTimeout: Double, totalTimeout: Double) -> Verdict {
         let missing = markers.required.map(\.id).filter { o.hits[$0] == nil }
         let missingNote = missing.isEmpty ? "" : "; missing: \(missing.joined(separator: ", "))"
@@ -193,36 +227,62 @@ public struct Verdict: Sendable, Codable, Equatable {
             return Verdict(kind: .timeout, detail: "still running after \(format(totalTimeout)) s (total timeout) while printing\(missingNote)", evidence: .console)
         case .interrupted?:
             return Verdict(kind: .interrupted, detail: "interrupted by the user\(missingNote)", evidence: .console)
-        case nil:
+        case .vmStopped?, nil:
             break
         }
         // A guest reset or panic makes libvirt end QEMU itself: its signal is libvirt's, the event says why.
         let libvirtEnded: Bool = switch o.end {
-        case nil, .signaled?: true
+        case nil, .signaled?: o.lifecycle != nil
         default: false
         }
-        if libvirtEnded, let verdict = judgeLifecycleFailure(o.lifecycle, missingNote: missingNote) { return verdict }
+        if libvirtEnded, o.lifecycle == .destroyed {
+            return Verdict(kind: .infraError, detail: "the domain was destroyed by someone other than os3ctl\(missingNote)", evidence: .lifecycle)
+        }
+        let account = o.account ?? (libvirtEnded ? o.lifecycle?.account : nil)
+        let accountSource: VerdictEvidence = o.lifecycle != nil ? .lifecycle : .qmp
+        let end = EndEvidence.of(end: o.end, account: account, stderrTail: o.stderrTail)
         var evidence = VerdictEvidence.exitCode
-        var passDetail = "exit code \(successExitCode) and all \(markers.required.count) required markers seen"
-        switch o.end {
-        case .failedToStart?:
-            fatalError("handled above")
-        case .signaled(let sig)?:
+        var passDetail: String
+        switch end {
+        case .guestPanic?:
+            return Verdict(kind: .guestPanic, detail: "\(end!.summary)\(missingNote)", evidence: accountSource)
+        case .vmStopped(let status, let tail)?:
+            let said = lastLines(tail).isEmpty ? "QEMU wrote nothing on stderr" : "QEMU: \(lastLines(tail))"
+            return Verdict(kind: .vmStopped, detail: "QEMU stopped the VM (run state \(status)) and os3ctl ended it: \(said)\(missingNote)",
+                           evidence: accountSource)
+        case .guestReset?:
+            return Verdict(kind: .guestReset, detail: "\(end!.summary)\(missingNote)", evidence: accountSource)
+        case .signalled(let sig)?:
             return Verdict(kind: .infraError, detail: "QEMU was killed by signal \(sig) (\(signalName(sig)))\(missingNote)", evidence: .exitCode)
         case .exited(let code)?:
-            if code != successExitCode {
-                // QEMU's own failures (bad option, no KVM) exit 1 before the guest says anything.
-                if code == 1 && o.consoleBytes == 0 && !o.stderrTail.isEmpty {
-                    return Verdict(kind: .infraError, detail: "QEMU exited 1 before the guest printed anything: \(lastLines(o.stderrTail))", evidence: .exitCode)
-                }
-                let meaning = code == 0 ? " (a triple fault or guest reset looks like this with -no-reboot)" : ""
-                return Verdict(kind: .wrongExitCode, detail: "QEMU exited \(code), expected \(successExitCode)\(meaning)\(missingNote)", evidence: .exitCode)
+            // QEMU's own failures (bad option, no KVM) exit 1 before the guest says anything.
+            if code == 1 && o.consoleBytes == 0 && !o.stderrTail.isEmpty {
+                return Verdict(kind: .infraError, detail: "QEMU exited 1 before the guest printed anything: \(lastLines(o.stderrTail))", evidence: .exitCode)
+            }
+            guard case .exitCode(code) = success else {
+                return Verdict(kind: .wrongExitCode, detail: "QEMU exited \(code), expected \(success.expectation)\(missingNote)", evidence: .exitCode)
             }
             if !missing.isEmpty {
-                return Verdict(kind: .missingMarkers, detail: "exit code \(successExitCode) but \(missing.count) required marker(s) never appeared: \(missing.joined(separator: ", "))", evidence: .exitCode)
+                return Verdict(kind: .missingMarkers, detail: "exit code \(code) but \(missing.count) required marker(s) never appeared: \(missing.joined(separator: ", "))", evidence: .exitCode)
             }
+            passDetail = "exit code \(code) and all \(markers.required.count) required markers seen"
+        case .unknown?:
+            return Verdict(kind: .wrongExitCode, detail: "\(end!.summary), expected \(success.expectation): no evidence of how it ended\(missingNote)", evidence: .exitCode)
+        case .guestShutdown?:
+            evidence = accountSource
+            guard success == .poweroff else {
+                return Verdict(kind: .wrongExitCode, detail: "\(end!.summary), expected \(success.expectation)\(missingNote)", evidence: evidence)
+            }
+            if !missing.isEmpty {
+                return Verdict(kind: .missingMarkers, detail: "the guest powered off cleanly but \(missing.count) required marker(s) never appeared: \(missing.joined(separator: ", "))", evidence: evidence)
+            }
+            passDetail = "the guest powered off cleanly (QEMU: SHUTDOWN guest-shutdown) and all \(markers.required.count) required markers seen"
         case nil:
             // No exit status over this connection: the kernel's final sentinel plus STOPPED/failed.
+            guard case .exitCode = success else {
+                let what = o.lifecycle.map { "libvirt reported '\($0.rawValue)'" } ?? "libvirt reported no end of the guest"
+                return Verdict(kind: .wrongExitCode, detail: "\(what), expected \(success.expectation)\(missingNote)", evidence: .lifecycle)
+            }
             guard o.lifecycle == .emulatorExited else {
                 let what = o.lifecycle.map { "libvirt reported '\($0.rawValue)'" } ?? "libvirt reported no end of the guest"
                 return Verdict(kind: .infraError, detail: "no exit code over this connection and \(what)\(missingNote)", evidence: .lifecycle)
@@ -248,18 +308,17 @@ public struct Verdict: Sendable, Codable, Equatable {
         }
         return Verdict(kind: .pass, detail: passDetail, evidence: evidence)
     }
+}
 
-    /// The lifecycle events that decide a failure by themselves.
-    private static func judgeLifecycleFailure(_ lifecycle: GuestLifecycle?, missingNote: String) -> Verdict? {
-        switch lifecycle {
-        case .guestReset?:
-            return Verdict(kind: .wrongExitCode, detail: "the guest reset or powered off (libvirt SHUTDOWN/guest then STOPPED; a triple fault looks like this)\(missingNote)", evidence: .lifecycle)
-        case .guestPanicked?:
-            return Verdict(kind: .forbiddenMarker, detail: "the guest panicked: libvirt reported CRASHED/panicked from the panic device\(missingNote)", evidence: .lifecycle)
-        case .destroyed?:
-            return Verdict(kind: .infraError, detail: "the domain was destroyed by someone other than os3ctl\(missingNote)", evidence: .lifecycle)
-        default:
-            return nil
+extension GuestLifecycle {
+    /// What libvirt's classification says QEMU reported, where it decides by itself.
+    var account: QemuAccount? {
+        switch self {
+        case .guestReset: .shutdown(reason: "guest-reset")
+        case .guestShutdown: .shutdown(reason: "guest-shutdown")
+        case .guestPanicked: .panicked
+        case .vmStopped: .stopped(status: "paused")
+        case .emulatorExited, .destroyed, .other: nil
         }
     }
 }

@@ -396,7 +396,7 @@ struct LibvirtBoot {
     private func finish(_ observation: BootObservation, matcher: MarkerMatcher, dir: String, serialPath: String,
                         startedAt: String, duration: Double, name: String, stopLatency: Double? = nil) -> RunRecord {
         let lane = invocation.lane
-        let verdict = Verdict.judge(observation, markers: markers, successExitCode: lane.successExitCode,
+        let verdict = Verdict.judge(observation, markers: markers, success: lane.success,
                                     idleTimeout: lane.idleTimeout, totalTimeout: lane.totalTimeout)
         let record = RunRecord(lane: lane.name, laneFile: lane.file, kernel: invocation.kernel, argv: [],
                                kernelCommandLine: invocation.kernelCommandLine, runDirectory: dir, serialLog: serialPath,

@@ -37,13 +37,16 @@ public final class StartedQemu: @unchecked Sendable {
     public let startedAt: String
     /// os3ctl's read end of serial.log, and of QEMU's stderr; its write end of QEMU's stdin.
     let consoleRead: Int32, errRead: Int32, inWrite: Int32
+    /// os3ctl's end of QEMU's QMP socket (QEMU's fd 3), or -1 when argv asks for none.
+    let qmpFD: Int32
     private let lock = Lock()
     private var closed = false
     private var adopted = false
 
     private init(argv: [String], statePath: String, directory: String, spawned: Result<ChildProcess, any Error>,
-                 start: Double, startedAt: String, consoleRead: Int32, errRead: Int32, inWrite: Int32) {
+                 start: Double, startedAt: String, consoleRead: Int32, errRead: Int32, inWrite: Int32, qmpFD: Int32 = -1) {
         self.argv = argv
+        self.qmpFD = qmpFD
         self.statePath = statePath
         self.directory = directory
         self.spawned = spawned
@@ -62,11 +65,24 @@ public final class StartedQemu: @unchecked Sendable {
             throw OS3Error(.io, "cannot create \(dir)/serial.log and QEMU's pipes: \(String(cString: strerror(errno)))")
         }
         let (consoleWrite, consoleRead, stdinRead, stdinWrite, stderrRead, stderrWrite) = (fds[0], fds[1], fds[2], fds[3], fds[4], fds[5])
+        var qmp: (ours: Int32, qemus: Int32) = (-1, -1)
+        if usesQmp(argv) {
+            do { qmp = try QmpChannel.socketPair() } catch {
+                for fd in fds { close(fd) }
+                throw error
+            }
+        }
         let start = Clock.now
-        let spawned = Result { try ChildProcess.spawn(argv, stdin: stdinRead, stdout: consoleWrite, stderr: stderrWrite) }
+        let spawned = Result { try ChildProcess.spawn(argv, stdin: stdinRead, stdout: consoleWrite, stderr: stderrWrite, fd3: qmp.qemus) }
         close(consoleWrite); close(stderrWrite); close(stdinRead)
+        if qmp.qemus >= 0 { close(qmp.qemus) }
         return StartedQemu(argv: argv, statePath: state.path, directory: dir, spawned: spawned.mapError { $0 }, start: start,
-                           startedAt: startedAt, consoleRead: consoleRead, errRead: stderrRead, inWrite: stdinWrite)
+                           startedAt: startedAt, consoleRead: consoleRead, errRead: stderrRead, inWrite: stdinWrite, qmpFD: qmp.ours)
+    }
+
+    /// Whether argv gives QEMU the QMP socket on fd 3 (`QemuInvocation.qmpArgs`).
+    public static func usesQmp(_ argv: [String]) -> Bool {
+        argv.contains(QemuInvocation.qmpArgs[1])
     }
 
     /// A QEMU some earlier step started (COS3Early, before Swift ran), with its run directory, the
@@ -84,6 +100,8 @@ public final class StartedQemu: @unchecked Sendable {
     /// Whether this is the QEMU a boot of `argv` in `state` would start now.
     func matches(_ argv: [String], state: StateDirectory) -> Bool {
         guard self.argv == argv, statePath == state.path else { return false }
+        // An early start has no QMP socket to hand over: QEMU must be one os3ctl started itself.
+        guard qmpFD >= 0 || !Self.usesQmp(argv) else { return false }
         guard let executable else { return true }
         return argv.first.flatMap(resolveExecutable).map(absolutePath) == executable
     }
@@ -110,6 +128,7 @@ public final class StartedQemu: @unchecked Sendable {
         guard !closed else { return }
         closed = true
         close(inWrite); close(consoleRead); close(errRead)
+        if qmpFD >= 0 { close(qmpFD) }
     }
 }
 
@@ -203,6 +222,8 @@ public struct BootRunner: Sendable {
                           duration: Clock.now - start)
         }
         _ = fcntl(errRead, F_SETFL, fcntl(errRead, F_GETFL) | O_NONBLOCK)
+        // QEMU's own account of how the guest ends (answered as QEMU greets, while it starts).
+        let qmp = qemu.qmpFD >= 0 ? QmpChannel(fd: qemu.qmpFD, resumeAfterHandshake: invocation.startsPaused) : nil
         onEvent(.started(pid: child.pid, runDirectory: dir, markers: markers))
         // Hand the set-up's freed memory back to the kernel now, while QEMU starts: what is left
         // mapped at exit is torn down on the critical path (expensive on this kind of host).
@@ -277,7 +298,7 @@ public struct BootRunner: Sendable {
         // descriptor waits for an RCU grace period, measured at up to 7 ms, on the way out.)
         var interval = consoleInterval
         var fds: [pollfd] = []
-        fds.reserveCapacity(3)
+        fds.reserveCapacity(4)
         while end == nil && stopReason == nil {
             let now = Clock.now
             let idleDeadline = lastOutput + lane.idleTimeout
@@ -296,7 +317,8 @@ public struct BootRunner: Sendable {
             if errOpen { fds.append(pollfd(fd: errRead, events: Int16(POLLIN), revents: 0)) }
             if child.exitFD >= 0 { fds.append(pollfd(fd: child.exitFD, events: Int16(POLLIN), revents: 0)) }
             if interruptFD >= 0 { fds.append(pollfd(fd: interruptFD, events: Int16(POLLIN), revents: 0)) }
-            // QEMU's exit, its stderr and an interrupt wake the loop at once.
+            if let qmp, !qmp.closed { fds.append(pollfd(fd: qmp.fd, events: Int16(POLLIN), revents: 0)) }
+            // QEMU's exit, its stderr, a QMP message and an interrupt wake the loop at once.
             let r = Glibc.poll(&fds, nfds_t(fds.count), Int32(max(1, min(wait, interval) * 1000).rounded(.up)))
             if r < 0 && errno != EINTR { break }
             interval = drainConsole() ? consoleInterval : min(interval * 2, quietInterval)
@@ -313,6 +335,13 @@ public struct BootRunner: Sendable {
             }
             // Read only when poll says there is something (one system call less per round).
             if errOpen, fds.contains(where: { $0.fd == errRead && $0.revents != 0 }) { errOpen = drainStderr() }
+            // QEMU stopped the VM and waits (a KVM internal error): end the boot now, not at the idle timeout.
+            if let qmp, fds.contains(where: { $0.fd == qmp.fd && $0.revents != 0 }), qmp.service() {
+                Trace.mark("QMP: VM stopped")
+                stopReason = .vmStopped
+                verdictTime = Clock.now
+                break
+            }
             if Interrupts.signal != nil { stopReason = .interrupted; verdictTime = Clock.now; break }
             // With a pidfd, waitpid only once it says the child is gone; without, every round.
             let exited = child.exitFD < 0 || fds.contains { $0.fd == child.exitFD && $0.revents != 0 }
@@ -320,6 +349,8 @@ public struct BootRunner: Sendable {
                 // The guest may have written its last bytes just before exiting: take them all.
                 drainConsole()
                 if errOpen { errOpen = drainStderr() }
+                // QEMU sent its SHUTDOWN just before exiting: read it too.
+                qmp?.service()
                 end = e
                 Trace.mark("QEMU exit seen")
                 verdictTime = Clock.now
@@ -336,10 +367,12 @@ public struct BootRunner: Sendable {
         }
         drainConsole()
         if errOpen { _ = drainStderr() }
+        qmp?.service()
         let now = Clock.now
-        let observation = BootEnd.observe(&matcher, at: now - start, end: end ?? child.wait(), stopReason: stopReason,
+        var observation = BootEnd.observe(&matcher, at: now - start, end: end ?? child.wait(), stopReason: stopReason,
                                           stderrTail: String(decoding: stderrTail, as: UTF8.self), console: consoleRead,
                                           runDirectory: dir, onEvent: onEvent)
+        observation.account = qmp?.account
         return finish(observation, markers: markers, dir: dir, serialPath: serialPath, startedAt: startedAt,
                       duration: (verdictTime ?? now) - start, stopLatency: stopLatency)
     }
@@ -347,7 +380,7 @@ public struct BootRunner: Sendable {
     private func finish(_ observation: BootObservation, markers: MarkerSet, dir: String, serialPath: String,
                         startedAt: String, duration: Double, stopLatency: Double? = nil) -> RunRecord {
         let lane = invocation.lane
-        let verdict = Verdict.judge(observation, markers: markers, successExitCode: lane.successExitCode,
+        let verdict = Verdict.judge(observation, markers: markers, success: lane.success,
                                     idleTimeout: lane.idleTimeout, totalTimeout: lane.totalTimeout)
         let record = RunRecord(lane: lane.name, laneFile: lane.file, kernel: invocation.kernel, argv: invocation.argv,
                                kernelCommandLine: invocation.kernelCommandLine, runDirectory: dir, serialLog: serialPath,

@@ -23,8 +23,9 @@ public final class ChildProcess: @unchecked Sendable {
         if exitFD >= 0 { close(exitFD) }
     }
 
-    /// Starts `argv[0]` (an absolute path or a name looked up in PATH).
-    public static func spawn(_ argv: [String], stdin: Int32 = -1, stdout: Int32 = -1, stderr: Int32 = -1,
+    /// Starts `argv[0]` (an absolute path or a name looked up in PATH). `fd3`, if given, is the
+    /// child's fd 3 (QEMU's QMP socket); no other descriptor of os3ctl's reaches the child.
+    public static func spawn(_ argv: [String], stdin: Int32 = -1, stdout: Int32 = -1, stderr: Int32 = -1, fd3: Int32 = -1,
                              environment: [String: String]? = nil, directory: String? = nil) throws -> ChildProcess {
         guard let first = argv.first else { throw OS3Error(.usage, "empty command") }
         guard let path = resolveExecutable(first) else {
@@ -33,7 +34,7 @@ public final class ChildProcess: @unchecked Sendable {
         // nil: the child inherits os3ctl's environment as it is (`environ`).
         let env = environment?.map { "\($0.key)=\($0.value)" }
         let (pid, err) = Spawner.shared.spawn(path: path, argv: argv, env: env, cwd: directory,
-                                              fds: (stdin, stdout, stderr))
+                                              fds: (stdin, stdout, stderr), fd3: fd3)
         guard pid > 0 else { throw SpawnError(errno: err, program: first) }
         return ChildProcess(pid: pid)
     }
@@ -164,6 +165,7 @@ final class Spawner: @unchecked Sendable {
         var env: [String]?
         var cwd: String?
         var fds: (Int32, Int32, Int32)
+        var fd3: Int32
         var done: (pid_t, Int32) -> Void
     }
 
@@ -173,11 +175,11 @@ final class Spawner: @unchecked Sendable {
 
     private init() {}
 
-    func spawn(path: String, argv: [String], env: [String]?, cwd: String?, fds: (Int32, Int32, Int32)) -> (pid_t, Int32) {
+    func spawn(path: String, argv: [String], env: [String]?, cwd: String?, fds: (Int32, Int32, Int32), fd3: Int32 = -1) -> (pid_t, Int32) {
         // The main thread lives as long as os3ctl, so it may fork itself: no hand-over to the
         // spawner thread (two wake-ups, each late by a scheduler slice on a loaded host).
         if os3_is_main_thread() == 1 {
-            return Self.forkExec(Request(path: path, argv: argv, env: env, cwd: cwd, fds: fds) { _, _ in })
+            return Self.forkExec(Request(path: path, argv: argv, env: env, cwd: cwd, fds: fds, fd3: fd3) { _, _ in })
         }
         let semaphore = DispatchSemaphore(value: 0)
         nonisolated(unsafe) var result: (pid_t, Int32) = (-1, 0)
@@ -186,7 +188,7 @@ final class Spawner: @unchecked Sendable {
             threadStarted = true
             startThread(name: "os3ctl-spawner") { [unowned self] in self.loop() }
         }
-        queue.append(Request(path: path, argv: argv, env: env, cwd: cwd, fds: fds) { pid, err in
+        queue.append(Request(path: path, argv: argv, env: env, cwd: cwd, fds: fds, fd3: fd3) { pid, err in
             result = (pid, err)
             semaphore.signal()
         })
@@ -216,9 +218,9 @@ final class Spawner: @unchecked Sendable {
         }
         var err: Int32 = 0
         let pid = cArgs.withUnsafeMutableBufferPointer { a in
-            guard cEnv != nil else { return os3_spawn(r.path, a.baseAddress, environ, r.cwd, r.fds.0, r.fds.1, r.fds.2, &err) }
+            guard cEnv != nil else { return os3_spawn_with_fd3(r.path, a.baseAddress, environ, r.cwd, r.fds.0, r.fds.1, r.fds.2, r.fd3, &err) }
             return cEnv!.withUnsafeMutableBufferPointer { e in
-                os3_spawn(r.path, a.baseAddress, e.baseAddress, r.cwd, r.fds.0, r.fds.1, r.fds.2, &err)
+                os3_spawn_with_fd3(r.path, a.baseAddress, e.baseAddress, r.cwd, r.fds.0, r.fds.1, r.fds.2, r.fd3, &err)
             }
         }
         return (pid, err)

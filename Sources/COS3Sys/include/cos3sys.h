@@ -8,6 +8,10 @@
 /// `cwd` may be NULL. Returns the pid, or -1 with the child's exec errno in *child_errno.
 pid_t os3_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
                 int stdin_fd, int stdout_fd, int stderr_fd, int *child_errno);
+/// The same, with `fd3` (if >= 0) becoming the child's fd 3 and surviving the exec (QEMU's QMP
+/// socket: `-chardev socket,fd=3`); -1 gives exactly os3_spawn.
+pid_t os3_spawn_with_fd3(const char *path, char *const argv[], char *const envp[], const char *cwd,
+                         int stdin_fd, int stdout_fd, int stderr_fd, int fd3, int *child_errno);
 
 /// pidfd_open(2): a descriptor that polls readable when the process exits. -1 if unsupported.
 int os3_pidfd_open(pid_t pid);
