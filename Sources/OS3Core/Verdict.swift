@@ -247,7 +247,7 @@ public struct Verdict: Sendable, Codable, Equatable {
         case .guestPanic?:
             return Verdict(kind: .guestPanic, detail: "\(end!.summary)\(missingNote)", evidence: accountSource)
         case .vmStopped(let status, let tail)?:
-            let said = lastLines(tail).isEmpty ? "QEMU wrote nothing on stderr" : "QEMU: \(lastLines(tail))"
+            let said = errorLines(tail).isEmpty ? "QEMU wrote nothing on stderr" : "QEMU: \(errorLines(tail))"
             return Verdict(kind: .vmStopped, detail: "QEMU stopped the VM (run state \(status)) and os3ctl ended it: \(said)\(missingNote)",
                            evidence: accountSource)
         case .guestReset?:
@@ -332,6 +332,19 @@ func format(_ seconds: Double) -> String {
 func lastLines(_ text: String, count: Int = 3) -> String {
     let lines = text.split(separator: "\n").map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
     return lines.isEmpty ? text : lines.suffix(count).joined(separator: " / ")
+}
+
+/// QEMU's words about a VM it stopped: its error lines ("KVM internal error. Suberror: 1",
+/// "emulation failure") rather than the register dump after them, and never the "terminating on
+/// signal" os3ctl's own stop adds.
+func errorLines(_ text: String) -> String {
+    let lines = text.split(separator: "\n").map { $0.trimmingSpaces() }
+        .filter { !$0.isEmpty && !$0.contains("terminating on signal") }
+    let errors = lines.filter { line in
+        let l = line.lowercased()
+        return l.contains("error") || l.contains("failure") || l.contains("fail")
+    }
+    return (errors.isEmpty ? Array(lines.suffix(3)) : Array(errors.prefix(3))).joined(separator: " / ")
 }
 
 public func signalName(_ sig: Int32) -> String {

@@ -109,6 +109,10 @@ func kmain(startInfo: UInt64) {
     if commandLine.flag("os3.timing") { Timing.reportMultitasking() }
     randomness.failIfFlakeInjected()
 
+    if commandLine.flag("os3.poweroff") {
+        Console.write("os3: ALL OK\n")
+        PowerOff.now()
+    }
     switch commandLine.decimal(forKey: "os3.exit") {
     case .absent:
         Console.write("os3: ALL OK\n")
