@@ -27,6 +27,7 @@
     X(virDomainFree) \
     X(virDomainGetMetadata) \
     X(virDomainGetName) \
+    X(virDomainGetState) \
     X(virDomainGetXMLDesc) \
     X(virDomainResume) \
     X(virEventRegisterDefaultImpl) \

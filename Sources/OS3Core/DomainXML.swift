@@ -174,6 +174,15 @@ public enum DomainXML {
     /// lane names one, direct kernel boot with the command line, a pty serial console, no other
     /// devices, `isa-debug-exit`, an ISA panic device, and destroy on poweroff, reboot and crash (a
     /// triple fault must end the run). Every value from the outside is escaped.
+    /// What libvirt does when the guest powers off, resets or crashes. Destroy, so that the run
+    /// ends — except a reset in a lane that passes by poweroff: libvirt reports a guest reset under
+    /// `destroy` (QEMU's -no-reboot) as SHUTDOWN/guest, exactly like a poweroff; under `restart`
+    /// it is a REBOOT event (os3ctl then destroys the domain), so SHUTDOWN/guest means a poweroff.
+    static func lifecycleActions(_ lane: Lane) -> String {
+        let reboot = lane.success == .poweroff ? "restart" : "destroy"
+        return "  <on_poweroff>destroy</on_poweroff>\n  <on_reboot>\(reboot)</on_reboot>\n  <on_crash>destroy</on_crash>\n"
+    }
+
     public static func render(_ spec: DomainSpec) throws -> String {
         let lane = spec.lane
         let cpu = try DomainCPU.parse(lane.cpuModel)
@@ -201,7 +210,7 @@ public enum DomainXML {
         // microvm has no ACPI tables to offer; pc and q35 keep them as QEMU's defaults do.
         if !microvm { x += "  <features>\n    <acpi/>\n  </features>\n" }
         x += cpu.xml
-        x += "  <on_poweroff>destroy</on_poweroff>\n  <on_reboot>destroy</on_reboot>\n  <on_crash>destroy</on_crash>\n"
+        x += lifecycleActions(lane)
         x += "  <devices>\n"
         if let emulator = spec.emulator { x += "    <emulator>\(Reports.xml(emulator))</emulator>\n" }
         // Only the devices asked for: no USB (microvm has no PCI bus for it), no balloon, no graphics.

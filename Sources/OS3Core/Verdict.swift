@@ -238,20 +238,25 @@ public struct Verdict: Sendable, Codable, Equatable {
         if libvirtEnded, o.lifecycle == .destroyed {
             return Verdict(kind: .infraError, detail: "the domain was destroyed by someone other than os3ctl\(missingNote)", evidence: .lifecycle)
         }
-        let account = o.account ?? (libvirtEnded ? o.lifecycle?.account : nil)
+        let account = o.account ?? o.lifecycle?.account
         let accountSource: VerdictEvidence = o.lifecycle != nil ? .lifecycle : .qmp
         let end = EndEvidence.of(end: o.end, account: account, stderrTail: o.stderrTail)
+        /// What was said, in the words of whoever said it (QEMU over QMP, or libvirt's events).
+        func said(_ e: EndEvidence) -> String {
+            if o.account == nil, let words = o.lifecycle?.summary { return words }
+            return e.summary
+        }
         var evidence = VerdictEvidence.exitCode
         var passDetail: String
         switch end {
         case .guestPanic?:
-            return Verdict(kind: .guestPanic, detail: "\(end!.summary)\(missingNote)", evidence: accountSource)
+            return Verdict(kind: .guestPanic, detail: "\(said(end!))\(missingNote)", evidence: accountSource)
         case .vmStopped(let status, let tail)?:
             let said = errorLines(tail).isEmpty ? "QEMU wrote nothing on stderr" : "QEMU: \(errorLines(tail))"
             return Verdict(kind: .vmStopped, detail: "QEMU stopped the VM (run state \(status)) and os3ctl ended it: \(said)\(missingNote)",
                            evidence: accountSource)
         case .guestReset?:
-            return Verdict(kind: .guestReset, detail: "\(end!.summary)\(missingNote)", evidence: accountSource)
+            return Verdict(kind: .guestReset, detail: "\(said(end!))\(missingNote)", evidence: accountSource)
         case .signalled(let sig)?:
             return Verdict(kind: .infraError, detail: "QEMU was killed by signal \(sig) (\(signalName(sig)))\(missingNote)", evidence: .exitCode)
         case .exited(let code)?:
@@ -267,16 +272,16 @@ public struct Verdict: Sendable, Codable, Equatable {
             }
             passDetail = "exit code \(code) and all \(markers.required.count) required markers seen"
         case .unknown?:
-            return Verdict(kind: .wrongExitCode, detail: "\(end!.summary), expected \(success.expectation): no evidence of how it ended\(missingNote)", evidence: .exitCode)
+            return Verdict(kind: .wrongExitCode, detail: "\(said(end!)), expected \(success.expectation): no evidence of how it ended\(missingNote)", evidence: .exitCode)
         case .guestShutdown?:
             evidence = accountSource
             guard success == .poweroff else {
-                return Verdict(kind: .wrongExitCode, detail: "\(end!.summary), expected \(success.expectation)\(missingNote)", evidence: evidence)
+                return Verdict(kind: .wrongExitCode, detail: "\(said(end!)), expected \(success.expectation)\(missingNote)", evidence: evidence)
             }
             if !missing.isEmpty {
                 return Verdict(kind: .missingMarkers, detail: "the guest powered off cleanly but \(missing.count) required marker(s) never appeared: \(missing.joined(separator: ", "))", evidence: evidence)
             }
-            passDetail = "the guest powered off cleanly (QEMU: SHUTDOWN guest-shutdown) and all \(markers.required.count) required markers seen"
+            passDetail = "\(said(.guestShutdown)) and all \(markers.required.count) required markers seen"
         case nil:
             // No exit status over this connection: the kernel's final sentinel plus STOPPED/failed.
             guard case .exitCode = success else {
@@ -311,6 +316,17 @@ public struct Verdict: Sendable, Codable, Equatable {
 }
 
 extension GuestLifecycle {
+    /// For details, where libvirt's events are the account.
+    var summary: String? {
+        switch self {
+        case .guestReset: "the guest reset or powered off (libvirt: SHUTDOWN/guest or REBOOT; a triple fault looks like this)"
+        case .guestShutdown: "the guest powered off cleanly (libvirt: SHUTDOWN/guest, and a reset would have been a REBOOT)"
+        case .guestPanicked: "the guest panicked (libvirt: CRASHED/panicked from the panic device)"
+        case .vmStopped: "QEMU stopped the VM (libvirt: SUSPENDED after the guest ran)"
+        case .emulatorExited, .destroyed, .other: nil
+        }
+    }
+
     /// What libvirt's classification says QEMU reported, where it decides by itself.
     var account: QemuAccount? {
         switch self {

@@ -269,7 +269,8 @@ struct LibvirtBoot {
         var end: ProcessEnd?
         var exitUnknown = false
         var stopped = false
-        var lifecycle = LifecycleTracker()
+        var lifecycle = LifecycleTracker(resetIsReboot: lane.success == .poweroff)
+        var account: QemuAccount?
         var forbiddenAt: Double?
 
         func feed(_ bytes: [UInt8], at now: Double) {
@@ -352,6 +353,15 @@ struct LibvirtBoot {
             follow()
             handle(mailbox.take())
             if stopReason != nil || guestOver { break }
+            // A reset in a domain that restarts on reboot: the boot is over (os3ctl destroys it).
+            if lifecycle.rebooted && lifecycle.resetIsReboot { verdictTime = Clock.now; break }
+            // QEMU paused the VM on its own (I/O error, KVM internal error): over now, not at the idle timeout.
+            if lifecycle.suspendedByQemu {
+                account = .stopped(status: pausedReason(dom))
+                stopReason = .vmStopped
+                verdictTime = Clock.now
+                break
+            }
             let now = Clock.now
             if Interrupts.signal != nil { stopReason = .interrupted; verdictTime = now; break }
             let idleDeadline = lastOutput + lane.idleTimeout
@@ -361,6 +371,8 @@ struct LibvirtBoot {
             let left = min(idleDeadline, totalDeadline) - now
             wait(Int32(min(left * 1000, 1000).rounded(.up)))
         }
+        // The reset restarted the guest: take it down before it runs again for long.
+        if lifecycle.rebooted && lifecycle.resetIsReboot { destroy() }
         if stopReason == .forbiddenMarker, let at = forbiddenAt {
             // Give the panic line a moment to finish so the report shows all of it.
             while matcher.forbiddenLineIncomplete && Clock.now < at + backend.forbiddenLineGrace {
@@ -385,10 +397,11 @@ struct LibvirtBoot {
         let stopLatency = stopReason != nil && guestOver ? max(0, Clock.now - (verdictTime ?? Clock.now)) : nil
         destroy()
         let now = Clock.now
-        let observation = BootEnd.observe(&matcher, at: now - start, end: reaper != nil && !exitUnknown ? end : nil,
+        var observation = BootEnd.observe(&matcher, at: now - start, end: reaper != nil && !exitUnknown ? end : nil,
                                           stopReason: stopReason, stderrTail: qemuLogTail(name) ?? "",
                                           lifecycle: lifecycle.classification, console: remote ? log : tail?.descriptor ?? -1,
                                           runDirectory: dir, onEvent: onEvent)
+        observation.account = account
         return finish(observation, matcher: matcher, dir: dir, serialPath: serialPath, startedAt: startedAt,
                       duration: (verdictTime ?? now) - start, name: name, stopLatency: stopLatency)
     }
@@ -411,12 +424,23 @@ struct LibvirtBoot {
     private func qemuLogTail(_ name: String) -> String? {
         guard let path = hypervisor.qemuLog(domain: name), let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
         let lines = text.split(separator: "\n").filter { !$0.hasPrefix("2") && !$0.contains("=") && !$0.hasPrefix("-") && !$0.hasPrefix("/") }
-        return lines.suffix(5).joined(separator: "\n")
+        // Enough lines for QEMU's error above a register dump ("KVM internal error", then ~30 lines).
+        return lines.suffix(40).joined(separator: "\n")
     }
 
     private func copyQemuLog(_ name: String, to dir: String) {
         guard let path = hypervisor.qemuLog(domain: name) else { return }
         try? FileManager.default.copyItem(atPath: path, toPath: "\(dir)/qemu.log")
+    }
+
+    /// Why libvirt says the domain is paused (virDomainGetState), in libvirt's words.
+    private func pausedReason(_ dom: OpaquePointer) -> String {
+        var state: Int32 = 0, reason: Int32 = 0
+        guard virDomainGetState(dom, &state, &reason, 0) == 0 else { virResetLastError(); return "paused" }
+        guard state == Int32(VIR_DOMAIN_PAUSED.rawValue) else { return "state \(state)" }
+        let names = ["unknown", "user", "migration", "save", "dump", "ioerror", "watchdog", "from-snapshot", "shutting-down",
+                     "snapshot", "crashed", "starting-up", "postcopy", "postcopy-failed", "api-error"]
+        return "paused: \(names.at(reason) ?? "reason \(reason)")"
     }
 
     /// The host path of the domain's pty serial port, once it runs.
@@ -478,17 +502,31 @@ struct LibvirtBoot {
 struct LifecycleTracker {
     var events: [(event: Int32, detail: Int32)] = []
     var rebooted = false
+    /// The domain restarts on a reset (`on_reboot=restart`, lanes that pass by poweroff): a reset
+    /// is a REBOOT event, and SHUTDOWN/guest can only be a poweroff.
+    var resetIsReboot = false
 
     mutating func record(event: Int32, detail: Int32) { events.append((event, detail)) }
+
+    /// QEMU paused the VM after it ran (SUSPENDED after the last RESUMED: os3ctl never pauses a
+    /// running guest; the domain is created paused, which comes before its RESUMED).
+    var suspendedByQemu: Bool {
+        let suspended = Int32(VIR_DOMAIN_EVENT_SUSPENDED.rawValue), resumed = Int32(VIR_DOMAIN_EVENT_RESUMED.rawValue)
+        guard let s = events.lastIndex(where: { $0.event == suspended }), let r = events.lastIndex(where: { $0.event == resumed }) else { return false }
+        return s > r
+    }
 
     var classification: GuestLifecycle? {
         let crashed = Int32(VIR_DOMAIN_EVENT_CRASHED.rawValue), stopped = Int32(VIR_DOMAIN_EVENT_STOPPED.rawValue)
         let shutdown = Int32(VIR_DOMAIN_EVENT_SHUTDOWN.rawValue)
         if events.contains(where: { $0.event == crashed }) { return .guestPanicked }
-        guard let stop = events.last(where: { $0.event == stopped }) else { return nil }
-        if rebooted || events.contains(where: { $0.event == shutdown && $0.detail == Int32(VIR_DOMAIN_EVENT_SHUTDOWN_GUEST.rawValue) }) {
-            return .guestReset
+        if rebooted { return .guestReset }
+        if suspendedByQemu { return .vmStopped }
+        // The guest's own shutdown decides even if STOPPED comes after QEMU's reaped exit.
+        if events.contains(where: { $0.event == shutdown && $0.detail == Int32(VIR_DOMAIN_EVENT_SHUTDOWN_GUEST.rawValue) }) {
+            return resetIsReboot ? .guestShutdown : .guestReset
         }
+        guard let stop = events.last(where: { $0.event == stopped }) else { return nil }
         switch UInt32(stop.detail) {
         case VIR_DOMAIN_EVENT_STOPPED_FAILED.rawValue: return .emulatorExited
         case VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN.rawValue: return .guestReset

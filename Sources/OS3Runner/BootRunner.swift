@@ -57,7 +57,8 @@ public final class StartedQemu: @unchecked Sendable {
         self.inWrite = inWrite
     }
 
-    public static func start(_ argv: [String], state: StateDirectory, label: String) throws -> StartedQemu {
+    /// `resume`: QEMU starts paused (-S) and the QMP handshake ends with `cont`.
+    public static func start(_ argv: [String], state: StateDirectory, label: String, resume: Bool = false) throws -> StartedQemu {
         let startedAt = iso8601.string(from: Date())
         let dir = try state.makeRunDirectory(label: label)
         var fds = [Int32](repeating: -1, count: 6)
@@ -67,8 +68,12 @@ public final class StartedQemu: @unchecked Sendable {
         let (consoleWrite, consoleRead, stdinRead, stdinWrite, stderrRead, stderrWrite) = (fds[0], fds[1], fds[2], fds[3], fds[4], fds[5])
         var qmp: (ours: Int32, qemus: Int32) = (-1, -1)
         if usesQmp(argv) {
-            do { qmp = try QmpChannel.socketPair() } catch {
+            do {
+                qmp = try QmpChannel.socketPair()
+                try QmpChannel.sendHandshake(qmp.ours, resume: resume)
+            } catch {
                 for fd in fds { close(fd) }
+                if qmp.ours >= 0 { close(qmp.ours); close(qmp.qemus) }
                 throw error
             }
         }
@@ -184,7 +189,7 @@ public struct BootRunner: Sendable {
             Trace.mark("early QEMU adopted")
         } else {
             prestarted?.discard()
-            qemu = try StartedQemu.start(argv, state: state, label: lane.name)
+            qemu = try StartedQemu.start(argv, state: state, label: lane.name, resume: invocation.startsPaused)
             Trace.mark("QEMU started")
         }
         let (spawned, start, startedAt, dir) = (qemu.spawned, qemu.start, qemu.startedAt, qemu.directory)
@@ -223,7 +228,7 @@ public struct BootRunner: Sendable {
         }
         _ = fcntl(errRead, F_SETFL, fcntl(errRead, F_GETFL) | O_NONBLOCK)
         // QEMU's own account of how the guest ends (answered as QEMU greets, while it starts).
-        let qmp = qemu.qmpFD >= 0 ? QmpChannel(fd: qemu.qmpFD, resumeAfterHandshake: invocation.startsPaused) : nil
+        let qmp = qemu.qmpFD >= 0 ? QmpChannel(fd: qemu.qmpFD) : nil
         onEvent(.started(pid: child.pid, runDirectory: dir, markers: markers))
         // Hand the set-up's freed memory back to the kernel now, while QEMU starts: what is left
         // mapped at exit is torn down on the critical path (expensive on this kind of host).

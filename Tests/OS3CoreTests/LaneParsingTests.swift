@@ -141,4 +141,35 @@ struct LaneParsingTests {
         let e = try #require(Self.error(Self.good + "\n[console-input]\ntext = \"\"\n"))
         #expect(e.line == 17)
     }
+
+    @Test("success = \"poweroff\" makes a lane pass by a clean guest poweroff instead of an exit code")
+    func successPoweroff() throws {
+        let lane = try Lane.parse(name: "off", file: "lanes/off.toml",
+                                  text: Self.good.replacingAll("success-exit = 33", with: "success = \"poweroff\""))
+        #expect(lane.success == .poweroff)
+        #expect(lane.successExitCode == nil)
+        #expect(try Lane.parse(name: "big", file: "lanes/big.toml", text: Self.good).success == .exitCode(33))
+    }
+
+    @Test("success and success-exit together are refused at the line of success, with the fix")
+    func successBothForms() throws {
+        let e = try #require(Self.error(Self.good.replacingAll("success-exit = 33", with: "success-exit = 33\nsuccess = \"poweroff\"")))
+        #expect(e.code == .invalidLane)
+        #expect(e.line == 10)
+        #expect(e.message.contains("not both"))
+        #expect(e.fix?.contains("keep one") == true)
+    }
+
+    @Test("a success form other than poweroff is refused at its line", arguments: ["reboot", "exit", ""])
+    func successUnknownForm(_ form: String) throws {
+        let e = try #require(Self.error(Self.good.replacingAll("success-exit = 33", with: "success = \"\(form)\"")))
+        #expect(e.line == 9)
+        #expect(e.fix?.contains("success = \"poweroff\"") == true)
+    }
+
+    @Test("success-exit stays 1...255: exit 0 is what QEMU gives for too many ends to prove anything", arguments: [0, 256])
+    func successExitRange(_ code: Int) throws {
+        let e = try #require(Self.error(Self.good.replacingAll("success-exit = 33", with: "success-exit = \(code)")))
+        #expect(e.line == 9)
+    }
 }

@@ -39,12 +39,22 @@ struct LifecycleVerdictTests {
              observation: BootObservation(end: nil, hits: ["boot": hit("boot", line: 4), "memmap": hit("memmap", line: 2), "done": hit("done", line: 5)],
                                           lifecycle: .emulatorExited),
              expected: .orderViolated, evidence: .sentinelAndLifecycle),
-        Case(name: "a guest reset (triple fault) is a wrong exit code, even after every marker",
+        Case(name: "a guest reset (triple fault) is guest-reset, even after every marker",
              observation: BootObservation(end: nil, hits: all, lifecycle: .guestReset),
-             expected: .wrongExitCode, evidence: .lifecycle),
-        Case(name: "the panic device is a forbidden event",
+             expected: .guestReset, evidence: .lifecycle),
+        Case(name: "the panic device is guest-panic",
              observation: BootObservation(end: nil, hits: noSentinel, lifecycle: .guestPanicked),
-             expected: .forbiddenMarker, evidence: .lifecycle, missing: ["done"]),
+             expected: .guestPanic, evidence: .lifecycle, missing: ["done"]),
+        Case(name: "a VM libvirt reports suspended by QEMU (I/O error, crashed) is vm-stopped",
+             observation: BootObservation(end: nil, stopReason: .vmStopped, hits: noSentinel, lifecycle: .vmStopped),
+             expected: .vmStopped, evidence: .lifecycle, missing: ["done"]),
+        Case(name: "the backend's precise account wins over the coarse classification",
+             observation: BootObservation(end: nil, stopReason: .vmStopped, hits: noSentinel, lifecycle: .vmStopped,
+                                          account: .stopped(status: "crashed")),
+             expected: .vmStopped, evidence: .lifecycle, missing: ["done"]),
+        Case(name: "a guest shutdown with no exit code is no pass for a lane that passes by exit code",
+             observation: BootObservation(end: nil, hits: all, lifecycle: .guestShutdown),
+             expected: .wrongExitCode, evidence: .lifecycle),
         Case(name: "a domain destroyed by someone else is an infrastructure error",
              observation: BootObservation(end: nil, hits: noSentinel, lifecycle: .destroyed),
              expected: .infraError, evidence: .lifecycle, missing: ["done"]),
@@ -64,12 +74,12 @@ struct LifecycleVerdictTests {
         Case(name: "with an exit code (embedded driver) the exit code decides: 33 passes",
              observation: BootObservation(end: .exited(33), hits: all, lifecycle: .emulatorExited),
              expected: .pass, evidence: .exitCode),
-        Case(name: "with an exit code, exit 0 after a reset is a wrong exit code on the exit code",
+        Case(name: "with an exit code, exit 0 after a reset is guest-reset: libvirt's event says why QEMU exited 0",
              observation: BootObservation(end: .exited(0), hits: all, lifecycle: .guestReset),
-             expected: .wrongExitCode, evidence: .exitCode),
+             expected: .guestReset, evidence: .lifecycle),
         Case(name: "QEMU killed by libvirt after a guest reset: the reset explains the signal",
              observation: BootObservation(end: .signaled(15), hits: noSentinel, lifecycle: .guestReset),
-             expected: .wrongExitCode, evidence: .lifecycle, missing: ["done"]),
+             expected: .guestReset, evidence: .lifecycle, missing: ["done"]),
         Case(name: "QEMU killed by a signal with no lifecycle explanation stays an infrastructure error",
              observation: BootObservation(end: .signaled(9), hits: all, lifecycle: .emulatorExited),
              expected: .infraError, evidence: .exitCode),
@@ -100,5 +110,27 @@ struct LifecycleVerdictTests {
         let v = Verdict.judge(BootObservation(end: nil, hits: ["boot": Self.hit("boot", line: 1)], lifecycle: .emulatorExited),
                               markers: markers, successExitCode: 33, idleTimeout: 5, totalTimeout: 30)
         #expect(v.kind == .infraError)
+    }
+
+    static let poweroffCases: [Case] = [
+        Case(name: "libvirt's SHUTDOWN/guest then STOPPED/shutdown, no reboot: a poweroff lane passes on the lifecycle",
+             observation: BootObservation(end: nil, hits: all, lifecycle: .guestShutdown), expected: .pass, evidence: .lifecycle),
+        Case(name: "the same with QEMU's exit 0 (embedded driver): the event says why it exited 0",
+             observation: BootObservation(end: .exited(0), hits: all, lifecycle: .guestShutdown), expected: .pass, evidence: .lifecycle),
+        Case(name: "a reset is no poweroff",
+             observation: BootObservation(end: nil, hits: all, lifecycle: .guestReset), expected: .guestReset, evidence: .lifecycle),
+        Case(name: "QEMU ending on its own (isa-debug-exit) is no poweroff",
+             observation: BootObservation(end: nil, hits: all, lifecycle: .emulatorExited), expected: .wrongExitCode, evidence: .lifecycle),
+        Case(name: "a poweroff before a required marker: missing markers",
+             observation: BootObservation(end: nil, hits: noMemmap, lifecycle: .guestShutdown), expected: .missingMarkers,
+             evidence: .lifecycle, missing: ["memmap"]),
+    ]
+
+    @Test("a lane that passes by poweroff, through libvirt", arguments: poweroffCases)
+    func poweroffTable(_ c: Case) {
+        let v = Verdict.judge(c.observation, markers: Self.markers, success: .poweroff, idleTimeout: 5, totalTimeout: 30)
+        #expect(v.kind == c.expected, "\(v.detail)")
+        #expect(v.evidence == c.evidence, "\(v.detail)")
+        #expect(v.missing == c.missing)
     }
 }

@@ -18,7 +18,24 @@ struct QemuInvocationTests {
             "-chardev", "stdio,id=con0,signal=off", "-serial", "chardev:con0",
             "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
             "-kernel", "/k/os3.elf", "-append", "os3.lane=kvm os3.panic=1",
+            "-chardev", "socket,id=qmp,fd=3", "-mon", "chardev=qmp,mode=control",
         ])
+    }
+
+    @Test("QMP on fd 3 always; -S only for a lane that passes by poweroff; a replay drops both")
+    func endEvidenceArgs() throws {
+        var lane = try Self.lane()
+        let byExit = QemuInvocation(lane: lane, kernel: "k")
+        #expect(!byExit.startsPaused)
+        #expect(!byExit.argv.contains("-S"))
+        #expect(byExit.replayArgv == Array(byExit.argv.dropLast(4)))
+        lane.success = .poweroff
+        let byPoweroff = QemuInvocation(lane: lane, kernel: "k")
+        #expect(byPoweroff.startsPaused)
+        #expect(Array(byPoweroff.argv.suffix(5)) == QemuInvocation.qmpArgs + ["-S"])
+        #expect(!byPoweroff.replayArgv.contains("-S"))
+        #expect(!byPoweroff.replayArgv.contains("socket,id=qmp,fd=3"))
+        #expect(!byPoweroff.shellCommand.contains("qmp"))
     }
 
     @Test("firmware and extra arguments come in their places; an empty --append adds nothing")

@@ -25,7 +25,7 @@ struct VerdictTests {
              observation: BootObservation(end: .exited(33), hits: both, consoleBytes: 10), expected: .pass),
         Case(name: "exit 33 with a marker missing fails as missing-markers",
              observation: BootObservation(end: .exited(33), hits: onlyBoot, consoleBytes: 10), expected: .missingMarkers, missing: ["done"]),
-        Case(name: "exit 0 (a triple fault under -no-reboot) is a wrong exit code even with every marker",
+        Case(name: "exit 0 with no account from QEMU is a wrong exit code even with every marker: no evidence how it ended",
              observation: BootObservation(end: .exited(0), hits: both, consoleBytes: 10), expected: .wrongExitCode),
         Case(name: "exit 35 (the kernel's failure code) is a wrong exit code",
              observation: BootObservation(end: .exited(35), hits: onlyBoot, consoleBytes: 10), expected: .wrongExitCode, missing: ["done"]),
@@ -109,5 +109,97 @@ struct VerdictTests {
         #expect(r.verdict.detail.contains("cannot create a run directory"))
         #expect(r.verdict.missing == ["boot", "done"])
         #expect(r.seenCount == 0 && r.requiredCount == 2)
+    }
+
+    /// One row per way a boot can end: the observation, and the verdict for a lane that passes by
+    /// `success-exit = 33` and for one that passes by `success = "poweroff"`.
+    struct EndCase: Sendable, CustomTestStringConvertible {
+        var name: String
+        var observation: BootObservation
+        var evidence: EndEvidence
+        var byExitCode: VerdictKind
+        var byPoweroff: VerdictKind
+        var testDescription: String { name }
+    }
+
+    static let internalError = "KVM internal error. Suberror: 1\nextra data[0]: 0x1\nemulation failure\nRAX=0000000000000000 RBX=0\nqemu-system-x86_64: terminating on signal 2 from pid 7 (os3ctl)\n"
+
+    static let endCases: [EndCase] = [
+        EndCase(name: "QEMU exits 33 (isa-debug-exit), nothing said",
+                observation: BootObservation(end: .exited(33), hits: both, consoleBytes: 10),
+                evidence: .exited(33), byExitCode: .pass, byPoweroff: .wrongExitCode),
+        EndCase(name: "QEMU exits 35 (the kernel's failure code)",
+                observation: BootObservation(end: .exited(35), hits: both, consoleBytes: 10),
+                evidence: .exited(35), byExitCode: .wrongExitCode, byPoweroff: .wrongExitCode),
+        EndCase(name: "QEMU exits 0 and says nothing: no evidence, never a pass",
+                observation: BootObservation(end: .exited(0), hits: both, consoleBytes: 10),
+                evidence: .unknown, byExitCode: .wrongExitCode, byPoweroff: .wrongExitCode),
+        EndCase(name: "QEMU killed by SIGSEGV",
+                observation: BootObservation(end: .signaled(11), hits: both, consoleBytes: 10),
+                evidence: .signalled(11), byExitCode: .infraError, byPoweroff: .infraError),
+        EndCase(name: "a clean guest poweroff QEMU reported, then exit 0",
+                observation: BootObservation(end: .exited(0), hits: both, consoleBytes: 10, account: .shutdown(reason: "guest-shutdown")),
+                evidence: .guestShutdown, byExitCode: .wrongExitCode, byPoweroff: .pass),
+        EndCase(name: "a clean poweroff before a required marker",
+                observation: BootObservation(end: .exited(0), hits: onlyBoot, consoleBytes: 10, account: .shutdown(reason: "guest-shutdown")),
+                evidence: .guestShutdown, byExitCode: .wrongExitCode, byPoweroff: .missingMarkers),
+        EndCase(name: "a guest reset (a triple fault under -no-reboot), then exit 0",
+                observation: BootObservation(end: .exited(0), hits: both, consoleBytes: 10, account: .shutdown(reason: "guest-reset")),
+                evidence: .guestReset, byExitCode: .guestReset, byPoweroff: .guestReset),
+        EndCase(name: "GUEST_PANICKED from the panic device, then exit 0",
+                observation: BootObservation(end: .exited(0), hits: both, consoleBytes: 10, account: .panicked),
+                evidence: .guestPanic, byExitCode: .guestPanic, byPoweroff: .guestPanic),
+        EndCase(name: "a panic QEMU turned into exit 1 (-action panic=exit-failure)",
+                observation: BootObservation(end: .exited(1), hits: both, consoleBytes: 10, account: .panicked),
+                evidence: .guestPanic, byExitCode: .guestPanic, byPoweroff: .guestPanic),
+        EndCase(name: "SHUTDOWN reason guest-panic",
+                observation: BootObservation(end: .exited(0), hits: both, consoleBytes: 10, account: .shutdown(reason: "guest-panic")),
+                evidence: .guestPanic, byExitCode: .guestPanic, byPoweroff: .guestPanic),
+        EndCase(name: "QEMU stopped the VM (KVM internal error); os3ctl ended it",
+                observation: BootObservation(end: .exited(0), stopReason: .vmStopped, hits: onlyBoot, consoleBytes: 10,
+                                             stderrTail: internalError, account: .stopped(status: "internal-error")),
+                evidence: .vmStopped(status: "internal-error", stderrTail: internalError), byExitCode: .vmStopped, byPoweroff: .vmStopped),
+        EndCase(name: "a shutdown account does not explain away a non-zero exit code",
+                observation: BootObservation(end: .exited(33), hits: both, consoleBytes: 10, account: .shutdown(reason: "guest-shutdown")),
+                evidence: .exited(33), byExitCode: .pass, byPoweroff: .wrongExitCode),
+        EndCase(name: "os3ctl's own stop wins over any account: a forbidden marker",
+                observation: BootObservation(end: .exited(0), stopReason: .forbiddenMarker, hits: both,
+                                             forbidden: MarkerHit(id: "panic", time: 0.1, line: 3, text: "PANIC"), consoleBytes: 10, account: .shutdown(reason: "guest-shutdown")),
+                evidence: .guestShutdown, byExitCode: .forbiddenMarker, byPoweroff: .forbiddenMarker),
+    ]
+
+    @Test("each end QEMU can report, judged for both success forms", arguments: endCases)
+    func endEvidence(_ c: EndCase) {
+        let o = c.observation
+        #expect(EndEvidence.of(end: o.end, account: o.account, stderrTail: o.stderrTail) == c.evidence)
+        let byExit = Verdict.judge(o, markers: Self.markers, success: .exitCode(33), idleTimeout: 5, totalTimeout: 30)
+        #expect(byExit.kind == c.byExitCode, "\(byExit.detail)")
+        let byPoweroff = Verdict.judge(o, markers: Self.markers, success: .poweroff, idleTimeout: 5, totalTimeout: 30)
+        #expect(byPoweroff.kind == c.byPoweroff, "\(byPoweroff.detail)")
+        // The account, not the exit code, is the evidence wherever QEMU gave one.
+        if o.account != nil, o.stopReason != .forbiddenMarker, byPoweroff.kind != .wrongExitCode {
+            #expect(byPoweroff.evidence == .qmp, "\(byPoweroff.detail)")
+        }
+    }
+
+    @Test("a stopped VM's detail shows QEMU's error lines, not its register dump or os3ctl's own signal")
+    func vmStoppedDetail() {
+        let o = BootObservation(end: .exited(0), stopReason: .vmStopped, hits: Self.onlyBoot, stderrTail: Self.internalError,
+                                account: .stopped(status: "internal-error"))
+        let v = Verdict.judge(o, markers: Self.markers, success: .exitCode(33), idleTimeout: 5, totalTimeout: 30)
+        #expect(v.kind == .vmStopped)
+        #expect(v.detail.contains("run state internal-error"))
+        #expect(v.detail.contains("KVM internal error. Suberror: 1 / emulation failure"))
+        #expect(!v.detail.contains("RAX="))
+        #expect(!v.detail.contains("terminating on signal"))
+        #expect(v.missing == ["done"])
+    }
+
+    @Test("exit 0 without an account says there is no evidence, not that it was a triple fault")
+    func unknownDetail() {
+        let v = Verdict.judge(BootObservation(end: .exited(0), hits: Self.both, consoleBytes: 10), markers: Self.markers,
+                              success: .exitCode(33), idleTimeout: 5, totalTimeout: 30)
+        #expect(v.detail.contains("without saying how the guest ended"))
+        #expect(!v.detail.contains("triple fault"))
     }
 }

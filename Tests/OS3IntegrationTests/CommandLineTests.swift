@@ -14,10 +14,11 @@ struct CommandLineTests {
         #expect(FileManager.default.fileExists(atPath: record.serialLog))
     }
 
-    @Test("boot exits with the verdict's own code: 11 for a panic, 12 for a triple fault")
+    @Test("boot exits with the verdict's own code: 11 for a panic, 16 for a triple fault (guest reset), 12 for another exit code")
     func exitCodes() throws {
         #expect(try Fixture.os3ctl(["boot", "--lane", "tiny", "--append", "os3.panic=1"]).status == 11)
-        #expect(try Fixture.os3ctl(["boot", "--lane", "tiny", "--append", "os3.triplefault=1"]).status == 12)
+        #expect(try Fixture.os3ctl(["boot", "--lane", "tiny", "--append", "os3.triplefault=1"]).status == 16)
+        #expect(try Fixture.os3ctl(["boot", "--lane", "tiny", "--append", "os3.exit=7"]).status == 12)
     }
 
     @Test("boot --kernel boots an image os3ctl did not build")

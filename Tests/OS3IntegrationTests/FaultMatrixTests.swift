@@ -30,7 +30,7 @@ struct FaultMatrixTests {
              verdict: .timeout, log: nil, idle: 1, total: 1.5),
         Case(name: "crash by SIGSEGV after every marker → infrastructure error", script: "echo $$ >> \"$PIDS\"; printf '\(all)'; kill -SEGV $$",
              verdict: .infraError, log: all),
-        Case(name: "triple fault (exit 0) → wrong exit code", script: "echo $$ >> \"$PIDS\"; printf '\(boot)'; exit 0",
+        Case(name: "exit 0 with no QMP account (a fake QEMU says nothing) → wrong exit code: no evidence how it ended", script: "echo $$ >> \"$PIDS\"; printf '\(boot)'; exit 0",
              verdict: .wrongExitCode, log: boot),
         Case(name: "exit 33 with markers missing → missing markers", script: "echo $$ >> \"$PIDS\"; printf '\(boot)'; exit 33",
              verdict: .missingMarkers, log: boot),
