@@ -92,7 +92,13 @@ struct LaneBootTests {
     func tripleFault() throws {
         let r = try Fixture.boot("tiny", append: "os3.triplefault=1")
         #expect(r.end == .exited(0))
-        #expect(r.verdict.kind == .guestReset)
+        // An exit-code lane is not started paused: on a host loaded enough to starve QEMU's main
+        // thread, the reset can beat QEMU's handshake and exit 0 comes with no account (VERDICTS.md).
+        // Either way it is said honestly; EndEvidenceTests pins the reset down with -S.
+        if r.verdict.kind != .guestReset {
+            #expect(r.verdict.kind == .wrongExitCode)
+            #expect(r.verdict.detail.contains("without saying how the guest ended"))
+        }
     }
 
     @Test("a guest that goes silent is a hang, one that keeps printing is a timeout")
