@@ -23,6 +23,7 @@
 #include "cos3early.h"
 #include "cos3sys.h"
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static struct os3_early_start result = { .pid = -1, .console_fd = -1, .err_fd = -1, .in_fd = -1 };
+static struct os3_early_start result = { .pid = -1, .console_fd = -1, .err_fd = -1, .in_fd = -1, .qmp_fd = -1 };
 static char cache_path[4096];
 static int cache_path_known;
 static char **early_envp;
@@ -136,13 +137,31 @@ static void os3_early_start(int argc, char **argv, char **envp) {
     char **qargv = calloc((size_t)qargc + 1, sizeof *qargv);
     if (!qargv) return;
     for (int i = 0; i < qargc; i++) qargv[i] = strdup(lines[7 + i]);
+    // QEMU's QMP socket, as StartedQemu.start makes it: a socketpair whose other end is QEMU's
+    // fd 3, with the handshake (and `cont` when -S follows the QMP arguments) written before the spawn.
+    int qmp[2] = { -1, -1 };
+    for (int i = 0; i + 1 < qargc; i++) {
+        if (strcmp(qargv[i], "socket,id=qmp,fd=3") != 0) continue;
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, qmp) != 0) { qmp[0] = qmp[1] = -1; break; }
+        int paused = i + 3 < qargc && strcmp(qargv[i + 3], "-S") == 0;
+        static const char caps[] = "{\"execute\":\"qmp_capabilities\",\"id\":\"caps\"}\n";
+        static const char cont[] = "{\"execute\":\"cont\",\"id\":\"cont\"}\n";
+        if (write(qmp[0], caps, sizeof caps - 1) != (ssize_t)(sizeof caps - 1) ||
+            (paused && write(qmp[0], cont, sizeof cont - 1) != (ssize_t)(sizeof cont - 1))) {
+            close(qmp[0]); close(qmp[1]); qmp[0] = qmp[1] = -1;
+        }
+        fcntl(qmp[0], F_SETFL, fcntl(qmp[0], F_GETFL) | O_NONBLOCK);
+        break;
+    }
     int child_errno = 0;
     unsigned long long start = os3_monotonic_ns();
-    pid_t pid = os3_spawn(lines[5], qargv, envp, NULL, inp[0], console_w, errp[1], &child_errno);
+    pid_t pid = os3_spawn_with_fd3(lines[5], qargv, envp, NULL, inp[0], console_w, errp[1], qmp[1], &child_errno);
     close(console_w); close(errp[1]); close(inp[0]);
+    if (qmp[1] >= 0) close(qmp[1]);
     if (pid < 0) {
         // Leave it to Swift, which reports a failure to start properly.
         close(console_r); close(errp[0]); close(inp[1]);
+        if (qmp[0] >= 0) close(qmp[0]);
         unlink(serial);
         rmdir(dir);
         return;
@@ -151,6 +170,7 @@ static void os3_early_start(int argc, char **argv, char **envp) {
     result.console_fd = console_r;
     result.err_fd = errp[0];
     result.in_fd = inp[1];
+    result.qmp_fd = qmp[0];
     result.state_path = strdup(lines[3]);
     result.directory = dir;
     result.exec_path = strdup(lines[5]);

@@ -66,8 +66,7 @@ extension BootRequest {
                                 extraAppend: append, backend: backend)
         let progress = BootProgress(lane: lane.name, echoSerial: serial, quiet: json && !serial)
         let argv = runner.invocation(for: lane).argv
-        // An early start cannot pass QEMU the QMP socket: a QEMU that uses one is never started early.
-        let remember = backend is QemuBackend && !StartedQemu.usesQmp(argv)
+        let remember = backend is QemuBackend
         // Marker files are parsed and compiled while QEMU starts (they are checked before any verdict).
         let record = try runner.run(lane, markers: .deferred { [lane] in try project.markers(for: lane) }) { [lane] event in
             // Once QEMU runs, and while it runs: the cache entry is written off the boot's critical path.

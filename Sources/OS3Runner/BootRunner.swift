@@ -94,10 +94,11 @@ public final class StartedQemu: @unchecked Sendable {
     /// read end of its serial.log, its stderr pipe and stdin pipe; `start` is monotonic seconds just
     /// before the spawn, `startedAt` the wall clock then.
     public static func adopting(pid: pid_t, executable: String, argv: [String], statePath: String, directory: String,
-                                start: Double, startedAt: Date, consoleRead: Int32, errRead: Int32, inWrite: Int32) -> StartedQemu {
+                                start: Double, startedAt: Date, consoleRead: Int32, errRead: Int32, inWrite: Int32,
+                                qmpFD: Int32 = -1) -> StartedQemu {
         let started = StartedQemu(argv: argv, statePath: statePath, directory: directory, spawned: .success(ChildProcess(pid: pid)),
                                   start: start, startedAt: iso8601.string(from: startedAt), consoleRead: consoleRead,
-                                  errRead: errRead, inWrite: inWrite)
+                                  errRead: errRead, inWrite: inWrite, qmpFD: qmpFD)
         started.executable = executable
         return started
     }

@@ -9,6 +9,7 @@ struct os3_early_start {
     int console_fd;   // read end of the run directory's serial.log (QEMU's stdout)
     int err_fd;       // read end of QEMU's stderr pipe
     int in_fd;        // write end of QEMU's stdin pipe
+    int qmp_fd;       // os3ctl's end of QEMU's QMP socket (QEMU's fd 3), handshake written; -1 if none
     const char *state_path;   // the state directory whose runs/ holds `directory`
     const char *directory;
     const char *exec_path;
