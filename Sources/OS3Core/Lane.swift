@@ -38,6 +38,24 @@ public struct Lane: Sendable, Equatable, Codable {
         case exitCode(Int32)
         case poweroff
 
+        /// In JSON as in the lane file: the exit code, or "poweroff".
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if let code = try? c.decode(Int32.self) { self = .exitCode(code); return }
+            guard try c.decode(String.self) == "poweroff" else {
+                throw DecodingError.dataCorruptedError(in: c, debugDescription: "success is an exit code or \"poweroff\"")
+            }
+            self = .poweroff
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.singleValueContainer()
+            switch self {
+            case .exitCode(let code): try c.encode(code)
+            case .poweroff: try c.encode("poweroff")
+            }
+        }
+
         /// For details: "exit code 33", "a clean guest poweroff".
         public var expectation: String {
             switch self {

@@ -1,3 +1,4 @@
+import FoundationEssentials
 import Testing
 @testable import OS3Core
 
@@ -149,6 +150,12 @@ struct LaneParsingTests {
         #expect(lane.success == .poweroff)
         #expect(lane.successExitCode == nil)
         #expect(try Lane.parse(name: "big", file: "lanes/big.toml", text: Self.good).success == .exitCode(33))
+        // In JSON (`lanes --json`, records) as in the file, and back.
+        for form in [Lane.Success.poweroff, .exitCode(33)] {
+            let json = try JSONEncoder().encode(form)
+            #expect(String(decoding: json, as: UTF8.self) == (form == .poweroff ? "\"poweroff\"" : "33"))
+            #expect(try JSONDecoder().decode(Lane.Success.self, from: json) == form)
+        }
     }
 
     @Test("success and success-exit together are refused at the line of success, with the fix")
