@@ -85,7 +85,7 @@ public struct Lane: Sendable, Equatable, Codable {
         self.machine = machine
         self.memory = memory
         guard let mib = Lane.parseMemory(memory) else {
-            throw OS3Error(.invalidLane, "memory '\(memory)' is not a size", file: file.isEmpty ? nil : file)
+            throw OS3Error(.invalidLane, "memory '\(excerpt(memory))' is not a size", file: file.isEmpty ? nil : file)
         }
         self.memoryMiB = mib
         self.cpus = cpus
@@ -107,16 +107,21 @@ public struct Lane: Sendable, Equatable, Codable {
 
     /// Parses a lane file. `name` is the file's base name; every error names the file and line.
     public static func parse(name: String, file: String, text: String) throws -> Lane {
-        let doc = try TOMLDocument(file: file, text: text, code: .invalidLane)
+        try parse(name: name, file: file, bytes: Array(text.utf8))
+    }
+
+    /// Parses a lane file as read from disk (bytes that must be UTF-8).
+    public static func parse(name: String, file: String, bytes: [UInt8]) throws -> Lane {
+        let doc = try TOMLDocument(file: file, bytes: bytes, code: .invalidLane)
         let r = TOMLReader(document: doc, table: doc.table, section: "", code: .invalidLane, allowedKeys: keys)
         try r.checkUnknownKeys()
         guard isValidName(name) else {
-            throw OS3Error(.invalidLane, "lane name '\(name)' is not allowed", file: file,
+            throw OS3Error(.invalidLane, "lane name '\(excerpt(name))' is not allowed", file: file,
                            fix: "name lane files with letters, digits, '-' and '_' only (e.g. kvm-hugemem.toml)")
         }
         let accelName = try r.string("accelerator")
         guard let accel = Accelerator(rawValue: accelName) else {
-            throw r.fail("accelerator", "accelerator '\(accelName)' is not supported", fix: "use \"kvm\" or \"tcg\"")
+            throw r.fail("accelerator", "accelerator '\(excerpt(accelName))' is not supported", fix: "use \"kvm\" or \"tcg\"")
         }
         let machine = try r.string("machine")
         guard !machine.isEmpty, !machine.hasPrefix("-") else {
@@ -124,7 +129,7 @@ public struct Lane: Sendable, Equatable, Codable {
         }
         let memory = try r.string("memory")
         guard let mib = parseMemory(memory) else {
-            throw r.fail("memory", "memory '\(memory)' is not a size QEMU understands", fix: "write a number with M or G, e.g. \"256M\" or \"16G\"")
+            throw r.fail("memory", "memory '\(excerpt(memory))' is not a size QEMU understands", fix: "write a number with M or G, e.g. \"256M\" or \"16G\"")
         }
         guard mib >= 1 else { throw r.fail("memory", "memory must be at least 1 MiB", fix: "e.g. \"32M\"") }
         let cpus = try r.int("cpus", range: 1...288)
@@ -137,7 +142,11 @@ public struct Lane: Sendable, Equatable, Codable {
                          fix: "list marker files from markers/, e.g. markers = [\"boot\"]: a lane that checks nothing cannot pass honestly")
         }
         for m in markers where !isValidName(m) {
-            throw r.fail("markers", "marker file name '\(m)' is not allowed", fix: "give the base name of a file in markers/, without .toml")
+            throw r.fail("markers", "marker file name '\(excerpt(m))' is not allowed", fix: "give the base name of a file in markers/, without .toml")
+        }
+        var listed = Set<String>()
+        for m in markers where !listed.insert(m).inserted {
+            throw r.fail("markers", "marker file '\(excerpt(m))' is listed twice", fix: "list each marker file once")
         }
         let exit = try r.int("success-exit", required: false, default: 33, range: 1...255)
         var success = Success.exitCode(Int32(exit))
@@ -166,7 +175,7 @@ public struct Lane: Sendable, Equatable, Codable {
             guard !text.isEmpty else { throw i.fail("text", "console-input text is empty", fix: "write the bytes to type, e.g. text = \"ello\"") }
             let after = try i.optionalString("after")
             if let after, !markers.isEmpty, !Lane.isValidName(after) {
-                throw i.fail("after", "'\(after)' is not a marker id", fix: "name the id of a required marker")
+                throw i.fail("after", "'\(excerpt(after))' is not a marker id", fix: "name the id of a required marker")
             }
             input = ConsoleInput(after: after, text: text)
         }

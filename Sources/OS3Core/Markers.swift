@@ -46,7 +46,12 @@ public struct MarkerSet: Sendable, Equatable, Codable {
 
     /// Parses one marker file. Errors name the file and line of the offending entry.
     public static func parse(file: String, text: String) throws -> MarkerSet {
-        let doc = try TOMLDocument(file: file, text: text, code: .invalidMarkers)
+        try parse(file: file, bytes: Array(text.utf8))
+    }
+
+    /// Parses a marker file as read from disk (bytes that must be UTF-8).
+    public static func parse(file: String, bytes: [UInt8]) throws -> MarkerSet {
+        let doc = try TOMLDocument(file: file, bytes: bytes, code: .invalidMarkers)
         let root = TOMLReader(document: doc, table: doc.table, section: "", code: .invalidMarkers, allowedKeys: fileKeys)
         try root.checkUnknownKeys()
         var set = MarkerSet()
@@ -56,11 +61,11 @@ public struct MarkerSet: Sendable, Equatable, Codable {
                 try entry.checkUnknownKeys()
                 let id = try entry.string("id")
                 guard Lane.isValidName(id) else {
-                    throw entry.fail("id", "marker id '\(id)' is not allowed", fix: "use letters, digits, '-' and '_'")
+                    throw entry.fail("id", "marker id '\(excerpt(id))' is not allowed", fix: "use letters, digits, '-' and '_'")
                 }
                 let line = entry.table.line(of: "id") ?? entry.table.line ?? 0
                 if let first = ids[id] {
-                    throw entry.fail("id", "duplicate marker id '\(id)' (first defined at line \(first))", fix: "give every marker its own id")
+                    throw entry.fail("id", "duplicate marker id '\(excerpt(id))' (first defined at line \(first))", fix: "give every marker its own id")
                 }
                 ids[id] = line
                 let text = try entry.optionalString("text")
@@ -68,36 +73,37 @@ public struct MarkerSet: Sendable, Equatable, Codable {
                 let pattern: Marker.Pattern
                 switch (text, regex) {
                 case (let t?, nil):
-                    guard !t.isEmpty else { throw entry.fail("text", "marker '\(id)' has empty text, which would match every line", fix: "write the text the kernel prints") }
-                    guard !t.contains("\n") else { throw entry.fail("text", "marker '\(id)' spans lines; markers match within one console line", fix: "split it into two markers and order them with [[order]]") }
+                    guard !t.isEmpty else { throw entry.fail("text", "marker '\(excerpt(id))' has empty text, which would match every line", fix: "write the text the kernel prints") }
+                    guard !t.contains("\n") else { throw entry.fail("text", "marker '\(excerpt(id))' spans lines; markers match within one console line", fix: "split it into two markers and order them with [[order]]") }
                     pattern = .literal(t)
                 case (nil, let r?):
                     let compiled: MarkerRegex
                     do throws(RegexSyntaxError) {
                         compiled = try RegexCache.shared.regex(r)
                     } catch {
-                        throw entry.fail("regex", "marker '\(id)' has an invalid regular expression: \(error.reason) at column \(error.column) of the pattern",
+                        throw entry.fail("regex", "marker '\(excerpt(id))' has an invalid regular expression: \(error.reason) at column \(error.column) of the pattern",
                                          fix: "\(error.fix) (marker regex syntax: docs/FORMATS.md; use single quotes in TOML so backslashes stay literal)")
                     }
                     if compiled.matchesEmptyLine {
-                        throw entry.fail("regex", "marker '\(id)' matches the empty line, so it would match every line", fix: "make the pattern require some text")
+                        throw entry.fail("regex", "marker '\(excerpt(id))' matches the empty line, so it would match every line", fix: "make the pattern require some text")
                     }
                     pattern = .regex(r)
                 case (.some, .some):
-                    throw entry.fail("regex", "marker '\(id)' has both text and regex", fix: "keep exactly one of `text` (literal) or `regex`")
+                    throw entry.fail("regex", "marker '\(excerpt(id))' has both text and regex", fix: "keep exactly one of `text` (literal) or `regex`")
                 case (nil, nil):
-                    throw entry.fail(nil, "marker '\(id)' has neither text nor regex", fix: "add `text = \"...\"` or `regex = '...'`")
+                    throw entry.fail(nil, "marker '\(excerpt(id))' has neither text nor regex", fix: "add `text = \"...\"` or `regex = '...'`")
                 }
                 let marker = Marker(id: id, pattern: pattern, file: file, line: line)
                 if kind { set.forbidden.append(marker) } else { set.required.append(marker) }
             }
         }
+        let requiredIDs = Set(set.required.map(\.id))  // a set: a sequence may name thousands of ids
         for entry in try root.tableArray("order", allowed: orderKeys) {
             try entry.checkUnknownKeys()
             let sequence = try entry.strings("sequence")
             guard sequence.count >= 2 else { throw entry.fail("sequence", "an order sequence needs at least two marker ids", fix: "list the ids in the order they must first appear") }
-            for id in sequence where !set.required.contains(where: { $0.id == id }) {
-                throw entry.fail("sequence", "order refers to '\(id)', which is not a required marker in this file",
+            for id in sequence where !requiredIDs.contains(id) {
+                throw entry.fail("sequence", "order refers to '\(excerpt(id))', which is not a required marker in this file",
                                  fix: "use ids of [[marker]] entries defined in this file")
             }
             guard Set(sequence).count == sequence.count else { throw entry.fail("sequence", "an order sequence lists the same id twice", fix: "list each id once") }
@@ -116,7 +122,7 @@ public struct MarkerSet: Sendable, Equatable, Codable {
         for set in sets {
             for m in set.required + set.forbidden {
                 if let prior = seen[m.id] {
-                    throw OS3Error(.invalidMarkers, "marker id '\(m.id)' is defined twice (also at \(prior.file):\(prior.line))",
+                    throw OS3Error(.invalidMarkers, "marker id '\(excerpt(m.id))' is defined twice (also at \(prior.file):\(prior.line))",
                                    file: m.file, line: m.line, fix: "rename one of them: a lane's marker ids must be unique")
                 }
                 seen[m.id] = m

@@ -38,3 +38,22 @@ public struct OS3Error: Error, CustomStringConvertible, Sendable, Equatable {
         return text
     }
 }
+
+/// User input as a message quotes it: at most `limit` Unicode scalars (the rest cut to "…"), and
+/// control characters escaped — a 20 MB key or an escape sequence in a lane file must not flood
+/// or drive the terminal. Counts scalars, not Characters: one Character can be megabytes long.
+public func excerpt(_ text: some StringProtocol, limit: Int = 80) -> String {
+    var out = String.UnicodeScalarView()
+    var count = 0
+    for scalar in text.unicodeScalars {
+        if count == limit { out.append("…"); break }
+        count += 1
+        let v = scalar.value
+        if v < 0x20 || (v >= 0x7F && v < 0xA0) || v == 0x2028 || v == 0x2029 {
+            out.append(contentsOf: "\\u{\(String(v, radix: 16, uppercase: true))}".unicodeScalars)
+        } else {
+            out.append(scalar)
+        }
+    }
+    return String(out)
+}

@@ -72,51 +72,73 @@ public final class TOMLTable {
 
     /// Parses a file's bytes (invalid UTF-8 is an error, not silently replaced).
     public static func parse(bytes: [UInt8]) throws(TOMLError) -> TOMLTable {
-        var parser = TOMLParser(bytes)
-        return try parser.document()
+        // Through a buffer pointer: reading an array field byte by byte retains and releases it
+        // each time in a debug build (the tests' build), ~1 µs a byte.
+        try bytes.withUnsafeBufferPointer { (buffer) throws(TOMLError) -> TOMLTable in
+            var parser = TOMLParser(buffer)
+            return try parser.document()
+        }
+    }
+
+    /// How deep values may nest: header and dotted-key parts, arrays and inline tables together.
+    /// Parsing (and freeing) nested values recurses, so without a bound a line like `a=[[[[…`
+    /// 40,000 deep overflowed the stack; no lane or marker file needs more than a few levels.
+    public static let maxDepth = 64
+
+    /// Handles the one way an existing value is changed in place (`[[header]]` appending to its
+    /// array): taking the array out first leaves it uniquely referenced, so the append does not
+    /// copy it — copying made a file of n `[[marker]]` entries cost n² element copies.
+    func append(_ element: TOMLValue, toArrayAt key: String) {
+        guard case .array(var items)? = values.removeValue(forKey: key) else { return }
+        items.append(element)
+        values[key] = .array(items)
     }
 }
 
 public struct TOMLError: Error, Equatable, CustomStringConvertible {
     public var line: Int
     public var message: String
+    /// A fix more specific than "correct the syntax" (the file's encoding, its nesting).
+    public var fix: String? = nil
     public var description: String { "line \(line): \(message)" }
 }
 
+/// Valid only while the buffer it reads is (see `TOMLTable.parse(bytes:)`).
 struct TOMLParser {
-    private let s: [UInt8]
+    private let s: UnsafeBufferPointer<UInt8>
     private var i = 0
     private var line = 1
     private let root = TOMLTable(origin: .root, line: nil)
 
-    init(_ bytes: [UInt8]) { s = bytes }
+    init(_ bytes: UnsafeBufferPointer<UInt8>) { s = bytes }
 
     // MARK: Document structure
 
     mutating func document() throws(TOMLError) -> TOMLTable {
         if s.starts(with: [0xEF, 0xBB, 0xBF]) { i = 3 }  // a UTF-8 byte order mark
-        guard String(validating: s, as: UTF8.self) != nil else { throw fail("the file is not valid UTF-8") }
+        if let bad = UTF8Problem.find(in: s) { throw TOMLError(line: bad.line, message: bad.message, fix: UTF8Problem.fix) }
         var current = root
+        var depth = 0  // of `current`: the number of parts of its header
         while true {
             skipBlank()
             guard let c = peek() else { return root }
             if c == ch("[") {
-                current = try header()
+                (current, depth) = try header()
             } else {
-                try keyValue(into: current)
+                try keyValue(into: current, depth: depth)
             }
             try endOfLine()
         }
     }
 
-    /// `[a.b]` or `[[a.b]]`: the table the following key/values go into.
-    private mutating func header() throws(TOMLError) -> TOMLTable {
+    /// `[a.b]` or `[[a.b]]`: the table the following key/values go into, and its depth.
+    private mutating func header() throws(TOMLError) -> (TOMLTable, Int) {
         let headerLine = line
         i += 1
         let isArray = peek() == ch("[")
         if isArray { i += 1 }
         skipSpaces()
-        let path = try key()
+        let path = try key(depth: 0)
         skipSpaces()
         guard peek() == ch("]") else { throw fail("expected ']' to close the table header") }
         i += 1
@@ -129,29 +151,29 @@ struct TOMLParser {
             table = try descend(table, into: part, line: headerLine)
         }
         let last = path.last!
-        let name = path.joined(separator: ".")
+        let name = excerpt(path.joined(separator: "."))
         if isArray {
             let element = TOMLTable(origin: .header, line: headerLine)
-            switch table[last] {
-            case nil:
+            if table.tableArrays.contains(last) {
+                // Not inside a `switch table[last]`: the switched-on copy would keep the array shared.
+                table.append(.table(element), toArrayAt: last)
+            } else if table[last] == nil {
                 table.set(last, .array([.table(element)]), line: headerLine)
                 table.tableArrays.insert(last)
-            case .array(let items) where table.tableArrays.contains(last):
-                table.set(last, .array(items + [.table(element)]), line: headerLine)
-            default:
+            } else {
                 throw fail("[[\(name)]] appends to an array of tables, but '\(name)' is already defined as something else", line: headerLine)
             }
-            return element
+            return (element, path.count)
         }
         switch table[last] {
         case nil:
             let t = TOMLTable(origin: .header, line: headerLine)
             table.set(last, .table(t), line: headerLine)
-            return t
+            return (t, path.count)
         case .table(let t) where t.origin == .implicit:
             t.origin = .header
             t.line = headerLine
-            return t
+            return (t, path.count)
         default:
             throw fail("table [\(name)] is defined more than once", line: headerLine)
         }
@@ -168,21 +190,21 @@ struct TOMLParser {
             return t
         case .array(let items) where table.tableArrays.contains(part):
             if case .table(let t) = items.last! { return t }
-            throw fail("'\(part)' is not an array of tables", line: line)
+            throw fail("'\(excerpt(part))' is not an array of tables", line: line)
         default:
-            throw fail("'\(part)' is already a value (or an inline table), so it cannot have sub-tables here", line: line)
+            throw fail("'\(excerpt(part))' is already a value (or an inline table), so it cannot have sub-tables here", line: line)
         }
     }
 
-    /// `key = value` (the key may be dotted) into `table`.
-    private mutating func keyValue(into table: TOMLTable) throws(TOMLError) {
+    /// `key = value` (the key may be dotted) into `table`, which is nested `depth` levels deep.
+    private mutating func keyValue(into table: TOMLTable, depth: Int) throws(TOMLError) {
         let keyLine = line
-        let path = try key()
+        let path = try key(depth: depth)
         skipSpaces()
-        guard peek() == ch("=") else { throw fail("expected '=' after the key '\(path.joined(separator: "."))'") }
+        guard peek() == ch("=") else { throw fail("expected '=' after the key '\(excerpt(path.joined(separator: ".")))'") }
         i += 1
         skipSpaces()
-        let v = try value()
+        let v = try value(depth: depth + path.count)
         try assign(path, v, in: table, line: keyLine)
     }
 
@@ -197,18 +219,19 @@ struct TOMLParser {
             case .table(let sub) where sub.origin == .dotted:
                 t = sub
             default:
-                throw fail("'\(path.joined(separator: "."))' extends '\(part)', which is already defined elsewhere", line: line)
+                throw fail("'\(excerpt(path.joined(separator: ".")))' extends '\(excerpt(part))', which is already defined elsewhere", line: line)
             }
         }
         let last = path.last!
-        guard t[last] == nil else { throw fail("key '\(path.joined(separator: "."))' is defined more than once", line: line) }
+        guard t[last] == nil else { throw fail("key '\(excerpt(path.joined(separator: ".")))' is defined more than once", line: line) }
         t.set(last, v, line: line)
     }
 
-    /// A possibly dotted key: bare, "basic" or 'literal' parts.
-    private mutating func key() throws(TOMLError) -> [String] {
+    /// A possibly dotted key: bare, "basic" or 'literal' parts, in a table `depth` levels deep.
+    private mutating func key(depth: Int) throws(TOMLError) -> [String] {
         var parts: [String] = []
         while true {
+            guard depth + parts.count < TOMLTable.maxDepth else { throw tooDeep() }
             skipSpaces()
             guard let c = peek() else { throw fail("expected a key") }
             if c == ch("\"") {
@@ -233,7 +256,9 @@ struct TOMLParser {
 
     // MARK: Values
 
-    private mutating func value() throws(TOMLError) -> TOMLValue {
+    /// A value `depth` levels deep (a top-level key's value is at depth 1).
+    private mutating func value(depth: Int) throws(TOMLError) -> TOMLValue {
+        guard depth <= TOMLTable.maxDepth else { throw tooDeep() }
         guard let c = peek() else { throw fail("expected a value") }
         switch c {
         case ch("\""):
@@ -242,13 +267,13 @@ struct TOMLParser {
         case ch("'"):
             if peek(1) == ch("'"), peek(2) == ch("'") { return .string(try multilineString(quote: c)) }
             return .string(try literalString())
-        case ch("["): return try arrayValue()
-        case ch("{"): return try inlineTable()
+        case ch("["): return try arrayValue(depth: depth)
+        case ch("{"): return try inlineTable(depth: depth)
         default: return try scalar()
         }
     }
 
-    private mutating func arrayValue() throws(TOMLError) -> TOMLValue {
+    private mutating func arrayValue(depth: Int) throws(TOMLError) -> TOMLValue {
         let openLine = line
         i += 1
         var items: [TOMLValue] = []
@@ -256,7 +281,7 @@ struct TOMLParser {
             skipBlank()
             guard let c = peek() else { throw fail("this array is not closed with ']'", line: openLine) }
             if c == ch("]") { i += 1; return .array(items) }
-            items.append(try value())
+            items.append(try value(depth: depth + 1))
             skipBlank()
             if peek() == ch(",") { i += 1; continue }
             guard peek() == ch("]") else {
@@ -265,7 +290,7 @@ struct TOMLParser {
         }
     }
 
-    private mutating func inlineTable() throws(TOMLError) -> TOMLValue {
+    private mutating func inlineTable(depth: Int) throws(TOMLError) -> TOMLValue {
         let openLine = line
         i += 1
         let table = TOMLTable(origin: .dotted, line: openLine)
@@ -273,7 +298,7 @@ struct TOMLParser {
         if peek() == ch("}") { i += 1; table.origin = .inline; return .table(table) }
         while true {
             skipSpaces()
-            try keyValue(into: table)
+            try keyValue(into: table, depth: depth)
             skipSpaces()
             guard let c = peek() else { throw fail("this inline table is not closed with '}'", line: openLine) }
             if c == ch(",") {
@@ -312,8 +337,8 @@ struct TOMLParser {
         if let v = Self.integer(text) { return .integer(v) }
         if let v = Self.float(text) { return .float(v) }
         if Self.isDateTime(text) { return .datetime(text) }
-        if Self.integerShaped(text) { throw fail("the integer \(text) does not fit in 64 bits") }
-        throw fail("'\(text)' is not a valid value (strings need quotes; numbers, true/false and dates are written bare)")
+        if Self.integerShaped(text) { throw fail("the integer \(excerpt(text)) does not fit in 64 bits") }
+        throw fail("'\(excerpt(text))' is not a valid value (strings need quotes; numbers, true/false and dates are written bare)")
     }
 
     /// A well-formed decimal integer (that `integer` rejected only for its size).
@@ -556,18 +581,6 @@ struct TOMLParser {
         newline()
     }
 
-    // MARK: Characters
-
-    private func ch(_ c: Unicode.Scalar) -> UInt8 { UInt8(c.value) }
-    private func isDigit(_ c: UInt8) -> Bool { c >= 48 && c <= 57 }
-    private func isHex(_ c: UInt8) -> Bool { isDigit(c) || (c | 0x20 >= 97 && c | 0x20 <= 102) }
-    private func isBareKey(_ c: UInt8) -> Bool {
-        isDigit(c) || (c | 0x20 >= 97 && c | 0x20 <= 122) || c == ch("_") || c == ch("-")
-    }
-    private func isScalarByte(_ c: UInt8) -> Bool {
-        isBareKey(c) || c == ch("+") || c == ch(".") || c == ch(":")
-    }
-
     private func describe(_ c: UInt8?) -> String {
         guard let c else { return "the end of the file" }
         if c == 0x0A { return "the end of the line" }
@@ -578,4 +591,22 @@ struct TOMLParser {
     private func fail(_ message: String, line: Int? = nil) -> TOMLError {
         TOMLError(line: line ?? self.line, message: message)
     }
+
+    private func tooDeep() -> TOMLError {
+        TOMLError(line: line, message: "values nest more than \(TOMLTable.maxDepth) levels deep (table header and dotted key parts, arrays and inline tables all count)",
+                  fix: "flatten the structure: no lane or marker file needs more than a few levels")
+    }
+}
+
+// MARK: Characters
+// Free functions, not methods: a method call copies the parser (retain/release) in a debug build.
+
+private func ch(_ c: Unicode.Scalar) -> UInt8 { UInt8(c.value) }
+private func isDigit(_ c: UInt8) -> Bool { c >= 48 && c <= 57 }
+private func isHex(_ c: UInt8) -> Bool { isDigit(c) || (c | 0x20 >= 97 && c | 0x20 <= 102) }
+private func isBareKey(_ c: UInt8) -> Bool {
+    isDigit(c) || (c | 0x20 >= 97 && c | 0x20 <= 122) || c == ch("_") || c == ch("-")
+}
+private func isScalarByte(_ c: UInt8) -> Bool {
+    isBareKey(c) || c == ch("+") || c == ch(".") || c == ch(":")
 }

@@ -5,12 +5,20 @@ struct TOMLDocument {
     let table: TOMLTable
 
     init(file: String, text: String, code: OS3Error.Code) throws {
+        try self.init(file: file, bytes: Array(text.utf8), code: code)
+    }
+
+    /// The file as read: its bytes, checked to be UTF-8 (a bad byte is reported at its line and column).
+    init(file: String, bytes: [UInt8], code: OS3Error.Code) throws {
         self.file = file
+        if let bad = UTF8Problem.find(in: bytes) {
+            throw OS3Error(code, bad.message, file: file, line: bad.line, fix: UTF8Problem.fix)
+        }
         do {
-            table = try TOMLTable.parse(text)
+            table = try TOMLTable.parse(bytes: bytes)
         } catch {
             throw OS3Error(code, "not valid TOML: \(error.message)", file: file, line: error.line,
-                           fix: "correct the TOML syntax at that line (see docs/FORMATS.md)")
+                           fix: error.fix ?? "correct the TOML syntax at that line (see docs/FORMATS.md)")
         }
     }
 }
@@ -29,12 +37,12 @@ struct TOMLReader {
     }
 
     func checkUnknownKeys() throws {
-        for key in table.keys.sorted() where !allowedKeys.contains(key) {
-            let suggestion = allowedKeys.min { editDistance($0, key) < editDistance($1, key) }
-            let near = suggestion.map { editDistance($0, key) <= 3 ? "did you mean '\($0)'? " : "" } ?? ""
-            throw fail(key, "unknown key '\(key)'\(section.isEmpty ? "" : " in [\(sectionName)]")",
-                       fix: "\(near)allowed keys: \(allowedKeys.joined(separator: ", "))")
-        }
+        // The first unknown key in file order (one pass: the file may hold a million keys).
+        guard let key = table.keys.first(where: { !allowedKeys.contains($0) }) else { return }
+        let near = allowedKeys.compactMap { allowed in editDistance(allowed, key, atMost: 3).map { (allowed, $0) } }
+            .min { $0.1 < $1.1 }.map { "did you mean '\($0.0)'? " } ?? ""
+        throw fail(key, "unknown key '\(excerpt(key))'\(section.isEmpty ? "" : " in [\(sectionName)]")",
+                   fix: "\(near)allowed keys: \(allowedKeys.joined(separator: ", "))")
     }
 
     var sectionName: String {
@@ -73,6 +81,10 @@ struct TOMLReader {
         let value: Double
         if let i = node.int { value = Double(i) } else if let d = node.double { value = d } else {
             throw fail(key, "'\(key)' must be a number of seconds", fix: "write e.g. `\(key) = 10` or `\(key) = 2.5`")
+        }
+        // TOML has nan and inf (and 1e400 is inf): neither is a timeout.
+        guard value.isFinite else {
+            throw fail(key, "'\(key)' = \(value) is not a finite number of seconds", fix: "use \(range.lowerBound)...\(range.upperBound) seconds")
         }
         guard range.contains(value) else { throw fail(key, "'\(key)' = \(value) s is out of range", fix: "use \(range.lowerBound)...\(range.upperBound) seconds") }
         return value
@@ -113,6 +125,14 @@ extension StringProtocol {
         while let l = s.last, l == " " || l == "\t" || l == "\r" { s = s.dropLast() }
         return String(s)
     }
+}
+
+/// The edit distance of `a` and `b` if it is at most `limit`, else nil — cheaply for long strings:
+/// each edit changes the UTF-8 length by at most 4, so a length difference decides it unread.
+func editDistance(_ a: String, _ b: String, atMost limit: Int) -> Int? {
+    guard abs(a.utf8.count - b.utf8.count) <= 4 * limit else { return nil }
+    let d = editDistance(a, b)
+    return d <= limit ? d : nil
 }
 
 func editDistance(_ a: String, _ b: String) -> Int {

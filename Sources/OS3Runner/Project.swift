@@ -38,20 +38,33 @@ public struct Project: Sendable {
     /// The kernel image `os3ctl build` produces.
     public var kernelImage: String { "\(buildDirectory)/kernel/os3.elf" }
 
-    /// Lane names, sorted.
+    /// Lane names, sorted. A lanes/ that cannot be listed is an error, not an empty list.
     public func laneNames() throws -> [String] {
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: lanesDirectory)) ?? []
-        return files.filter { $0.hasSuffix(".toml") }.map { String($0.dropLast(5)) }.sorted()
+        guard let d = opendir(lanesDirectory) else {
+            throw OS3Error(.notFound, "cannot list \(relative(lanesDirectory))/: \(String(cString: strerror(errno)))",
+                           fix: "make the directory readable, or point --project at another checkout")
+        }
+        defer { closedir(d) }
+        var names: [String] = []
+        while let entry = readdir(d) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name.hasSuffix(".toml") && !name.hasPrefix(".") { names.append(String(name.dropLast(5))) }
+        }
+        return names.sorted()
     }
 
     public func loadLane(_ name: String) throws -> Lane {
+        // Checked before the name becomes a path: `--lane ../x` must not read a file outside lanes/.
+        guard !name.isEmpty, !name.hasPrefix("."), !name.contains("/") else {
+            throw OS3Error(.notFound, "'\(excerpt(name))' is not a lane name", fix: "give the name of a file in lanes/ without .toml, e.g. --lane tiny")
+        }
         let file = "\(lanesDirectory)/\(name).toml"
-        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+        guard let bytes = try InputFile.read(file, shown: relative(file), code: .invalidLane) else {
             let known = (try? laneNames()) ?? []
             throw OS3Error(.notFound, "no lane named '\(name)' (looked for \(relative(file)))",
                            fix: known.isEmpty ? "add a lane file in lanes/ (docs/FORMATS.md)" : "known lanes: \(known.joined(separator: ", "))")
         }
-        return try Lane.parse(name: name, file: relative(file), text: text)
+        return try Lane.parse(name: name, file: relative(file), bytes: bytes)
     }
 
     public func loadLanes() throws -> [Lane] {
@@ -65,11 +78,11 @@ public struct Project: Sendable {
         var sets: [MarkerSet] = []
         for name in lane.markerFiles {
             let file = "\(markersDirectory)/\(name).toml"
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+            guard let bytes = try InputFile.read(file, shown: relative(file), code: .invalidMarkers) else {
                 throw OS3Error(.invalidLane, "lane '\(lane.name)' requires marker file '\(name)', which does not exist (\(relative(file)))",
                                file: lane.file, line: nil, fix: "create \(relative(file)) or fix the `markers` list")
             }
-            sets.append(try MarkerSet.parse(file: relative(file), text: text))
+            sets.append(try MarkerSet.parse(file: relative(file), bytes: bytes))
         }
         let merged = try MarkerSet.merging(sets)
         if let after = lane.consoleInput?.after, !merged.required.contains(where: { $0.id == after }) {
