@@ -31,8 +31,8 @@ struct BootCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        if let timeout, timeout <= 0 { throw ValidationError("--timeout must be a positive number of seconds") }
-        if let idleTimeout, idleTimeout <= 0 { throw ValidationError("--idle-timeout must be a positive number of seconds") }
+        try NumericOptions.seconds(timeout, "--timeout")
+        try NumericOptions.seconds(idleTimeout, "--idle-timeout")
     }
 
     /// What ArgumentParser made of the command line.

@@ -15,8 +15,8 @@ struct BootRequest: Equatable {
     var connect: [String] = []
 
     /// The request for `boot` followed only by the options below, each at most once, as
-    /// `--name value` or `--name=value`, no value empty or starting with "-", the timeouts positive
-    /// finite numbers; nil for anything else (help, another option, a repeat, a doubtful value),
+    /// `--name value` or `--name=value`, no value empty or starting with "-", the timeouts numbers
+    /// `NumericOptions` accepts; nil for anything else (help, another option, a repeat, a doubtful value),
     /// which ArgumentParser then parses, with its own words for any error.
     ///
     /// Why: ArgumentParser builds its view of every option by reflection, and that was about half of
@@ -53,7 +53,7 @@ struct BootRequest: Equatable {
             case "--project": request.project = given
             case "--state-dir": request.stateDir = given
             case "--timeout", "--idle-timeout":
-                guard let seconds = Double(given), seconds.isFinite, seconds > 0 else { return nil }
+                guard let seconds = Double(given), NumericOptions.secondsProblem(seconds) == nil else { return nil }
                 if name == "--timeout" { request.timeout = seconds } else { request.idleTimeout = seconds }
             default: return nil
             }

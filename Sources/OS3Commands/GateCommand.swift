@@ -34,7 +34,7 @@ struct GateCommand: ParsableCommand {
     var skipHostTests = false
 
     func validate() throws {
-        if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        try NumericOptions.count(jobs, "--jobs", NumericOptions.jobs)
     }
 
     func run() throws {

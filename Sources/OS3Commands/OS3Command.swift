@@ -84,7 +84,7 @@ extension OS3Error {
     /// os3ctl's exit status for an error that stopped it before any verdict.
     var exitCode: Int32 {
         switch code {
-        case .invalidLane, .invalidMarkers, .notFound, .usage: 2
+        case .invalidLane, .invalidMarkers, .notFound, .invalidInput, .usage: 2
         case .buildFailed: 3
         case .toolMissing: 4
         case .io: 5

@@ -45,21 +45,26 @@ struct ScanCommand: ParsableCommand {
             markers = try project.markers(for: try project.loadLane(lane))
         } else {
             markers = try MarkerSet.merging(markerFiles.map { file in
-                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-                    throw OS3Error(.notFound, "cannot read marker file \(file)")
+                guard let bytes = try InputFile.read(file, shown: file, code: .invalidMarkers) else {
+                    throw OS3Error(.notFound, "marker file \(file) does not exist", fix: "give the path of a marker file, e.g. markers/boot.toml")
                 }
-                return try MarkerSet.parse(file: file, text: text)
+                return try MarkerSet.parse(file: file, bytes: bytes)
             })
         }
-        let fd = open(log, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw OS3Error(.notFound, "cannot open \(log): \(String(cString: strerror(errno)))") }
+        let fd = try Self.openLog(log)
         defer { close(fd) }
         var matcher = MarkerMatcher(markers)
         let start = Clock.now
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while matcher.forbiddenHit == nil {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            // A log may be a pipe that never ends: a signal stops the scan without a verdict.
+            if let signal = Interrupts.signal {
+                throw OS3Error(.interrupted, "interrupted by signal \(signal) while reading the log; no verdict", file: log)
+            }
             if n < 0 && errno == EINTR { continue }
+            // A read error is not the end of the log: judging what was read would be a verdict on part of it.
+            guard n >= 0 else { throw OS3Error(.io, "the log cannot be read: \(String(cString: strerror(errno)))", file: log) }
             guard n > 0 else { break }
             // Times are byte offsets' arrival: all "at" 0 — a log has no clock.
             _ = buffer.withUnsafeBytes { matcher.feed(UnsafeRawBufferPointer(rebasing: $0[0..<n]), at: 0) }
@@ -84,5 +89,25 @@ struct ScanCommand: ParsableCommand {
             printErr("scan: \(matcher.bytes) bytes in \(Reports.seconds(seconds))")
         }
         throw ExitCode(verdict.kind.exitCode)
+    }
+
+    /// The log, opened for reading: a file, or a pipe or device (`scan /dev/stdin`). Anything that
+    /// cannot be read is an input error (exit 2) — never an empty log judged `missing-markers`.
+    static func openLog(_ log: String) throws -> Int32 {
+        let fd = open(log, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let error = errno
+            throw OS3Error(error == ENOENT ? .notFound : .invalidInput,
+                           error == ENOENT ? "the log does not exist" : "the log cannot be opened: \(String(cString: strerror(error)))",
+                           file: log, fix: error == EACCES ? "make it readable, or scan a copy you can read" : "give the path of a serial log (a run directory's serial.log)")
+        }
+        var st = stat()
+        if fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFDIR {
+            close(fd)
+            let inside = "\(log.hasSuffix("/") ? String(log.dropLast()) : log)/serial.log"
+            throw OS3Error(.invalidInput, "this is a directory, not a log", file: log,
+                           fix: Path.exists(inside) ? "to scan that run's console, give its log: os3ctl scan \(inside)" : "give the path of a serial log file")
+        }
+        return fd
     }
 }

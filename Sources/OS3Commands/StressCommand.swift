@@ -85,27 +85,27 @@ struct StressCommand: ParsableCommand {
     var report: String?
 
     func validate() throws {
-        if runs < 1 { throw ValidationError("--runs must be at least 1") }
-        if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
-        if hog < 0 { throw ValidationError("--hog cannot be negative") }
+        try NumericOptions.count(runs, "--runs", NumericOptions.runs)
+        try NumericOptions.count(jobs, "--jobs", NumericOptions.jobs)
+        try NumericOptions.count(hog, "--hog", NumericOptions.hogs)
         if HostLoad.Recipe(rawValue: load) == nil {
             throw ValidationError("--load must be one of: \(HostLoad.Recipe.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if Stats.Alternative(rawValue: alternative) == nil {
             throw ValidationError("--alternative must be one of: \(Stats.Alternative.allCases.map(\.rawValue).joined(separator: ", ")) (got '\(alternative)')")
         }
-        for (name, p) in [("--baseline", baseline ?? 0.5), ("--alpha", alpha), ("--beta", beta), ("--p0", p0), ("--p1", p1), ("--target-rate", targetRate)] where !(p > 0 && p < 1) {
-            throw ValidationError("\(name) must be a rate strictly between 0 and 1 (got \(p))")
+        for (name, p) in [("--baseline", baseline), ("--alpha", alpha), ("--beta", beta), ("--p0", p0), ("--p1", p1), ("--target-rate", targetRate)] {
+            try NumericOptions.rate(p, name)
         }
-        // Without load the "idle comparison" would compare idle with idle.
-        if let block, block < 1 { throw ValidationError("--block must be at least 1") }
+        try NumericOptions.count(block, "--block", NumericOptions.runs)
         // The idle arm needs a count fixed in advance, which a sequential stop does not give.
         if compareIdle && untilConfident { throw ValidationError("--compare-idle and --until-confident cannot be combined: give --runs for the comparison") }
+        // Without load the "idle comparison" would compare idle with idle.
         if compareIdle && hog == 0 { throw ValidationError("--compare-idle compares runs under load with idle runs: give the load with --hog N") }
         if untilConfident && p0 >= p1 { throw ValidationError("--p0 must be below --p1") }
         if untilConfident && alpha + beta >= 1 { throw ValidationError("--alpha plus --beta must be below 1") }
-        if untilConfident && maxRuns < 1 { throw ValidationError("--max-runs must be at least 1") }
-        if let timeout, timeout <= 0 { throw ValidationError("--timeout must be positive") }
+        try NumericOptions.count(maxRuns, "--max-runs", NumericOptions.runs)
+        try NumericOptions.seconds(timeout, "--timeout")
     }
 
     struct Output: Codable {

@@ -11,7 +11,12 @@ public struct KernelBuildConfig: Sendable, Equatable {
     static let keys = ["output", "swift-sources", "swift-flags", "asm-sources", "asm-flags", "linker-script", "link-flags"]
 
     public static func parse(file: String, text: String) throws -> KernelBuildConfig {
-        let doc = try TOMLDocument(file: file, text: text, code: .buildFailed)
+        try parse(file: file, bytes: Array(text.utf8))
+    }
+
+    /// Parses kernel/build.toml as read from disk (bytes that must be UTF-8).
+    public static func parse(file: String, bytes: [UInt8]) throws -> KernelBuildConfig {
+        let doc = try TOMLDocument(file: file, bytes: bytes, code: .buildFailed)
         let r = TOMLReader(document: doc, table: doc.table, section: "", code: .buildFailed, allowedKeys: keys)
         try r.checkUnknownKeys()
         let config = KernelBuildConfig(output: try r.string("output"), swiftSources: try r.strings("swift-sources"),

@@ -5,6 +5,8 @@ public struct OS3Error: Error, CustomStringConvertible, Sendable, Equatable {
         case invalidLane = "invalid-lane"
         case invalidMarkers = "invalid-markers"
         case notFound = "not-found"
+        /// An input file that exists but cannot be used (a directory, unreadable, not UTF-8 where it must be).
+        case invalidInput = "invalid-input"
         case buildFailed = "build-failed"
         case toolMissing = "tool-missing"
         case io

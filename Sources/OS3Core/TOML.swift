@@ -330,8 +330,12 @@ struct TOMLParser {
             i += 1
             while let b = peek(), isScalarByte(b) { i += 1 }
         }
+        guard i > start else { throw fail("expected a value, found \(describe(peek()))") }
+        if let v = Self.smallInteger(s[start..<i]) { return .integer(v) }  // most numbers, without making a String
+        guard i - start <= Self.maxScalarLength else {
+            throw fail("'\(excerpt(String(decoding: s[start..<start + 100], as: UTF8.self)))' is not a valid value: \(i - start) characters is longer than any number, boolean or date")
+        }
         let text = String(decoding: s[start..<i], as: UTF8.self)
-        guard !text.isEmpty else { throw fail("expected a value, found \(describe(peek()))") }
         if text == "true" { return .boolean(true) }
         if text == "false" { return .boolean(false) }
         if let v = Self.integer(text) { return .integer(v) }
@@ -339,6 +343,24 @@ struct TOMLParser {
         if Self.isDateTime(text) { return .datetime(text) }
         if Self.integerShaped(text) { throw fail("the integer \(excerpt(text)) does not fit in 64 bits") }
         throw fail("'\(excerpt(text))' is not a valid value (strings need quotes; numbers, true/false and dates are written bare)")
+    }
+
+    /// Longer runs are not classified (the classification works on Characters, slowly): no
+    /// number, boolean or date is anywhere near this long.
+    static let maxScalarLength = 1_000
+
+    /// A plain decimal integer of at most 18 digits (so it fits), read from the bytes directly.
+    static func smallInteger(_ b: Slice<UnsafeBufferPointer<UInt8>>) -> Int? {
+        var digits = b
+        var negative = false
+        if let f = digits.first, f == ch("+") || f == ch("-") { negative = f == ch("-"); digits = digits.dropFirst() }
+        guard (1...18).contains(digits.count), digits.first != ch("0") || digits.count == 1 else { return nil }
+        var v = 0
+        for d in digits {
+            guard isDigit(d) else { return nil }
+            v = v * 10 + Int(d - 48)
+        }
+        return negative ? -v : v
     }
 
     /// A well-formed decimal integer (that `integer` rejected only for its size).

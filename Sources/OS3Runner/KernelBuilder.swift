@@ -52,10 +52,11 @@ public struct KernelBuilder: Sendable {
         let start = Clock.now
         let kdir = project.kernelDirectory
         let configFile = "\(kdir)/build.toml"
-        guard let configText = try? String(contentsOfFile: configFile, encoding: .utf8) else {
+        guard let configBytes = try InputFile.read(configFile, shown: project.relative(configFile), code: .buildFailed) else {
             throw OS3Error(.notFound, "\(project.relative(configFile)) is missing", fix: "restore kernel/build.toml (see docs/KERNEL.md)")
         }
-        let config = try KernelBuildConfig.parse(file: project.relative(configFile), text: configText)
+        let config = try KernelBuildConfig.parse(file: project.relative(configFile), bytes: configBytes)
+        let configText = String(decoding: configBytes, as: UTF8.self)  // checked to be UTF-8 by the parse
         let swiftFiles = try sources(under: config.swiftSources, ext: "swift")
         let asmFiles = try sources(under: config.asmSources, ext: "S")
         guard !swiftFiles.isEmpty else { throw OS3Error(.buildFailed, "no .swift files under kernel/\(config.swiftSources.joined(separator: ", kernel/"))") }

@@ -179,4 +179,63 @@ struct LaneParsingTests {
         let e = try #require(Self.error(Self.good.replacingAll("success-exit = 33", with: "success-exit = \(code)")))
         #expect(e.line == 9)
     }
+
+    @Test("a timeout of nan or inf (TOML floats, and 1e400 is inf) is refused at its line",
+          arguments: ["nan", "+nan", "-nan", "inf", "+inf", "-inf", "1e400", "-1", "0"])
+    func nonFiniteTimeouts(_ value: String) throws {
+        for key in ["total", "idle"] {
+            let e = try #require(Self.error(Self.good.replacingAll(key == "total" ? "total = 30" : "idle = 2.5", with: "\(key) = \(value)")),
+                                 "\(key) = \(value) was accepted")
+            #expect(e.line == (key == "total" ? 14 : 15))
+            #expect(e.message.contains("'\(key)'"))
+        }
+        let e = try #require(Self.error(Self.good.replacingAll("total = 30", with: "total = \(value)")))
+        if value.contains("nan") || value.contains("inf") || value == "1e400" { #expect(e.message.contains("not a finite number of seconds")) }
+    }
+
+    @Test("a multi-megabyte unknown key is reported at once, quoted in at most 80 characters")
+    func hugeUnknownKey() throws {
+        let key = String(repeating: "x", count: 4 << 20)
+        let e = try #require(Self.error(key + " = 1\n" + Self.good))
+        #expect(e.message.hasPrefix("unknown key '" + String(repeating: "x", count: 80) + "…'"))
+        #expect(e.description.count < 400)
+        // Near an allowed key, the suggestion still comes.
+        #expect(try #require(Self.error("cpuss = 1\n" + Self.good)).fix?.contains("did you mean 'cpus'") == true)
+    }
+
+    @Test("of many unknown keys the first in the file is reported")
+    func firstUnknownKey() throws {
+        let keys = (0..<50_000).map { "zz\($0) = 1\n" }.joined()
+        let e = try #require(Self.error(keys + Self.good))
+        #expect(e.message.contains("'zz0'"))
+        #expect(e.line == 1)
+    }
+
+    @Test("a lane file with an invalid UTF-8 byte is reported at its line and column, not taken as absent")
+    func invalidUTF8() throws {
+        let bytes = Array("accelerator = \"kvm\"\ndescription = \"caf".utf8) + [0xE9] + Array("\"\n".utf8)
+        do {
+            _ = try Lane.parse(name: "bad", file: "lanes/bad.toml", bytes: bytes)
+            Issue.record("accepted")
+        } catch let e as OS3Error {
+            #expect(e.code == .invalidLane)
+            #expect(e.description.hasPrefix("lanes/bad.toml:2: error: not valid UTF-8 (byte 0xE9 at column 19)"), "\(e)")
+            #expect(e.fix?.contains("UTF-8") == true)
+        }
+    }
+
+    @Test("a marker file listed twice is refused at the markers line")
+    func markersListedTwice() throws {
+        let e = try #require(Self.error(Self.good.replacingAll("[\"boot\", \"highmem\"]", with: "[\"boot\", \"highmem\", \"boot\"]")))
+        #expect(e.line == 8)
+        #expect(e.message.contains("'boot' is listed twice"))
+    }
+
+    @Test("lane files nested too deep are refused with the lane's code, file and line")
+    func deepLane() throws {
+        let e = try #require(Self.error(Self.good + "\nx = " + String(repeating: "[", count: 40_000) + String(repeating: "]", count: 40_000) + "\n"))
+        #expect(e.code == .invalidLane)
+        #expect(e.line == 16)
+        #expect(e.message.contains("nest more than 64 levels"))
+    }
 }

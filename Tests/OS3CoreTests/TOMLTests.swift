@@ -274,11 +274,123 @@ struct TOMLTests {
         #expect(error?.message.contains(message) == true, "\(text.debugDescription): \(String(describing: error))")
     }
 
-    @Test("invalid UTF-8 is rejected rather than guessed at")
+    @Test("invalid UTF-8 is rejected rather than guessed at, at its line and column")
     func invalidUTF8() {
         let bytes = Array("a = 1\nb = \"".utf8) + [0xFF, 0xFE] + Array("\"\n".utf8)
-        #expect(throws: TOMLError(line: 1, message: "the file is not valid UTF-8")) { try TOMLTable.parse(bytes: bytes) }
+        #expect(throws: TOMLError(line: 2, message: "not valid UTF-8 (byte 0xFF at column 6)", fix: UTF8Problem.fix)) { try TOMLTable.parse(bytes: bytes) }
         #expect(throws: Never.self) { try TOMLTable.parse(bytes: Array("a = \"é\"\n".utf8)) }
+    }
+
+    @Test("a bad UTF-8 byte's column counts characters, not bytes, and its line counts newlines",
+          arguments: [
+              // Latin-1 é after UTF-8 ones: column 8 ('d = "éé' is 7 characters, 9 bytes), line 3.
+              (Array("a = 1\n\nd = \"éé".utf8) + [0xE9, 0x22, 0x0A], 3, 8, 0xE9 as UInt8),
+              ([0xC0, 0x80], 1, 1, 0xC0),                       // an overlong NUL
+              (Array("x".utf8) + [0xED, 0xA0, 0x80], 1, 2, 0xED), // a surrogate
+              ([0x0A, 0xF4, 0x90, 0x80, 0x80], 2, 1, 0xF4),       // above U+10FFFF
+              (Array("ab".utf8) + [0xE2, 0x82], 1, 3, 0xE2),      // cut off at the end
+              (Array("ab".utf8) + [0x80], 1, 3, 0x80),            // a lone continuation byte
+          ])
+    func utf8Positions(bytes: [UInt8], line: Int, column: Int, byte: UInt8) throws {
+        let problem = try #require(UTF8Problem.find(in: bytes))
+        #expect(problem.line == line)
+        #expect(problem.column == column)
+        #expect(problem.byte == byte)
+    }
+
+    @Test("the UTF-8 check agrees with the standard library's on random bytes")
+    func utf8AgreesWithStandardLibrary() {
+        var random = SplitMix64(seed: 0x0DF8)
+        var invalid = 0
+        for _ in 0..<20_000 {
+            // Mostly plausible bytes (ASCII, lead and continuation bytes) so both outcomes occur.
+            let count = Int(random.next() % 12)
+            let alphabet: [UInt8] = [0x41, 0x0A, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC2, 0xDF, 0xE0, 0xED, 0xEF, 0xF0, 0xF4, 0xF5, 0xFF]
+            let bytes = (0..<count).map { _ in alphabet[Int(random.next() % UInt64(alphabet.count))] }
+            let ours = UTF8Problem.find(in: bytes)
+            if ours != nil { invalid += 1 }
+            #expect((ours == nil) == (String(validating: bytes, as: UTF8.self) != nil), "\(bytes)")
+            // Everything before the reported byte is valid.
+            if let ours { #expect(String(validating: bytes[..<ours.offset], as: UTF8.self) != nil, "\(bytes)") }
+        }
+        #expect(invalid > 1000 && invalid < 19_000, "the generator must produce both: \(invalid) invalid")
+    }
+
+    /// `open` + the innermost value + `close`, `n` levels of `open`.
+    private static func nested(_ n: Int, _ form: String) -> String {
+        switch form {
+        case "array": "a = " + String(repeating: "[", count: n) + "1" + String(repeating: "]", count: n) + "\n"
+        case "inline": "b = " + String(repeating: "{b = ", count: n) + "1" + String(repeating: "}", count: n) + "\n"
+        case "dotted": Array(repeating: "a", count: n).joined(separator: ".") + " = 1\n"
+        case "header": "x = 1\n[" + Array(repeating: "a", count: n).joined(separator: ".") + "]\n"
+        default: "[" + Array(repeating: "a", count: n - 1).joined(separator: ".") + "]\nb = 1\n"  // "header-key"
+        }
+    }
+
+    @Test("values nested 40,000 deep are an error at their line, not a stack overflow",
+          arguments: ["array", "inline", "dotted", "header", "header-key"])
+    func deepNesting(form: String) {
+        let error = failure("# deep\n" + Self.nested(40_000, form))
+        let line = form == "header" ? 3 : 2  // after "# deep" (and "x = 1")
+        #expect(error?.line == line, "\(String(describing: error))")
+        #expect(error?.message.contains("nest more than 64 levels") == true, "\(String(describing: error))")
+        #expect(error?.fix != nil)
+    }
+
+    @Test("exactly 64 levels are allowed, 65 are not, whichever way they are written",
+          arguments: [("array", 63), ("inline", 63), ("dotted", 64), ("header", 64), ("header-key", 64)])
+    func nestingLimit(form: String, deepest: Int) throws {
+        #expect(TOMLTable.maxDepth == 64)
+        #expect(throws: Never.self, "\(form) at \(deepest)") { try TOMLTable.parse(Self.nested(deepest, form)) }
+        #expect(failure(Self.nested(deepest + 1, form))?.message.contains("nest more than") == true, "\(form) at \(deepest + 1)")
+    }
+
+    @Test("nesting counts across headers, dotted keys, arrays and inline tables together")
+    func nestingAddsUp() throws {
+        let header = "[" + Array(repeating: "h", count: 30).joined(separator: ".") + "]\n"
+        let dotted = Array(repeating: "d", count: 30).joined(separator: ".")
+        // The array is at depth 60, the inline table 61, x 62, and each bracket one more.
+        #expect(throws: Never.self) { try TOMLTable.parse(header + dotted + " = [{x = [[1]]}]\n") }   // 64
+        #expect(failure(header + dotted + " = [{x = [[[1]]]}]\n")?.message.contains("nest more than") == true)  // 65
+    }
+
+    @Test("a user's text in an error is cut to 80 characters, control characters escaped")
+    func errorsQuoteBriefly() throws {
+        let e = try #require(failure("a = " + String(repeating: "z", count: 100_000) + "\n"))
+        #expect(e.message.contains(String(repeating: "z", count: 80) + "…'"))
+        #expect(e.message.count < 200)
+        #expect(excerpt("a\u{1B}[2Jb\nc") == "a\\u{1B}[2Jb\\u{A}c")
+        #expect(excerpt(String(repeating: "é", count: 81)) == String(repeating: "é", count: 80) + "…")
+        #expect(excerpt(String(repeating: "é", count: 80)) == String(repeating: "é", count: 80))
+        // One Character of a million scalars (combining marks) is cut like any other text.
+        let grapheme = "e" + String(repeating: "\u{301}", count: 1_000_000)
+        #expect(excerpt(grapheme).unicodeScalars.count == 81)
+    }
+
+    /// Multi-megabyte inputs of every shape: each must simply finish. A quadratic parser (or
+    /// error path) takes minutes on these, and the test run's own time limit fails it.
+    @Test("multi-megabyte keys, strings, arrays, comments and many keys or tables parse in linear time")
+    func linearTime() throws {
+        let mb = 1 << 20
+        let longKey = String(repeating: "k", count: 2 * mb)
+        #expect(try parse(longKey + " = 1\n")[longKey]?.int == 1)
+        let quotedKey = "\"" + String(repeating: "q", count: 2 * mb) + "\" = 1\n"
+        #expect(try parse(quotedKey).keys.first?.utf8.count == 2 * mb)
+        let string = String(repeating: "s", count: 2 * mb)
+        #expect(try parse("a = \"\(string)\"\nb = '\(string)'\n")["b"]?.string?.utf8.count == 2 * mb)
+        #expect(try parse("a = \"\"\"\n\(String(repeating: "line\n", count: mb / 2))\"\"\"\n")["a"]?.string?.utf8.count == 5 * mb / 2)
+        let array = "a = [" + String(repeating: "1,", count: mb / 2) + "]\n"
+        #expect(try parse(array)["a"]?.array?.count == mb / 2)
+        let keys = (0..<100_000).map { "key\($0) = \($0)\n" }.joined()
+        #expect(try parse(keys).keys.count == 100_000)
+        let tables = String(repeating: "[[marker]]\nid = 1\n", count: 100_000)
+        #expect(try parse(tables)["marker"]?.array?.count == 100_000)
+        let comment = "# " + String(repeating: "c", count: 2 * mb) + "\na = 1\n"
+        #expect(try parse(comment)["a"]?.int == 1)
+        let number = "a = 1" + String(repeating: "0", count: 2 * mb) + "\n"
+        #expect(failure(number)?.message.contains("longer than any number") == true)
+        #expect(failure(number)!.message.count < 300)
+        #expect(UTF8Problem.find(in: Array(String(repeating: "é", count: 2 * mb).utf8) + [0xFF])?.column == 2 * mb + 1)
     }
 
     @Test("every lane and marker file in the repository parses")
