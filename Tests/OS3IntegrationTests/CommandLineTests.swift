@@ -310,3 +310,120 @@ struct StartupTests {
         #expect(!text.contains("libvirt"), "\(text)")
     }
 }
+
+/// Hostile input files, as an adversarial user writes them: the real os3ctl must answer each
+/// with exit 2 and a message naming the file and line — never crash, hang, or look elsewhere.
+@Suite("Hostile input files", .tags(.integration))
+struct HostileInputTests {
+    /// A scratch project with `files` (path under the project → bytes) written into it.
+    private static func project(_ files: [String: [UInt8]]) throws -> String {
+        let project = try Fixture.scratchProject()
+        for (path, bytes) in files { try Data(bytes).write(to: URL(fileURLWithPath: "\(project)/\(path)")) }
+        return project
+    }
+
+    private static func tiny(_ project: String) throws -> String {
+        try String(contentsOfFile: "\(project)/lanes/tiny.toml", encoding: .utf8)
+    }
+
+    @Test("lanes nested 40,000 deep (arrays, inline tables, dotted keys, headers) are refused at their line, exit 2, no crash",
+          arguments: [
+              "x = " + String(repeating: "[", count: 40_000) + String(repeating: "]", count: 40_000),
+              "x = " + String(repeating: "{b = ", count: 40_000) + "1" + String(repeating: "}", count: 40_000),
+              Array(repeating: "a", count: 40_000).joined(separator: ".") + " = 1",
+              "[" + Array(repeating: "a", count: 40_000).joined(separator: ".") + "]",
+          ])
+    func deepLane(_ deep: String) throws {
+        let project = try Fixture.scratchProject()
+        let text = "# an adversary's lane\n" + deep + "\n"
+        try text.write(toFile: "\(project)/lanes/deep.toml", atomically: true, encoding: .utf8)
+        let (status, _, err) = try Fixture.os3ctl(["boot", "--project", project, "--lane", "deep"])
+        #expect(status == 2, "\(err.prefix(500))")
+        #expect(err.contains("lanes/deep.toml:2: error: not valid TOML: values nest more than 64 levels deep"), "\(err.prefix(500))")
+        #expect(err.contains("fix:"))
+    }
+
+    @Test("a marker file nested 40,000 deep is refused at its line, exit 2")
+    func deepMarkers() throws {
+        let project = try Self.project(["markers/boot.toml": Array(("[[marker]]\nid = \"x\"\ntext = " + String(repeating: "[", count: 40_000) + "\n").utf8)])
+        let (status, _, err) = try Fixture.os3ctl(["lanes", "--project", project])
+        #expect(status == 2, "\(err.prefix(500))")
+        #expect(err.contains("markers/boot.toml:3: error: not valid TOML: values nest more than 64 levels deep"), "\(err.prefix(500))")
+    }
+
+    @Test("one invalid UTF-8 byte in a lane file is reported at its line and column, exit 2 — not 'no lane named'")
+    func invalidUTF8Lane() throws {
+        let project = try Fixture.scratchProject()
+        let lines = try Self.tiny(project).split(separator: "\n", omittingEmptySubsequences: false).map { Array($0.utf8) }
+        let at = lines.firstIndex { $0.starts(with: Array("description".utf8)) }!
+        var bytes = lines
+        bytes[at] = Array("description = \"caf".utf8) + [0xE9] + Array("\"".utf8)  // Latin-1 é
+        try Data(Array(bytes.joined(separator: [0x0A]))).write(to: URL(fileURLWithPath: "\(project)/lanes/tiny.toml"))
+        let (status, _, err) = try Fixture.os3ctl(["boot", "--project", project, "--lane", "tiny"])
+        #expect(status == 2, "\(err)")
+        #expect(err.contains("lanes/tiny.toml:\(at + 1): error: not valid UTF-8 (byte 0xE9 at column 19)"), "\(err)")
+        #expect(err.contains("fix: save the file as UTF-8"), "\(err)")
+        #expect(!err.contains("no lane named"), "\(err)")
+    }
+
+    @Test("one invalid UTF-8 byte in a marker file is reported at its line and column, exit 2 — not 'does not exist'")
+    func invalidUTF8Markers() throws {
+        let project = try Self.project(["markers/boot.toml": Array("# ok\n[[marker]]\nid = \"x\"\ntext = \"".utf8) + [0xC3, 0x28] + Array("\"\n".utf8)])
+        let (status, _, err) = try Fixture.os3ctl(["lanes", "--project", project])
+        #expect(status == 2, "\(err)")
+        #expect(err.contains("markers/boot.toml:4: error: not valid UTF-8 (byte 0xC3 at column 9)"), "\(err)")
+        #expect(!err.contains("does not exist"), "\(err)")
+    }
+
+    @Test("a lane file that is a directory or a FIFO says so at once, exit 2 — not 'no lane named', and no waiting for a writer")
+    func notAFile() throws {
+        let project = try Fixture.scratchProject()
+        try FileManager.default.createDirectory(atPath: "\(project)/lanes/dir.toml", withIntermediateDirectories: false)
+        #expect(mkfifo("\(project)/lanes/fifo.toml", 0o600) == 0)
+        for (lane, words) in [("dir", "this is a directory, not a file"), ("fifo", "this is not a regular file")] {
+            let (status, _, err) = try Fixture.os3ctl(["boot", "--project", project, "--lane", lane])
+            #expect(status == 2, "\(err)")
+            #expect(err.contains("lanes/\(lane).toml: error: \(words)"), "\(err)")
+        }
+    }
+
+    @Test("a lane file that cannot be read says so, exit 2", .enabled(if: getuid() != 0, "root reads any file: this test needs another user"))
+    func unreadable() throws {
+        let project = try Fixture.scratchProject()
+        chmod("\(project)/lanes/tiny.toml", 0)
+        let (status, _, err) = try Fixture.os3ctl(["boot", "--project", project, "--lane", "tiny"])
+        #expect(status == 2)
+        #expect(err.contains("lanes/tiny.toml: error: the file exists but cannot be read: Permission denied"), "\(err)")
+    }
+
+    @Test("an 8 MB unknown key is reported with the key cut to 80 characters (a quadratic parser takes minutes)")
+    func hugeKey() throws {
+        let project = try Fixture.scratchProject()
+        try (String(repeating: "k", count: 8 << 20) + " = 1\n" + Self.tiny(project)).write(toFile: "\(project)/lanes/big.toml", atomically: true, encoding: .utf8)
+        let (status, _, err) = try Fixture.os3ctl(["boot", "--project", project, "--lane", "big"])
+        #expect(status == 2)
+        #expect(err.contains("lanes/big.toml:1: error: unknown key '\(String(repeating: "k", count: 80))…'"), "\(err.prefix(300))")
+        #expect(err.utf8.count < 1000, "the key was echoed: \(err.utf8.count) bytes of messages")
+    }
+
+    @Test("--timeout nan, inf or 1e400 is refused (exit 64), not a boot without a timeout")
+    func nonFiniteTimeout() throws {
+        for value in ["nan", "inf", "1e400"] {
+            let (status, _, err) = try Fixture.os3ctl(["boot", "--lane", "tiny", "--timeout", value])
+            #expect(status == 64, "\(value): \(err)")
+            #expect(err.contains("--timeout"), "\(err)")
+        }
+        let (status, _, err) = try Fixture.os3ctl(["boot", "--lane", "tiny", "--idle-timeout=nan"])
+        #expect(status == 64, "\(err)")
+    }
+
+    @Test("scan of a directory is bad input (exit 2) naming it, not a verdict")
+    func scanDirectory() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("os3-scan-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let (status, out, err) = try Fixture.os3ctl(["scan", "--lane", "tiny", dir])
+        #expect(status == 2, "\(out)\(err)")
+        #expect(err.contains("\(dir): error: this is a directory, not a log"), "\(err)")
+        #expect(!out.contains("MISSING"), "\(out)")
+    }
+}
