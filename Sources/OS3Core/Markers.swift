@@ -77,6 +77,11 @@ public struct MarkerSet: Sendable, Equatable, Codable {
                     guard !t.contains("\n") else { throw entry.fail("text", "marker '\(excerpt(id))' spans lines; markers match within one console line", fix: "split it into two markers and order them with [[order]]") }
                     pattern = .literal(t)
                 case (nil, let r?):
+                    // Regex parsers recurse per group: 40,000 '(' overflowed the stack before any error.
+                    if let depth = Self.nestingBeyondLimit(r) {
+                        throw entry.fail("regex", "marker '\(excerpt(id))' has a regular expression nested \(depth) groups deep (at most \(TOMLTable.maxDepth))",
+                                         fix: "simplify the pattern: a console line needs a few groups at most")
+                    }
                     let compiled: MarkerRegex
                     do throws(RegexSyntaxError) {
                         compiled = try RegexCache.shared.regex(r)
@@ -113,6 +118,22 @@ public struct MarkerSet: Sendable, Equatable, Codable {
             throw OS3Error(.invalidMarkers, "marker file defines no markers", file: file, line: 1, fix: "add [[marker]] entries with an id and text or regex")
         }
         return set
+    }
+
+    /// How deep `pattern` nests groups and classes, if deeper than `TOMLTable.maxDepth`. Counts
+    /// unescaped '(' and '[' (a literal one inside a class counts too: harmlessly strict).
+    static func nestingBeyondLimit(_ pattern: String) -> Int? {
+        var depth = 0, deepest = 0, escaped = false
+        for b in pattern.utf8 {
+            if escaped { escaped = false; continue }
+            switch b {
+            case UInt8(ascii: "\\"): escaped = true
+            case UInt8(ascii: "("), UInt8(ascii: "["): depth += 1; deepest = max(deepest, depth)
+            case UInt8(ascii: ")"), UInt8(ascii: "]"): depth = max(0, depth - 1)
+            default: break
+            }
+        }
+        return deepest > TOMLTable.maxDepth ? deepest : nil
     }
 
     /// Combines the marker files of a lane; an id defined twice across files is an error.

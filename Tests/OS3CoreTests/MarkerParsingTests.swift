@@ -114,4 +114,26 @@ struct MarkerParsingTests {
         #expect(try MarkerSet.merging([a, b]).required.map(\.id) == ["x", "y"])
         #expect(throws: OS3Error.self) { try MarkerSet.merging([a, a]) }
     }
+
+    @Test("a regex nested 40,000 groups or classes deep is refused at its line instead of overflowing the regex parser's stack",
+          arguments: ["(", "[", "(?:"])
+    func deepRegex(_ open: String) throws {
+        let close = open == "[" ? "]" : ")"
+        let pattern = String(repeating: open, count: 40_000) + "a" + String(repeating: close, count: 40_000)
+        let e = try #require(Self.error("# deep\n[[marker]]\nid = \"x\"\nregex = '\(pattern)'\n"))
+        #expect(e.line == 4)
+        #expect(e.message.contains("nested 40000 groups deep"), "\(e)")
+        // 64 levels are fine; escaped parentheses are not groups.
+        let ok = String(repeating: "(", count: 64) + "a" + String(repeating: ")", count: 64) + String(repeating: "\\(", count: 100)
+        #expect(throws: Never.self) { try MarkerSet.parse(file: "markers/m.toml", text: "[[marker]]\nid = \"x\"\nregex = '\(ok)'\n") }
+    }
+
+    @Test("an order over thousands of markers is checked in linear time")
+    func longOrder() throws {
+        let n = 20_000
+        let markers = (0..<n).map { "[[marker]]\nid = \"m\($0)\"\ntext = \"line \($0)\"\n" }.joined()
+        let order = "[[order]]\nsequence = [" + (0..<n).map { "\"m\($0)\"" }.joined(separator: ", ") + "]\n"
+        let set = try MarkerSet.parse(file: "markers/m.toml", text: markers + order)
+        #expect(set.orders.first?.count == n)
+    }
 }
