@@ -85,9 +85,8 @@ public final class TOMLTable {
     /// 40,000 deep overflowed the stack; no lane or marker file needs more than a few levels.
     public static let maxDepth = 64
 
-    /// Handles the one way an existing value is changed in place (`[[header]]` appending to its
-    /// array): taking the array out first leaves it uniquely referenced, so the append does not
-    /// copy it — copying made a file of n `[[marker]]` entries cost n² element copies.
+    /// Appends a `[[header]]`'s table to its array in place: taken out of the dictionary first, the
+    /// array is uniquely referenced and not copied (copying made n `[[marker]]` entries cost n²).
     func append(_ element: TOMLValue, toArrayAt key: String) {
         guard case .array(var items)? = values.removeValue(forKey: key) else { return }
         items.append(element)
@@ -151,7 +150,7 @@ struct TOMLParser {
             table = try descend(table, into: part, line: headerLine)
         }
         let last = path.last!
-        let name = excerpt(path.joined(separator: "."))
+        var name: String { excerpt(path.joined(separator: ".")) }  // for errors only
         if isArray {
             let element = TOMLTable(origin: .header, line: headerLine)
             if table.tableArrays.contains(last) {
