@@ -21,8 +21,11 @@ public enum InputFile {
                                fix: "point the link at an existing file, or replace it with the file")
             }
             if error == ENOENT { return nil }
-            throw OS3Error(code, "the file exists but cannot be read: \(String(cString: strerror(error)))", file: shown,
-                           fix: error == EACCES ? "make it readable (chmod u+r \(shown)), or run os3ctl as its owner" : nil)
+            if error == EACCES {
+                throw OS3Error(code, "the file exists but cannot be read: \(String(cString: strerror(error)))", file: shown,
+                               fix: "make it readable (chmod u+r \(shown)), or run os3ctl as its owner")
+            }
+            throw OS3Error(code, "the file cannot be opened: \(String(cString: strerror(error)))", file: shown)
         }
         defer { close(fd) }
         var st = stat()

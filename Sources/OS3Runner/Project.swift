@@ -55,13 +55,13 @@ public struct Project: Sendable {
 
     public func loadLane(_ name: String) throws -> Lane {
         // Checked before the name becomes a path: `--lane ../x` must not read a file outside lanes/.
-        guard !name.isEmpty, !name.hasPrefix("."), !name.contains("/") else {
+        guard !name.isEmpty, !name.hasPrefix("."), !name.contains("/"), name.utf8.count <= 250 else {
             throw OS3Error(.notFound, "'\(excerpt(name))' is not a lane name", fix: "give the name of a file in lanes/ without .toml, e.g. --lane tiny")
         }
         let file = "\(lanesDirectory)/\(name).toml"
         guard let bytes = try InputFile.read(file, shown: relative(file), code: .invalidLane) else {
             let known = (try? laneNames()) ?? []
-            throw OS3Error(.notFound, "no lane named '\(name)' (looked for \(relative(file)))",
+            throw OS3Error(.notFound, "no lane named '\(excerpt(name))' (looked for \(relative(file)))",
                            fix: known.isEmpty ? "add a lane file in lanes/ (docs/FORMATS.md)" : "known lanes: \(known.joined(separator: ", "))")
         }
         return try Lane.parse(name: name, file: relative(file), bytes: bytes)

@@ -417,6 +417,16 @@ struct HostileInputTests {
         #expect(status == 64, "\(err)")
     }
 
+    @Test("a lane name that is a path, or 100,000 characters long, is refused before any file is read, and quoted briefly")
+    func laneNames() throws {
+        for name in ["../markers/boot", "/etc/passwd", ".hidden", String(repeating: "x", count: 100_000)] {
+            let (status, _, err) = try Fixture.os3ctl(["boot", "--lane", name])
+            #expect(status == 2, "\(err.prefix(300))")
+            #expect(err.contains("is not a lane name"), "\(err.prefix(300))")
+            #expect(err.utf8.count < 600, "the name was echoed whole")
+        }
+    }
+
     @Test("scan of a directory is bad input (exit 2) naming it, not a verdict")
     func scanDirectory() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("os3-scan-\(UUID().uuidString)").path
