@@ -47,6 +47,7 @@ struct InputValidationTests {
         (["stress", "--jobs"], ["0", "-1", "257", "9223372036854775807", "99999999999999999999", "nan", "1.5"], ["1", "256"]),
         (["stress", "--runs"], ["0", "-3", "100001", "9223372036854775807", "inf"], ["1", "100000"]),
         (["stress", "--max-runs"], ["0", "-3", "100001"], ["1", "500"]),
+        (["stress", "--block"], ["0", "-1", "100001", "nan"], ["1", "8"]),
         (["stress", "--hog"], ["-1", "257", "1e3"], ["0", "256"]),
         (["gate", "--jobs"], ["0", "-1", "257", "9223372036854775807", "nan"], ["1", "256"]),
         (["stress", "--seed"], ["-1", "18446744073709551616", "nan"], ["0", "18446744073709551615"]),
@@ -56,7 +57,7 @@ struct InputValidationTests {
         for value in good { #expect(Self.refusal(option + [value]) == nil, "\(option) \(value) was refused") }
     }
 
-    @Test("rates must lie strictly between 0 and 1; nan and inf are not rates", arguments: ["--baseline", "--p0", "--p1", "--target-rate"])
+    @Test("rates must lie strictly between 0 and 1; nan and inf are not rates", arguments: ["--baseline", "--alpha", "--beta", "--p0", "--p1", "--target-rate"])
     func rates(_ option: String) {
         for value in ["nan", "inf", "-inf", "0", "1", "-0.1", "1e400"] {
             #expect(Self.refusal(["stress", option, value]) != nil, "\(option) \(value) was accepted")
