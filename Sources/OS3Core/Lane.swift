@@ -152,7 +152,7 @@ public struct Lane: Sendable, Equatable, Codable {
         var success = Success.exitCode(Int32(exit))
         if let form = try r.optionalString("success") {
             guard form == "poweroff" else {
-                throw r.fail("success", "success = \"\(form)\" is not a way to pass",
+                throw r.fail("success", "success = \"\(excerpt(form))\" is not a way to pass",
                              fix: "write success = \"poweroff\" (the guest powers off cleanly), or success-exit = N (QEMU exits with N) instead")
             }
             guard r.table["success-exit"] == nil else {
