@@ -18,12 +18,12 @@ let package = Package(
         // at every start (≈ 1.5 ms here, on the critical path of every `boot`; docs/BENCHMARKS.md).
         // `link/` holds a linker script named libstdc++.so that swiftc's `-lstdc++` finds first: the
         // C++ runtime the Swift runtime needs is linked in statically, not loaded (~0.9 ms a start).
-        .executableTarget(name: "os3ctl", dependencies: ["OS3Commands", "COS3Early"], exclude: ["link"],
+        .executableTarget(name: "os3ctl", dependencies: ["OS3Commands"], exclude: ["link"],
                           linkerSettings: [.unsafeFlags(["-Xlinker", "-no-pie", "-L", "\(Context.packageDirectory)/Sources/os3ctl/link"],
                                                         .when(platforms: [.linux]))]),
         // One command per file; owns the CLI and terminal output.
         .target(name: "OS3Commands", dependencies: [
-            "OS3Core", "OS3Runner", "OS3Libvirt", "COS3Early",
+            "OS3Core", "OS3Runner", "OS3Libvirt",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Everything that touches processes, files of the host, and the toolchain.
@@ -32,9 +32,6 @@ let package = Package(
         .target(name: "OS3Libvirt", dependencies: ["OS3Core", "OS3Runner", "CLibvirt", "COS3Sys"]),
         // libvirt's C API (libvirt.h, libvirt.so) through pkg-config; .ci/setup installs libvirt-dev.
         .target(name: "CLibvirt", linkerSettings: [.linkedLibrary("dl")]),
-        // `boot`'s first step, before Swift starts: QEMU replayed from a cache of the same command
-        // line (Sources/COS3Early/early.c; Swift adopts it only if it would run the very same).
-        .target(name: "COS3Early", dependencies: ["COS3Sys"]),
         // Linux calls Swift cannot make directly (variadic prctl/ioctl, fork+exec with a parent-death signal).
         .target(name: "COS3Sys"),
         // The pure core: lanes, markers, matching, verdicts, records, reports. No processes, no CLI.

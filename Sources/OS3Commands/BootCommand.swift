@@ -1,5 +1,4 @@
 import ArgumentParser
-import COS3Early
 import FoundationEssentials
 import Glibc
 import OS3Core
@@ -54,23 +53,13 @@ extension BootRequest {
         if let timeout { lane.totalTimeout = timeout; lane.idleTimeout = min(lane.idleTimeout, timeout) }
         if let idleTimeout { lane.idleTimeout = idleTimeout }
         Trace.mark("lane read")
-        let (kernel, rebuilt) = try KernelOptions.resolveKernelNotingRebuild(self.kernel, project: project, quiet: json)
-        // A QEMU started early from the cache read the image as it was: after a rebuild it must go.
-        if rebuilt { BootCommand.discardEarlyStart() }
-        var backend = BackendOptions.makeBackend(backend: self.backend, connect: connect, state: state)
-        let early = backend is QemuBackend ? BootCommand.takeEarlyStart() : nil
-        if let early { backend = QemuBackend(prestarted: early) }
-        // A skipped lane or another argv leaves the early QEMU unadopted: it is stopped here.
-        defer { early?.discard() }
+        let kernel = try KernelOptions.resolveKernel(self.kernel, project: project, quiet: json)
+        let backend = BackendOptions.makeBackend(backend: self.backend, connect: connect, state: state)
         let runner = LaneRunner(project: project, state: state, kernel: kernel, qemu: KernelOptions.qemuBinary(qemu),
                                 extraAppend: append, backend: backend)
         let progress = BootProgress(lane: lane.name, echoSerial: serial, quiet: json && !serial)
-        let argv = runner.invocation(for: lane).argv
-        let remember = backend is QemuBackend
         // Marker files are parsed and compiled while QEMU starts (they are checked before any verdict).
-        let record = try runner.run(lane, markers: .deferred { [lane] in try project.markers(for: lane) }) { [lane] event in
-            // Once QEMU runs, and while it runs: the cache entry is written off the boot's critical path.
-            if remember, case .started = event { BootCommand.rememberForEarlyStart(project: project, lane: lane, state: state, argv: argv) }
+        let record = try runner.run(lane, markers: .deferred { [lane] in try project.markers(for: lane) }) { event in
             progress.handle(event)
         }
         Trace.mark("record back")
@@ -86,50 +75,6 @@ extension BootRequest {
         if let status = Interrupts.exitStatus { throw ExitCode(status) }
         if lost { throw ExitCode(ioErrorExit) }
         throw ExitCode(record.verdict.kind.exitCode)
-    }
-}
-
-// MARK: Starting QEMU before the command line is parsed
-
-extension BootCommand {
-    nonisolated(unsafe) private static var earlyStart: StartedQemu?
-    /// Where this command line's early-start cache entry belongs (COS3Early), if it has one.
-    nonisolated(unsafe) static var earlyCachePath: String?
-
-    /// A QEMU the executable's C start-up already started from the cache.
-    static func adoptEarly(_ started: StartedQemu) { earlyStart = started }
-
-    /// The QEMU the C start-up started, handed over once.
-    static func takeEarlyStart() -> StartedQemu? {
-        defer { earlyStart = nil }
-        return earlyStart
-    }
-
-    /// Stops an early QEMU nobody adopted (the command line turned out to mean something else).
-    static func discardEarlyStart() { takeEarlyStart()?.discard() }
-
-    /// Records what this command line started, so that next time the executable's C start-up
-    /// (COS3Early) can start the same QEMU before any Swift runs. Only for a QEMU started directly;
-    /// the entry holds the lane file's identity, so editing the lane invalidates it.
-    static func rememberForEarlyStart(project: Project, lane: Lane, state: StateDirectory, argv: [String]) {
-        guard let path = earlyCachePath, let program = argv.first, let executable = resolveExecutable(program),
-              !argv.contains(where: { $0.contains("\n") }) else { return }
-        let laneFile = "\(project.lanesDirectory)/\(lane.name).toml"
-        var stamp = [CChar](repeating: 0, count: 256)
-        guard os3_early_file_stamp(laneFile, &stamp, UInt(stamp.count)) == 0 else { return }
-        let stampText = String(nulTerminated: stamp)
-        let entry = (["os3ctl-early 1", laneFile, stampText, state.path, lane.name, absolutePath(executable),
-                      String(argv.count)] + argv).joined(separator: "\n") + "\n"
-        if (try? String(contentsOfFile: path, encoding: .utf8)) == entry { return }
-        let dir = Path.directory(path)
-        _ = mkdir(dir, 0o700)
-        // Written aside and renamed: a reader sees the old entry or the new one, never half.
-        let temporary = "\(path).\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return }
-        let written = (try? writeAll(fd, Array(entry.utf8))) != nil
-        close(fd)
-        if !written || rename(temporary, path) != 0 { unlink(temporary) }
     }
 }
 

@@ -17,17 +17,16 @@ struct KernelOptions: ParsableArguments {
 
     /// The image to boot, building ours first if needed.
     func resolveKernel(project: Project, quiet: Bool) throws -> String {
-        try Self.resolveKernelNotingRebuild(kernel, project: project, quiet: quiet).image
+        try Self.resolveKernel(kernel, project: project, quiet: quiet)
     }
 
-    /// `--kernel` (if given) checked, else ours built if needed; and whether it was just rebuilt
-    /// (a QEMU started before the rebuild booted the old image).
-    static func resolveKernelNotingRebuild(_ kernel: String?, project: Project, quiet: Bool) throws -> (image: String, rebuilt: Bool) {
-        if let kernel { return (try givenKernel(kernel), false) }
+    /// `--kernel` (if given) checked, else ours built if needed.
+    static func resolveKernel(_ kernel: String?, project: Project, quiet: Bool) throws -> String {
+        if let kernel { return try givenKernel(kernel) }
         let builder = KernelBuilder(project: project, toolchain: try Toolchain.locate())
         let result = try builder.build(log: { if !quiet { printErr("build: \($0)") } })
         if result.rebuilt && !quiet { printErr("build: \(project.relative(result.image)) rebuilt in \(Reports.seconds(result.seconds))") }
-        return (result.image, result.rebuilt)
+        return result.image
     }
 
     var qemuBinary: String { Self.qemuBinary(qemu) }

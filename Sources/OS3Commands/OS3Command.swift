@@ -22,13 +22,9 @@ public struct OS3Command: ParsableCommand {
     public init() {}
 
     /// Runs the command line and exits with os3ctl's documented codes.
-    /// `early`: a QEMU the executable's C start-up already started for this `boot` (or nil);
-    /// `cachePath`: where this command line's early-start cache entry belongs (see COS3Early).
-    public static func runMain(early: StartedQemu? = nil, cachePath: String? = nil) -> Never {
+    public static func runMain() -> Never {
         Trace.mark("main")
         Interrupts.install()
-        BootCommand.earlyCachePath = cachePath
-        if let early { BootCommand.adoptEarly(early) }
         do {
             // A plain `boot` command line skips ArgumentParser (see BootRequest.plain).
             if let plain = BootRequest.plain(Array(CommandLine.arguments.dropFirst())) {
@@ -37,25 +33,21 @@ public struct OS3Command: ParsableCommand {
                 var command = try parseAsRoot()
                 try command.run()
             }
-            BootCommand.discardEarlyStart()
             exit(withError: nil)
         } catch let code as ExitCode {
             // A command's own exit status (e.g. a verdict's): nothing to print, so straight out —
             // ArgumentParser's exit(withError:) would first build a message for it.
-            BootCommand.discardEarlyStart()
             Interrupts.killAllChildren()
             fflush(nil)  // anything print() left in stdio buffers
             Trace.mark("exit")
             Trace.report()
             Glibc.exit(code.rawValue)
         } catch let error as OS3Error {
-            BootCommand.discardEarlyStart()
             printErr(error.description)
             Interrupts.killAllChildren()
             fflush(nil)
             Glibc.exit(error.exitCode)  // the message is printed: nothing for ArgumentParser to add
         } catch {
-            BootCommand.discardEarlyStart()
             Interrupts.killAllChildren()
             exit(withError: error)
         }

@@ -13,9 +13,7 @@ public struct MarkerSource: Sendable {
 }
 
 /// QEMU spawned for an argv, with its run directory and os3ctl's ends of its console and pipes: the
-/// first step of a boot. `BootRunner` starts one itself, or is handed the one the executable's C
-/// start-up started from the early-start cache (COS3Early), which it adopts only when the argv and
-/// state directory are the ones it would use, else discards.
+/// first step of a boot.
 ///
 /// QEMU's console (its stdout: `-chardev stdio`) goes straight into the run's `serial.log`, which
 /// os3ctl reads as it grows (every 1–4 ms, see `BootRunner.run`). Not a pipe: QEMU writes the console a byte at a
@@ -25,9 +23,6 @@ public struct MarkerSource: Sendable {
 public final class StartedQemu: @unchecked Sendable {
     public let argv: [String]
     public let statePath: String
-    /// The program that was executed, when it was not found from argv[0] just now (an early start
-    /// from the cache): adopted only if argv[0] still resolves to it.
-    public private(set) var executable: String?
     /// The run directory; `serial.log` in it is QEMU's console.
     public let directory: String
     /// The child, or why it could not be started (a verdict, not an exception).
@@ -41,7 +36,6 @@ public final class StartedQemu: @unchecked Sendable {
     let qmpFD: Int32
     private let lock = Lock()
     private var closed = false
-    private var adopted = false
 
     private init(argv: [String], statePath: String, directory: String, spawned: Result<ChildProcess, any Error>,
                  start: Double, startedAt: String, consoleRead: Int32, errRead: Int32, inWrite: Int32, qmpFD: Int32 = -1) {
@@ -90,43 +84,11 @@ public final class StartedQemu: @unchecked Sendable {
         argv.contains(QemuInvocation.qmpArgs[1])
     }
 
-    /// A QEMU some earlier step started (COS3Early, before Swift ran), with its run directory, the
-    /// read end of its serial.log, its stderr pipe and stdin pipe; `start` is monotonic seconds just
-    /// before the spawn, `startedAt` the wall clock then.
-    public static func adopting(pid: pid_t, executable: String, argv: [String], statePath: String, directory: String,
-                                start: Double, startedAt: Date, consoleRead: Int32, errRead: Int32, inWrite: Int32,
-                                qmpFD: Int32 = -1) -> StartedQemu {
-        let started = StartedQemu(argv: argv, statePath: statePath, directory: directory, spawned: .success(ChildProcess(pid: pid)),
-                                  start: start, startedAt: iso8601.string(from: startedAt), consoleRead: consoleRead,
-                                  errRead: errRead, inWrite: inWrite, qmpFD: qmpFD)
-        started.executable = executable
-        return started
-    }
-
-    /// Whether this is the QEMU a boot of `argv` in `state` would start now.
-    func matches(_ argv: [String], state: StateDirectory) -> Bool {
-        guard self.argv == argv, statePath == state.path else { return false }
-        // An early start has no QMP socket to hand over: QEMU must be one os3ctl started itself.
-        guard qmpFD >= 0 || !Self.usesQmp(argv) else { return false }
-        guard let executable else { return true }
-        return argv.first.flatMap(resolveExecutable).map(absolutePath) == executable
-    }
-
-    /// Stops QEMU at once (nothing of it is left) and closes the pipes — unless a boot adopted it.
-    /// Its run directory stays (with whatever QEMU wrote), like every run directory.
-    public func discard() {
-        guard !lock.withLock({ adopted }) else { return }
-        stop()
-    }
-
     /// Stops QEMU at once and closes the pipes (the boot that owns it gives up).
     func stop() {
         if case .success(let child) = spawned { child.terminate(grace: 0) }
         closePipes()
     }
-
-    /// A boot takes it over: from now on that boot alone ends it.
-    func adopt() { lock.withLock { adopted = true } }
 
     func closePipes() {
         lock.lock()
@@ -169,30 +131,18 @@ public struct BootRunner: Sendable {
     /// ...and at least how often while it is silent.
     public var quietInterval: Double = 0.004
 
-    /// QEMU started ahead for this boot (see `StartedQemu`); used only if its argv is this boot's.
-    public var prestarted: StartedQemu?
-
-    public init(invocation: QemuInvocation, markers: MarkerSource, state: StateDirectory, prestarted: StartedQemu? = nil) {
+    public init(invocation: QemuInvocation, markers: MarkerSource, state: StateDirectory) {
         self.invocation = invocation
         self.markers = markers
         self.state = state
-        self.prestarted = prestarted
     }
 
     public func run(onEvent: @Sendable (BootEvent) -> Void = { _ in }) throws -> RunRecord {
         let lane = invocation.lane
         let argv = invocation.argv
         let interruptFD = Interrupts.install()
-        let qemu: StartedQemu
-        if let prestarted, prestarted.matches(argv, state: state) {
-            prestarted.adopt()
-            qemu = prestarted
-            Trace.mark("early QEMU adopted")
-        } else {
-            prestarted?.discard()
-            qemu = try StartedQemu.start(argv, state: state, label: lane.name, resume: invocation.startsPaused)
-            Trace.mark("QEMU started")
-        }
+        let qemu = try StartedQemu.start(argv, state: state, label: lane.name, resume: invocation.startsPaused)
+        Trace.mark("QEMU started")
         let (spawned, start, startedAt, dir) = (qemu.spawned, qemu.start, qemu.startedAt, qemu.directory)
         let (consoleRead, errRead, inWrite) = (qemu.consoleRead, qemu.errRead, qemu.inWrite)
         // Our end of the guest's stdin stays open (EOF on a chardev can stop QEMU); closed at the end.

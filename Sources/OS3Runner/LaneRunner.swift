@@ -26,11 +26,7 @@ extension BootBackend {
 
 /// Runs QEMU as a child process of os3ctl.
 public struct QemuBackend: BootBackend {
-    /// QEMU already started for the boot to come (the early start, before Swift ran); adopted if the
-    /// boot's argv matches, else stopped.
-    public var prestarted: StartedQemu?
-
-    public init(prestarted: StartedQemu? = nil) { self.prestarted = prestarted }
+    public init() {}
     public var name: String { "qemu" }
     public func skipReason(for lane: Lane) -> String? { HostProbe.skipReason(for: lane) }
     public func boot(_ invocation: QemuInvocation, markers: MarkerSet, state: StateDirectory,
@@ -39,7 +35,7 @@ public struct QemuBackend: BootBackend {
     }
     public func boot(_ invocation: QemuInvocation, markers: MarkerSource, state: StateDirectory,
                      onEvent: @Sendable (BootEvent) -> Void) throws -> RunRecord {
-        try BootRunner(invocation: invocation, markers: markers, state: state, prestarted: prestarted).run(onEvent: onEvent)
+        try BootRunner(invocation: invocation, markers: markers, state: state).run(onEvent: onEvent)
     }
 }
 

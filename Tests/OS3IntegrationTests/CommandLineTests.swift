@@ -155,26 +155,8 @@ struct StartupTests {
         FileManager.default.temporaryDirectory.appendingPathComponent("os3-state-\(UUID().uuidString)").path
     }
 
-    /// Appends an argument to the QEMU argv of the state directory's one early-start cache entry
-    /// (its last line) and gives the file `mode`; returns the entry's path.
-    private static func tamperEarlyEntry(state: String, mode: mode_t) throws -> String {
-        let entry = "\(state)/early/\(try FileManager.default.contentsOfDirectory(atPath: "\(state)/early")[0])"
-        var lines = try String(contentsOfFile: entry, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        lines[lines.count - 2] += " os3.tampered=1"
-        try lines.joined(separator: "\n").write(toFile: entry, atomically: true, encoding: .utf8)
-        chmod(entry, mode)
-        return entry
-    }
-
     private static func startsFile() -> String {
         FileManager.default.temporaryDirectory.appendingPathComponent("starts-\(UUID().uuidString)").path
-    }
-
-    /// The early-start tests' common start: a private state directory, and a recording fake QEMU
-    /// with the file it records its starts in.
-    private static func recordingSetUp() throws -> (state: String, file: String, qemu: String) {
-        let file = startsFile()
-        return (privateStateDirectory(), file, try recordingQemu(file))
     }
 
     @Test("a plain boot command line (read without ArgumentParser) starts QEMU exactly once and passes")
@@ -206,83 +188,8 @@ struct StartupTests {
         #expect(Self.starts(file).isEmpty, "QEMU was started for a rejected command line: \(Self.starts(file))")
     }
 
-    /// Boots the fake lane with a recording fake QEMU (a line "pid args" per start) in a private
-    /// state directory; returns the exit status and every start so far.
-    private static func bootRecorded(state: String, qemu: String, file: String, extra: [String] = []) throws -> (Int32, [(pid: Int32, args: String)]) {
-        let project = try Fixture.fakeProject.get().root
-        let (status, _, err) = try Fixture.os3ctl(["boot", "--project", project, "--lane", "fake", "--kernel", try Fixture.kernelImage(),
-                                                   "--qemu", qemu] + extra, environment: ["OS3_STATE_DIR": state])
-        if status != 0 { print(err) }
-        return (status, starts(file))
-    }
-
-    @Test("a boot remembers its QEMU command, and the next identical boot starts it before Swift runs, once")
-    func earlyStartCache() throws {
-        let (state, file, qemu) = try Self.recordingSetUp()
-        let (first, afterFirst) = try Self.bootRecorded(state: state, qemu: qemu, file: file)
-        #expect(first == 0)
-        let entries = try FileManager.default.contentsOfDirectory(atPath: "\(state)/early")
-        #expect(entries.count == 1, "one cache entry for the command line: \(entries)")
-        let (second, afterSecond) = try Self.bootRecorded(state: state, qemu: qemu, file: file)
-        #expect(second == 0)
-        #expect(afterFirst.count == 1 && afterSecond.count == 2, "each boot started QEMU exactly once: \(afterSecond)")
-        #expect(afterSecond.count == 2 && afterSecond[0].args == afterSecond[1].args, "the same QEMU command both times")
-    }
-
-    @Test("a cache entry that no longer matches the command is stopped and replaced by the right QEMU")
-    func earlyStartVerified() throws {
-        let (state, file, qemu) = try Self.recordingSetUp()
-        #expect(try Self.bootRecorded(state: state, qemu: qemu, file: file).0 == 0)
-        // Tamper with the entry's QEMU argv: the early start runs it, os3ctl must not adopt it.
-        let entry = try Self.tamperEarlyEntry(state: state, mode: 0o600)
-        let (status, starts) = try Self.bootRecorded(state: state, qemu: qemu, file: file)
-        #expect(status == 0)
-        // First boot, the tampered early start, the right one — but the tampered QEMU may be
-        // stopped before its script has recorded itself, so it may be missing from the list. Its
-        // run directory (made by the early start) shows it was started all the same.
-        #expect((2...3).contains(starts.count), "\(starts)")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(state)/runs").count == 3,
-                "run directories: the first boot's, the tampered early start's, the right QEMU's")
-        #expect(starts.last.map { !$0.args.contains("os3.tampered=1") } ?? false, "the boot ran the tampered QEMU: \(starts)")
-        for start in starts where start.args.contains("os3.tampered=1") {
-            #expect(!Fixture.isAlive(start.pid), "the tampered QEMU survived")
-        }
-        // The boot rewrote the entry with the right command.
-        #expect(!(try String(contentsOfFile: entry, encoding: .utf8)).contains("os3.tampered=1"))
-    }
-
-    @Test("without --kernel, a kernel rebuilt after the early start is booted by a new QEMU, not the early one")
-    func earlyStartAfterRebuild() throws {
-        let project = try Fixture.projectWithOwnKernel()
-        try FileManager.default.copyItem(atPath: "\(try Fixture.fakeProject.get().root)/lanes/fake.toml", toPath: "\(project)/lanes/fake.toml")
-        let (state, file, qemu) = try Self.recordingSetUp()
-        func boot() throws -> Int32 {
-            try Fixture.os3ctl(["boot", "--project", project, "--lane", "fake", "--qemu", qemu],
-                               environment: ["OS3_STATE_DIR": state]).status
-        }
-        #expect(try boot() == 0)
-        // A source change: the next boot's early start replays QEMU on the old image, then the build runs.
-        let source = "\(project)/kernel/Kernel/Boot.swift"
-        try (try String(contentsOfFile: source, encoding: .utf8) + "\n// changed by a test\n").write(toFile: source, atomically: true, encoding: .utf8)
-        #expect(try boot() == 0)
-        let starts = Self.starts(file)
-        #expect(starts.count == 3, "the early QEMU (old image) was discarded and a new one booted the rebuilt image: \(starts)")
-    }
-
-    @Test("a cache entry others could have written is ignored")
-    func earlyStartUntrusted() throws {
-        let (state, file, qemu) = try Self.recordingSetUp()
-        #expect(try Self.bootRecorded(state: state, qemu: qemu, file: file).0 == 0)
-        // Tampered, and writable by anyone: were it trusted, the tampered QEMU would start too.
-        _ = try Self.tamperEarlyEntry(state: state, mode: 0o666)
-        let (status, starts) = try Self.bootRecorded(state: state, qemu: qemu, file: file)
-        #expect(status == 0)
-        #expect(starts.count == 2, "one start per boot: \(starts)")
-        #expect(!starts.contains { $0.args.contains("os3.tampered=1") }, "an untrusted entry was run: \(starts)")
-    }
-
     @Test("a bad marker file found while QEMU starts stops that QEMU and is reported with its line, exit 2")
-    func badMarkersStopEarlyQemu() throws {
+    func badMarkersStopQemu() throws {
         let project = try Fixture.scratchProject()
         try "[[marker]]\nid = \"x\"\nregex = 'os3: (unclosed'\n".write(toFile: "\(project)/markers/boot.toml", atomically: true, encoding: .utf8)
         let file = Self.startsFile()
