@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <poll.h>
+#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,7 +58,10 @@ pid_t os3_spawn_with_fd3(const char *path, char *const argv[], char *const envp[
             if (sigaction(sig, NULL, &cur) == 0 && cur.sa_handler != SIG_DFL && cur.sa_handler != SIG_IGN)
                 sigaction(sig, &dfl, NULL);
         }
-        if (sigaction(SIGPIPE, &dfl, NULL) != 0) CHILD_FAIL(errno);
+        // Ignored ones too, where os3ctl's supervisor ignores them: QEMU must take the kill ladder.
+        static const int reset[] = { SIGPIPE, SIGINT, SIGTERM, SIGHUP };
+        for (unsigned i = 0; i < sizeof reset / sizeof reset[0]; i++)
+            if (sigaction(reset[i], &dfl, NULL) != 0) CHILD_FAIL(errno);
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) CHILD_FAIL(errno);
         // The parent may have died before prctl took effect.
         if (getppid() != parent) _exit(127);
@@ -185,8 +190,7 @@ int os3_malloc_trim(void) { return malloc_trim(0); }
 
 void os3_utc_stamp(long long secs, char out[32]) {
     // Days to civil date (H. Hinnant's algorithm), not gmtime_r: that initialises the time zone
-    // (reads /etc/localtime, ~50 µs), and the early start runs before libc's initializer, when
-    // `TZ` cannot be seen yet.
+    // (reads /etc/localtime, ~50 µs) on every boot's critical path.
     long long days = secs / 86400, rem = secs % 86400;
     if (rem < 0) { rem += 86400; days -= 1; }
     long long z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
@@ -206,4 +210,200 @@ int os3_make_stamped_directory(const char *parent, const char *label, char *out,
     int n = snprintf(out, size, "%s/%s-%s-XXXXXX", parent, stamp, label);
     if (n < 0 || (unsigned long)n >= size) return -ENAMETOOLONG;
     return mkdtemp(out) ? 0 : -errno;
+}
+
+// MARK: The per-child supervisor (see cos3sys.h)
+
+#ifndef SYS_getdents64
+#define SYS_getdents64 217
+#endif
+
+static int write_full(int fd, const void *p, size_t n) {
+    const char *c = p;
+    while (n > 0) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0) { if (errno == EINTR) continue; return -1; }
+        c += w; n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int read_full(int fd, void *p, size_t n) {
+    char *c = p;
+    while (n > 0) {
+        ssize_t r = read(fd, c, n);
+        if (r < 0) { if (errno == EINTR) continue; return -1; }
+        if (r == 0) return -1;
+        c += r; n -= (size_t)r;
+    }
+    return 0;
+}
+
+/// SIGKILLs every child of this process (and the group each leads), found in /proc/*/stat: the
+/// kernel here has no /proc/PID/task/TID/children. Raw system calls only (we are a fork of a
+/// multi-threaded process). Returns how many it signalled.
+static int kill_children(pid_t self) {
+    int dir = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) return 0;
+    char buf[8192], path[64], stat[512];
+    int count = 0;
+    for (;;) {
+        long n = syscall(SYS_getdents64, dir, buf, sizeof buf);
+        if (n <= 0) break;
+        for (long off = 0; off < n;) {
+            struct { unsigned long long ino; long long off; unsigned short reclen; unsigned char type; char name[]; } *d = (void *)(buf + off);
+            off += d->reclen;
+            pid_t pid = 0;
+            const char *c = d->name;
+            if (*c < '1' || *c > '9') continue;
+            for (; *c >= '0' && *c <= '9'; c++) pid = pid * 10 + (*c - '0');
+            if (*c) continue;
+            // "/proc/<pid>/stat", without stdio.
+            char digits[16];
+            int nd = 0;
+            for (pid_t v = pid; v > 0; v /= 10) digits[nd++] = (char)('0' + v % 10);
+            char *p = path;
+            memcpy(p, "/proc/", 6); p += 6;
+            while (nd > 0) *p++ = digits[--nd];
+            memcpy(p, "/stat", 6);
+            int fd = open(path, O_RDONLY | O_CLOEXEC);
+            if (fd < 0) continue;
+            ssize_t r = read(fd, stat, sizeof stat - 1);
+            close(fd);
+            if (r <= 0) continue;
+            stat[r] = 0;
+            // "pid (comm) S ppid ...": comm may hold anything, so look after its last ')'.
+            char *close_paren = strrchr(stat, ')');
+            if (!close_paren || close_paren[1] != ' ' || !close_paren[2] || close_paren[3] != ' ') continue;
+            pid_t ppid = (pid_t)atoi(close_paren + 4);
+            if (ppid != self) continue;
+            kill(-pid, SIGKILL);
+            kill(pid, SIGKILL);
+            count++;
+        }
+    }
+    close(dir);
+    return count;
+}
+
+/// Kills and reaps every descendant. As a subreaper, the orphans of a killed child become ours,
+/// so repeating until no child is left takes down the whole tree, setsid'd and double-forked too.
+static void kill_tree(pid_t self) {
+    for (;;) {
+        int status;
+        pid_t r = waitpid(-1, &status, WNOHANG | __WALL);
+        if (r > 0) continue;
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return;  // ECHILD: nothing left
+        kill_children(self);
+        struct timespec ms = { 0, 1000000 };
+        nanosleep(&ms, NULL);
+    }
+}
+
+/// The supervisor's life: start the child, report it, and end everything when either the child
+/// exits or os3ctl goes away (its end of `life` closes, whatever killed it).
+static void supervise(const char *path, char *const argv[], char *const envp[], const char *cwd, int life, int report,
+                      int in, int out, int err, int fd3) {
+    struct sigaction ign;
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    // os3ctl decides when to stop: a terminal's ^C or a group-wide SIGTERM reaches os3ctl, which
+    // stops the child by the kill ladder; the supervisor ends by `life` alone.
+    sigaction(SIGINT, &ign, NULL);
+    sigaction(SIGTERM, &ign, NULL);
+    sigaction(SIGHUP, &ign, NULL);
+    sigaction(SIGPIPE, &ign, NULL);
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigaction(SIGCHLD, &dfl, NULL);
+    prctl(PR_SET_NAME, "os3ctl-sup");
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    pid_t self = getpid();
+    int child_errno = 0;
+    pid_t pid = os3_spawn_with_fd3(path, argv, envp, cwd, in, out, err, fd3, &child_errno);
+    int hello[2] = { pid, child_errno };
+    write_full(report, hello, sizeof hello);
+    if (fd3 >= 0) close(fd3);
+    if (in >= 0) close(in);
+    if (out >= 0) close(out);
+    if (err >= 0) close(err);
+    if (pid < 0) _exit(0);
+    int pidfd = os3_pidfd_open(pid);
+    for (;;) {
+        struct pollfd fds[2] = { { life, POLLIN, 0 }, { pidfd, POLLIN, 0 } };
+        int r = poll(fds, pidfd >= 0 ? 2 : 1, pidfd >= 0 ? -1 : 10);
+        if (r < 0 && errno != EINTR) break;
+        int status;
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid) {
+            // Its status first (os3ctl's verdict waits on it), then whatever it left behind.
+            write_full(report, &status, sizeof status);
+            kill_tree(self);
+            _exit(0);
+        }
+        if (fds[0].revents) break;  // os3ctl is gone, or wants everything stopped now
+    }
+    kill(-pid, SIGKILL);
+    kill(pid, SIGKILL);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    write_full(report, &status, sizeof status);
+    kill_tree(self);
+    _exit(0);
+}
+
+int os3_spawn_supervised(const char *path, char *const argv[], char *const envp[], const char *cwd,
+                         int stdin_fd, int stdout_fd, int stderr_fd, int fd3, struct os3_supervised *out) {
+    int life[2], report[2];
+    out->pid = -1; out->supervisor = -1; out->report_fd = -1; out->life_fd = -1; out->child_errno = 0;
+    if (pipe2(life, O_CLOEXEC) != 0) return -1;
+    if (pipe2(report, O_CLOEXEC) != 0) { close(life[0]); close(life[1]); return -1; }
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t sup = fork();
+    if (sup == 0) {
+        // Keep only what the supervisor needs, at known numbers: 3 life, 4 report, 5..7 the
+        // child's stdin/stdout/stderr, 8 its fd 3 (-1 stays -1). Moved above 100 first so none
+        // clobbers another.
+        int keep[6] = { life[0], report[1], stdin_fd, stdout_fd, stderr_fd, fd3 };
+        for (int i = 0; i < 6; i++) if (keep[i] >= 0 && (keep[i] = fcntl(keep[i], F_DUPFD, 100)) < 0) _exit(127);
+        for (int i = 0; i < 6; i++) {
+            if (keep[i] >= 0) { if (dup2(keep[i], 3 + i) < 0) _exit(127); }
+            else close(3 + i);  // whatever was there (another life pipe's end, say) must not stay
+        }
+        syscall(SYS_close_range, 9, ~0U, 0);
+        supervise(path, argv, envp, cwd, 3, 4, keep[2] >= 0 ? 5 : -1, keep[3] >= 0 ? 6 : -1, keep[4] >= 0 ? 7 : -1,
+                  keep[5] >= 0 ? 8 : -1);
+        _exit(0);
+    }
+    int fork_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    close(life[0]); close(report[1]);
+    if (sup < 0) { close(life[1]); close(report[0]); errno = fork_errno; return -1; }
+    int hello[2];
+    if (read_full(report[0], hello, sizeof hello) != 0) { hello[0] = -1; hello[1] = EIO; }
+    if (hello[0] <= 0) {
+        close(life[1]); close(report[0]);
+        int status;
+        while (waitpid(sup, &status, 0) < 0 && errno == EINTR) {}
+        out->child_errno = hello[1];
+        return -1;
+    }
+    out->pid = hello[0]; out->supervisor = sup; out->report_fd = report[0]; out->life_fd = life[1];
+    return 0;
+}
+
+int os3_supervised_status(int report_fd, int block, int *status) {
+    struct pollfd p = { report_fd, POLLIN, 0 };
+    if (!block) {
+        int r = poll(&p, 1, 0);
+        if (r == 0) return 0;
+    }
+    return read_full(report_fd, status, sizeof *status) == 0 ? 1 : -1;
 }

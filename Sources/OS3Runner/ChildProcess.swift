@@ -4,23 +4,36 @@ import FoundationEssentials
 import Glibc
 import OS3Core
 
-/// A child process in its own process group, with a parent-death signal, so that no QEMU or hog
-/// outlives os3ctl whatever kills it. Spawned with fork+exec in C (no shell ever interprets input).
+/// A child process in its own process group, under its own supervisor, so that nothing it starts
+/// outlives os3ctl whatever kills os3ctl (SIGKILL included). Spawned with fork+exec in C (no shell
+/// ever interprets input).
+///
+/// The supervisor (`os3_spawn_supervised`, Sources/COS3Sys) is os3ctl's direct child and the
+/// child's parent, a child subreaper: everything the child starts stays its descendant, even
+/// through setsid or a double fork. It reports the child's exit status, then kills and reaps
+/// whatever the child left; and when os3ctl's end of its life pipe closes (os3ctl exited or was
+/// killed: the kernel closes it) it kills the child and the whole tree at once.
 public final class ChildProcess: @unchecked Sendable {
     public let pid: pid_t
-    /// Readable once the process has exited (pidfd), or -1 where the kernel lacks pidfd_open.
+    /// Readable once the process has ended (its supervisor's report pipe).
     public let exitFD: Int32
+    private let supervisor: pid_t
     private let lock = Lock()
+    private var lifeFD: Int32
     private var reaped: ProcessEnd?
 
-    init(pid: pid_t) {
-        self.pid = pid
-        self.exitFD = os3_pidfd_open(pid)
+    private init(_ s: os3_supervised) {
+        self.pid = s.pid
+        self.exitFD = s.report_fd
+        self.supervisor = s.supervisor
+        self.lifeFD = s.life_fd
         LiveProcesses.shared.add(pid)
     }
 
     deinit {
-        if exitFD >= 0 { close(exitFD) }
+        // Unreaped (a caller gave up on it): closing the life pipe makes the supervisor end it all.
+        if lifeFD >= 0 { close(lifeFD) }
+        close(exitFD)
     }
 
     /// Starts `argv[0]` (an absolute path or a name looked up in PATH). `fd3`, if given, is the
@@ -33,10 +46,21 @@ public final class ChildProcess: @unchecked Sendable {
         }
         // nil: the child inherits os3ctl's environment as it is (`environ`).
         let env = environment?.map { "\($0.key)=\($0.value)" }
-        let (pid, err) = Spawner.shared.spawn(path: path, argv: argv, env: env, cwd: directory,
-                                              fds: (stdin, stdout, stderr), fd3: fd3)
-        guard pid > 0 else { throw SpawnError(errno: err, program: first) }
-        return ChildProcess(pid: pid)
+        var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        var cEnv: [UnsafeMutablePointer<CChar>?]? = env.map { $0.map { strdup($0) } + [nil] }
+        defer {
+            cArgs.forEach { free($0) }
+            cEnv?.forEach { free($0) }
+        }
+        var started = os3_supervised()
+        let r = cArgs.withUnsafeMutableBufferPointer { a in
+            guard cEnv != nil else { return os3_spawn_supervised(path, a.baseAddress, environ, directory, stdin, stdout, stderr, fd3, &started) }
+            return cEnv!.withUnsafeMutableBufferPointer { e in
+                os3_spawn_supervised(path, a.baseAddress, e.baseAddress, directory, stdin, stdout, stderr, fd3, &started)
+            }
+        }
+        guard r == 0 else { throw SpawnError(errno: started.child_errno != 0 ? started.child_errno : errno, program: first) }
+        return ChildProcess(started)
     }
 
     /// Non-blocking check: the end, if the process has exited (and is then reaped).
@@ -52,12 +76,8 @@ public final class ChildProcess: @unchecked Sendable {
             if let end = poll() { return end }
             let left = deadline - Clock.now
             if left <= 0 { return nil }
-            if exitFD >= 0 {
-                var p = pollfd(fd: exitFD, events: Int16(POLLIN), revents: 0)
-                _ = Glibc.poll(&p, 1, Int32(max(1, min(left * 1000, 1000))))
-            } else {
-                usleep(UInt32(min(left, 0.005) * 1_000_000))
-            }
+            var p = pollfd(fd: exitFD, events: Int16(POLLIN), revents: 0)
+            _ = Glibc.poll(&p, 1, Int32(max(1, min(left * 1000, 1000))))
         }
     }
 
@@ -100,14 +120,22 @@ public final class ChildProcess: @unchecked Sendable {
         defer { lock.unlock() }
         if let reaped { return reaped }
         var status: Int32 = 0
-        var r: pid_t
-        repeat { r = waitpid(pid, &status, flags) } while r < 0 && errno == EINTR
-        guard r == pid else {
-            if r < 0 { reaped = .failedToStart("waitpid: \(String(cString: strerror(errno)))") }
-            return reaped
+        let r = os3_supervised_status(exitFD, flags & WNOHANG != 0 ? 0 : 1, &status)
+        if r == 0 { return nil }
+        let end: ProcessEnd
+        if r < 0 {
+            // Only SIGKILL from outside ends a supervisor early; take the child's group with it.
+            _ = kill(-pid, SIGKILL)
+            end = .failedToStart("its supervisor process (pid \(supervisor)) was killed: the exit status is lost")
+        } else {
+            // WIFEXITED / WIFSIGNALED, spelled out (the macros are not imported).
+            end = (status & 0x7f) == 0 ? .exited((status >> 8) & 0xff) : .signaled(status & 0x7f)
         }
-        // WIFEXITED / WIFSIGNALED, spelled out (the macros are not imported).
-        let end: ProcessEnd = (status & 0x7f) == 0 ? .exited((status >> 8) & 0xff) : .signaled(status & 0x7f)
+        // The supervisor exits once the rest of the tree is gone (at once when there is none).
+        var s: Int32 = 0
+        while waitpid(supervisor, &s, 0) < 0 && errno == EINTR {}
+        close(lifeFD)
+        lifeFD = -1
         reaped = end
         LiveProcesses.shared.remove(pid)
         return end
@@ -144,86 +172,13 @@ final class LiveProcesses: @unchecked Sendable {
     func add(_ pid: pid_t) { lock.lock(); pids.insert(pid); lock.unlock() }
     func remove(_ pid: pid_t) { lock.lock(); pids.remove(pid); lock.unlock() }
 
-    /// SIGKILLs every live child's process group (used on the way out).
+    /// SIGKILLs every live child's process group (used on the way out); their supervisors then
+    /// take down the rest of each tree, as they do when os3ctl's end of their life pipe closes.
     func killAll() {
         lock.lock()
         let all = pids
         lock.unlock()
         for pid in all { _ = kill(-pid, SIGKILL) }
-    }
-}
-
-/// PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, not the process. Forking
-/// from a pool thread that later retires would kill a healthy QEMU, so every fork happens on this
-/// one thread, which lives as long as os3ctl — or on the main thread, which does too.
-final class Spawner: @unchecked Sendable {
-    static let shared = Spawner()
-
-    private struct Request {
-        var path: String
-        var argv: [String]
-        var env: [String]?
-        var cwd: String?
-        var fds: (Int32, Int32, Int32)
-        var fd3: Int32
-        var done: (pid_t, Int32) -> Void
-    }
-
-    private let condition = Condition()
-    private var queue: [Request] = []
-    private var threadStarted = false
-
-    private init() {}
-
-    func spawn(path: String, argv: [String], env: [String]?, cwd: String?, fds: (Int32, Int32, Int32), fd3: Int32 = -1) -> (pid_t, Int32) {
-        // The main thread lives as long as os3ctl, so it may fork itself: no hand-over to the
-        // spawner thread (two wake-ups, each late by a scheduler slice on a loaded host).
-        if os3_is_main_thread() == 1 {
-            return Self.forkExec(Request(path: path, argv: argv, env: env, cwd: cwd, fds: fds, fd3: fd3) { _, _ in })
-        }
-        let semaphore = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var result: (pid_t, Int32) = (-1, 0)
-        condition.lock()
-        if !threadStarted {
-            threadStarted = true
-            startThread(name: "os3ctl-spawner") { [unowned self] in self.loop() }
-        }
-        queue.append(Request(path: path, argv: argv, env: env, cwd: cwd, fds: fds, fd3: fd3) { pid, err in
-            result = (pid, err)
-            semaphore.signal()
-        })
-        condition.signal()
-        condition.unlock()
-        semaphore.wait()
-        return result
-    }
-
-    private func loop() {
-        while true {
-            condition.lock()
-            while queue.isEmpty { condition.wait() }
-            let request = queue.removeFirst()
-            condition.unlock()
-            let (pid, err) = Self.forkExec(request)
-            request.done(pid, err)
-        }
-    }
-
-    private static func forkExec(_ r: Request) -> (pid_t, Int32) {
-        var cArgs: [UnsafeMutablePointer<CChar>?] = r.argv.map { strdup($0) } + [nil]
-        var cEnv: [UnsafeMutablePointer<CChar>?]? = r.env.map { $0.map { strdup($0) } + [nil] }
-        defer {
-            cArgs.forEach { free($0) }
-            cEnv?.forEach { free($0) }
-        }
-        var err: Int32 = 0
-        let pid = cArgs.withUnsafeMutableBufferPointer { a in
-            guard cEnv != nil else { return os3_spawn_with_fd3(r.path, a.baseAddress, environ, r.cwd, r.fds.0, r.fds.1, r.fds.2, r.fd3, &err) }
-            return cEnv!.withUnsafeMutableBufferPointer { e in
-                os3_spawn_with_fd3(r.path, a.baseAddress, e.baseAddress, r.cwd, r.fds.0, r.fds.1, r.fds.2, r.fd3, &err)
-            }
-        }
-        return (pid, err)
     }
 }
 

@@ -3,8 +3,8 @@ import Glibc
 import OS3Core
 
 /// Synthetic host load for stress experiments: N busy processes (os3ctl's own `hog`, one core
-/// each, normal priority) or a stress-ng recipe. Each load process leads its own process group and
-/// carries a parent-death signal, so none outlives os3ctl.
+/// each, normal priority) or a stress-ng recipe. Each load process leads its own process group under
+/// its own supervisor (`ChildProcess`), so none — nor any stress-ng worker — outlives os3ctl.
 public final class HostLoad: @unchecked Sendable {
     public enum Recipe: String, CaseIterable, Sendable {
         case cpu, vm, cache, io, mixed

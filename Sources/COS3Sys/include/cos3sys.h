@@ -13,6 +13,28 @@ pid_t os3_spawn(const char *path, char *const argv[], char *const envp[], const 
 pid_t os3_spawn_with_fd3(const char *path, char *const argv[], char *const envp[], const char *cwd,
                          int stdin_fd, int stdout_fd, int stderr_fd, int fd3, int *child_errno);
 
+/// A child started under its own supervisor (os3_spawn_supervised).
+struct os3_supervised {
+    pid_t pid;          // the child (QEMU, a hog, a tool): leads its own process group
+    pid_t supervisor;   // os3ctl's direct child, to reap once the child's status is in
+    int report_fd;      // readable when the child has ended: its wait status (4 bytes), EOF if the supervisor died
+    int life_fd;        // os3ctl's end: closing it (or os3ctl dying) makes the supervisor kill everything
+    int child_errno;    // when the start failed: the exec errno
+};
+
+/// Starts `path` (as os3_spawn_with_fd3 does) under a small supervisor process forked from os3ctl: a
+/// child subreaper, so everything the child starts — setsid'd, double-forked — stays its
+/// descendant. When the child exits the supervisor reports its status, then kills and reaps the
+/// rest of the tree and exits; when os3ctl's end of the life pipe closes (os3ctl exits or is
+/// SIGKILLed: the kernel closes it) it kills the child and the whole tree first. The supervisor
+/// ignores SIGINT/SIGTERM/SIGHUP. Returns 0, or -1 (errno, or the exec error in child_errno).
+int os3_spawn_supervised(const char *path, char *const argv[], char *const envp[], const char *cwd,
+                         int stdin_fd, int stdout_fd, int stderr_fd, int fd3, struct os3_supervised *out);
+
+/// Reads the supervised child's wait status from `report_fd`: 1 with *status set, 0 if not yet
+/// (only when `block` is 0), -1 if the supervisor ended without one.
+int os3_supervised_status(int report_fd, int block, int *status);
+
 /// pidfd_open(2): a descriptor that polls readable when the process exits. -1 if unsupported.
 int os3_pidfd_open(pid_t pid);
 /// 1 on the process's main thread (its thread id is the process id).
@@ -38,8 +60,7 @@ int os3_interrupt_signal(void);
 
 /// Makes `parent`/YYYYMMDD-HHMMSS-`label`-XXXXXX (UTC now; mkdtemp, so unique and mode 0700) and
 /// writes its path to `out`. `parent` is created (0700) if missing, but not its own parents.
-/// Returns 0, or -errno (-ENOENT: a parent of `parent` is missing). One naming for every run
-/// directory, whether os3ctl's Swift or its early start (COS3Early) makes it.
+/// Returns 0, or -errno (-ENOENT: a parent of `parent` is missing).
 int os3_make_stamped_directory(const char *parent, const char *label, char *out, unsigned long size);
 
 /// `secs` since 1970 as the UTC "YYYYMMDD-HHMMSS" of run-directory names (no time-zone lookup).
@@ -51,8 +72,7 @@ int os3_malloc_trim(void);
 /// What a boot's QEMU is started with, in the run directory `dir`: `dir`/serial.log created (mode
 /// 0600) and opened twice — fds[0] to write (QEMU's stdout), fds[1] to read (os3ctl's) — and two
 /// close-on-exec pipes: QEMU's stdin (fds[2] its end, fds[3] os3ctl's) and its stderr (fds[4]
-/// os3ctl's end, fds[5] QEMU's). Returns 0, or -1 with errno set and nothing left open. One way
-/// for the Swift side (StartedQemu) and the early start (COS3Early) alike.
+/// os3ctl's end, fds[5] QEMU's). Returns 0, or -1 with errno set and nothing left open.
 int os3_open_boot_files(const char *dir, int fds[6]);
 
 #endif
