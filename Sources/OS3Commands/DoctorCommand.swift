@@ -124,8 +124,13 @@ struct DoctorCommand: ParsableCommand {
         close(fds[1])
         var out = [UInt8]()
         var buf = [UInt8](repeating: 0, count: 4096)
+        // A tool that hangs (or an interrupt) must not hold doctor: 10 s, then it is stopped.
+        let cancellation = Cancellation.after(10)
         while true {
-            let n = read(fds[0], &buf, buf.count)
+            guard let n = try? buf.withUnsafeMutableBytes({ try cancellation.read(fds[0], into: $0) }) else {
+                child.terminate()
+                return nil
+            }
             if n <= 0 { break }
             out += buf[0..<n]
         }

@@ -56,15 +56,19 @@ struct ScanCommand: ParsableCommand {
         var matcher = MarkerMatcher(markers)
         let start = Clock.now
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        // Every read waits through `Cancellation`: a FIFO nobody writes cannot hold scan past SIGINT/SIGTERM.
+        let cancellation = Cancellation()
         while matcher.forbiddenHit == nil {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            // A log may be a pipe that never ends: a signal stops the scan without a verdict.
-            if let signal = Interrupts.signal {
-                throw OS3Error(.interrupted, "interrupted by signal \(signal) while reading the log; no verdict", file: log)
+            let n: Int
+            do {
+                n = try buffer.withUnsafeMutableBytes { try cancellation.read(fd, into: $0) }
+            } catch Cancellation.Reason.interrupted(let signal) {
+                // A log may be a pipe that never ends: a signal stops the scan without a verdict.
+                throw OS3Error(.interrupted, "interrupted by signal \(signal) (\(signalName(signal))) while reading the log; no verdict", file: log)
+            } catch let error as OS3Error {
+                // A read error is not the end of the log: judging what was read would be a verdict on part of it.
+                throw OS3Error(.io, "the log cannot be read: \(error.message)", file: log)
             }
-            if n < 0 && errno == EINTR { continue }
-            // A read error is not the end of the log: judging what was read would be a verdict on part of it.
-            guard n >= 0 else { throw OS3Error(.io, "the log cannot be read: \(String(cString: strerror(errno)))", file: log) }
             guard n > 0 else { break }
             // Times are byte offsets' arrival: all "at" 0 — a log has no clock.
             _ = buffer.withUnsafeBytes { matcher.feed(UnsafeRawBufferPointer(rebasing: $0[0..<n]), at: 0) }
@@ -94,7 +98,9 @@ struct ScanCommand: ParsableCommand {
     /// The log, opened for reading: a file, or a pipe or device (`scan /dev/stdin`). Anything that
     /// cannot be read is an input error (exit 2) — never an empty log judged `missing-markers`.
     static func openLog(_ log: String) throws -> Int32 {
-        let fd = open(log, O_RDONLY | O_CLOEXEC)
+        // Non-blocking: opening a FIFO would otherwise wait for a writer, deaf to signals; the
+        // reads wait (for a writer and for data) through `Cancellation` instead.
+        let fd = open(log, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             let error = errno
             throw OS3Error(error == ENOENT ? .notFound : .invalidInput,

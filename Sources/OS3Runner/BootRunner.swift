@@ -140,7 +140,8 @@ public struct BootRunner: Sendable {
     public func run(onEvent: @Sendable (BootEvent) -> Void = { _ in }) throws -> RunRecord {
         let lane = invocation.lane
         let argv = invocation.argv
-        let interruptFD = Interrupts.install()
+        // Every wait of the loop below is a `Cancellation` wait: the interrupt pipe is in its poll set.
+        let cancellation = Cancellation()
         let qemu = try StartedQemu.start(argv, state: state, label: lane.name, resume: invocation.startsPaused)
         Trace.mark("QEMU started")
         let (spawned, start, startedAt, dir) = (qemu.spawned, qemu.start, qemu.startedAt, qemu.directory)
@@ -186,11 +187,28 @@ public struct BootRunner: Sendable {
         _ = os3_malloc_trim()
         Trace.mark("set-up done")
         var inputPending = lane.consoleInput
-        /// Types the lane's console input once its trigger marker has been seen.
+        // The console input not yet taken by QEMU's stdin. The pipe is non-blocking and written as
+        // it has room (POLLOUT in the loop below): a QEMU that never reads its stdin cannot hold
+        // os3ctl past the lane's timeouts or an interrupt, however long the input.
+        var typing: [UInt8] = []
+        var typed = 0
+        setNonBlocking(inWrite)
+        /// Types the lane's console input once its trigger marker has been seen, as far as the pipe takes it.
         func typeInputIfDue() {
-            guard let input = inputPending, input.after.map({ matcher.hits[$0] != nil }) ?? true else { return }
-            inputPending = nil
-            try? writeAll(inWrite, Array(input.text.utf8))
+            if let input = inputPending, input.after.map({ matcher.hits[$0] != nil }) ?? true {
+                inputPending = nil
+                typing = Array(input.text.utf8)
+            }
+            while typed < typing.count {
+                let n = typing.withUnsafeBytes { write(inWrite, $0.baseAddress! + typed, typing.count - typed) }
+                if n > 0 { typed += n; continue }
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 && errno == EAGAIN { return }
+                // EPIPE: QEMU closed its stdin (or exited); there is no one left to type to.
+                typing = []
+                typed = 0
+                return
+            }
         }
         typeInputIfDue()
 
@@ -254,7 +272,7 @@ public struct BootRunner: Sendable {
         // descriptor waits for an RCU grace period, measured at up to 7 ms, on the way out.)
         var interval = consoleInterval
         var fds: [pollfd] = []
-        fds.reserveCapacity(4)
+        fds.reserveCapacity(5)
         while end == nil && stopReason == nil {
             let now = Clock.now
             let idleDeadline = lastOutput + lane.idleTimeout
@@ -272,13 +290,12 @@ public struct BootRunner: Sendable {
             fds.removeAll(keepingCapacity: true)
             if errOpen { fds.append(pollfd(fd: errRead, events: Int16(POLLIN), revents: 0)) }
             if child.exitFD >= 0 { fds.append(pollfd(fd: child.exitFD, events: Int16(POLLIN), revents: 0)) }
-            if interruptFD >= 0 { fds.append(pollfd(fd: interruptFD, events: Int16(POLLIN), revents: 0)) }
             if let qmp, !qmp.closed { fds.append(pollfd(fd: qmp.fd, events: Int16(POLLIN), revents: 0)) }
-            // QEMU's exit, its stderr, a QMP message and an interrupt wake the loop at once.
-            let r = Glibc.poll(&fds, nfds_t(fds.count), Int32(max(1, min(wait, interval) * 1000).rounded(.up)))
-            if r < 0 && errno != EINTR { break }
+            if typed < typing.count { fds.append(pollfd(fd: inWrite, events: Int16(POLLOUT), revents: 0)) }
+            // QEMU's exit, its stderr, a QMP message, room in its stdin and an interrupt wake the loop at once.
+            _ = cancellation.wait(&fds, timeout: max(0.001, min(wait, interval)))
             interval = drainConsole() ? consoleInterval : min(interval * 2, quietInterval)
-            if inputPending != nil { typeInputIfDue() }
+            if inputPending != nil || typed < typing.count { typeInputIfDue() }
             if stopReason == .forbiddenMarker {
                 // Give the panic line a moment to finish so the report shows all of it; the
                 // verdict and its time are already fixed, and the guest is stopped well within 50 ms.

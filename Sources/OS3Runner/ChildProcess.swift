@@ -69,7 +69,8 @@ public final class ChildProcess: @unchecked Sendable {
     /// Blocks until the process exits.
     public func wait() -> ProcessEnd { reap(flags: 0)! }
 
-    /// Waits up to `seconds` for the process to exit.
+    /// Waits up to `seconds` for the process to exit (not cut short by an interrupt: the kill
+    /// ladder uses it to give a child its grace).
     public func wait(upTo seconds: Double) -> ProcessEnd? {
         let deadline = Clock.now + seconds
         while true {
@@ -81,20 +82,26 @@ public final class ChildProcess: @unchecked Sendable {
         }
     }
 
-    /// Waits for the process, but stops it (kill ladder) and throws if os3ctl is interrupted.
-    public func waitUnlessInterrupted(what: String) throws -> ProcessEnd {
-        let interruptFD = Interrupts.install()
+    /// Waits for the process, but stops it (kill ladder) and throws if `cancellation` fires first
+    /// (an interrupt, or its deadline).
+    public func wait(what: String, cancellation: Cancellation = Cancellation()) throws -> ProcessEnd {
         while true {
             if let end = poll() { return end }
-            if let sig = Interrupts.signal {
+            var fds = [pollfd(fd: exitFD, events: Int16(POLLIN), revents: 0)]
+            switch cancellation.wait(&fds) {
+            case nil: continue
+            case .interrupted(let sig):
                 terminate()
                 throw OS3Error(.interrupted, "\(what) stopped: os3ctl received \(signalName(sig))")
+            case .deadline:
+                terminate()
+                throw OS3Error(.io, "\(what) did not finish in time and was stopped")
             }
-            var fds = [pollfd(fd: interruptFD, events: Int16(POLLIN), revents: 0)]
-            if exitFD >= 0 { fds.append(pollfd(fd: exitFD, events: Int16(POLLIN), revents: 0)) }
-            _ = Glibc.poll(&fds, nfds_t(fds.count), exitFD >= 0 ? 1000 : 20)
         }
     }
+
+    /// Waits for the process, but stops it (kill ladder) and throws if os3ctl is interrupted.
+    public func waitUnlessInterrupted(what: String) throws -> ProcessEnd { try wait(what: what) }
 
     /// The kill ladder, each step bounded: ask (SIGINT, which QEMU and most tools take as "quit
     /// cleanly"), then SIGTERM, then SIGKILL — always to the whole process group, and always

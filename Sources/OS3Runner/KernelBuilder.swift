@@ -183,7 +183,20 @@ final class FileLock {
     init(path: String) throws {
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw OS3Error(.io, "cannot open lock \(path): \(String(cString: strerror(errno)))") }
-        while flock(fd, LOCK_EX) != 0 && errno == EINTR {}
+        // Not a blocking flock: another os3ctl may build for minutes, and waiting must answer to
+        // an interrupt (`Cancellation`). Tried every 50 ms.
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EINTR else {
+                let message = String(cString: strerror(errno))
+                close(fd)
+                throw OS3Error(.io, "cannot lock \(path): \(message)")
+            }
+            var none: [pollfd] = []
+            if case .interrupted(let sig) = Cancellation().wait(&none, timeout: 0.05) {
+                close(fd)
+                throw OS3Error(.interrupted, "waiting for another build (\(path)) stopped: os3ctl received \(signalName(sig))")
+            }
+        }
     }
     func release() { flock(fd, LOCK_UN); close(fd) }
 }
