@@ -319,6 +319,9 @@ static void supervise(const char *path, char *const argv[], char *const envp[], 
     dfl.sa_handler = SIG_DFL;
     sigaction(SIGCHLD, &dfl, NULL);
     prctl(PR_SET_NAME, "os3ctl-sup");
+    // Its own process group: a SIGKILL to os3ctl's group (a job control kill, a test harness)
+    // must not take the supervisor along before it has cleaned up.
+    setpgid(0, 0);
     prctl(PR_SET_CHILD_SUBREAPER, 1);
     sigset_t none;
     sigemptyset(&none);
@@ -406,4 +409,57 @@ int os3_supervised_status(int report_fd, int block, int *status) {
         if (r == 0) return 0;
     }
     return read_full(report_fd, status, sizeof *status) == 0 ? 1 : -1;
+}
+
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+
+int os3_watch(pid_t target, pid_t *watchdog, int *life_fd) {
+    int pidfd = os3_pidfd_open(target);
+    if (pidfd < 0) return -1;
+    int life[2];
+    if (pipe2(life, O_CLOEXEC) != 0) { close(pidfd); return -1; }
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct sigaction ign;
+        memset(&ign, 0, sizeof ign);
+        ign.sa_handler = SIG_IGN;
+        sigaction(SIGINT, &ign, NULL);
+        sigaction(SIGTERM, &ign, NULL);
+        sigaction(SIGHUP, &ign, NULL);
+        sigaction(SIGPIPE, &ign, NULL);
+        prctl(PR_SET_NAME, "os3ctl-watch");
+        setpgid(0, 0);
+        int keep[2] = { fcntl(life[0], F_DUPFD, 100), fcntl(pidfd, F_DUPFD, 100) };
+        if (keep[0] < 0 || keep[1] < 0 || dup2(keep[0], 3) < 0 || dup2(keep[1], 4) < 0) _exit(127);
+        syscall(SYS_close_range, 5, ~0U, 0);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        for (;;) {
+            struct pollfd fds[2] = { { 3, POLLIN, 0 }, { 4, POLLIN, 0 } };
+            if (poll(fds, 2, -1) < 0 && errno == EINTR) continue;
+            if (fds[1].revents) _exit(0);  // the target is gone
+            if (fds[0].revents) {
+                char b;
+                ssize_t n = read(3, &b, 1);
+                if (n < 0 && errno == EINTR) continue;
+                // A byte: os3ctl releases the target. EOF: os3ctl is gone; so goes the target.
+                if (n <= 0) syscall(SYS_pidfd_send_signal, 4, SIGKILL, NULL, 0);
+                _exit(0);
+            }
+        }
+    }
+    int fork_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    close(life[0]);
+    close(pidfd);
+    if (pid < 0) { close(life[1]); errno = fork_errno; return -1; }
+    *watchdog = pid;
+    *life_fd = life[1];
+    return 0;
 }

@@ -55,6 +55,10 @@ final class QemuReaper: @unchecked Sendable {
             usleep(1000)
         }
         lock.lock(); foundPid = pid; lock.unlock()
+        // libvirt started this QEMU, not os3ctl's supervisors: a watchdog kills it if os3ctl dies
+        // (SIGKILL included) before it ends; released once it has.
+        let watchdog = ProcessWatchdog(target: pid)
+        defer { watchdog?.release() }
         // 2. Until its intermediate parent exits, QEMU is not yet os3ctl's child (ECHILD): retry.
         var status: Int32 = 0
         let giveUp = Clock.now + 10

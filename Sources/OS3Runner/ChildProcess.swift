@@ -149,6 +149,34 @@ public final class ChildProcess: @unchecked Sendable {
     }
 }
 
+/// Kills a process os3ctl did not start (the embedded libvirt driver's QEMU, re-parented to
+/// os3ctl) if os3ctl ends while it runs, SIGKILL of os3ctl included (`os3_watch`).
+public final class ProcessWatchdog: @unchecked Sendable {
+    private let lock = Lock()
+    private var watchdog: pid_t = -1
+    private var lifeFD: Int32 = -1
+
+    /// nil if the watchdog cannot be started (the target is gone already, or fork failed).
+    public init?(target: pid_t) {
+        guard os3_watch(target, &watchdog, &lifeFD) == 0 else { return nil }
+    }
+
+    /// The target ended or is no longer ours to kill: the watchdog exits without touching it.
+    public func release() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard lifeFD >= 0 else { return }
+        var byte: UInt8 = 1
+        _ = write(lifeFD, &byte, 1)
+        close(lifeFD)
+        lifeFD = -1
+        var status: Int32 = 0
+        while waitpid(watchdog, &status, 0) < 0 && errno == EINTR {}
+    }
+
+    deinit { release() }
+}
+
 public struct SpawnError: Error, CustomStringConvertible {
     public var errno: Int32
     public var program: String

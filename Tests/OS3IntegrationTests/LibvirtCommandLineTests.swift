@@ -59,27 +59,66 @@ extension LibvirtFixture {
 extension LibvirtTests {
     @Suite("no domain outlives os3ctl")
     struct Lifecycle {
-        @Test("a domain left by a SIGKILLed os3ctl is found and destroyed by the next os3ctl")
+        /// Starts `os3ctl boot --backend libvirt` on a hanging guest as a plain child of this process
+        /// (not under a supervisor of this process, which would take QEMU down by itself); returns
+        /// it and its QEMU's pid once that runs.
+        private static func hangingLibvirtBoot(state: String) throws -> (Process, qemu: Int32) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: Fixture.binary)
+            p.arguments = ["boot", "--lane", "tiny", "--backend", "libvirt", "--kernel", try Fixture.kernelImage(),
+                           "--append", "os3.hang=1", "--timeout", "120", "--idle-timeout", "120", "--project", Fixture.root]
+            p.environment = ProcessInfo.processInfo.environment.merging(["OS3_STATE_DIR": state]) { $1 }
+            p.standardInput = FileHandle.nullDevice
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            let qemu = try #require(LibvirtFixture.waitForQemu(root: "\(state)/libvirt"), "QEMU started under os3ctl")
+            return (p, qemu)
+        }
+
+        /// Pids of `parent`'s children named `comm`.
+        private static func children(of parent: Int32, named comm: String) -> [Int32] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init).filter { pid in
+                guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                      let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { return false }
+                let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+                return stat[stat.index(after: open)..<close] == comm && fields.count > 1 && Int32(fields[1]) == parent
+            }
+        }
+
+        @Test("a SIGKILLed os3ctl takes its embedded driver's QEMU along (its watchdog kills it)")
+        func sigkillTakesQemu() throws {
+            let state = try LibvirtFixture.warmState()
+            defer { try? FileManager.default.removeItem(atPath: state) }
+            // The orphaned QEMU may come to this process (a subreaper in other tests): reap it.
+            let (first, qemu) = try Self.hangingLibvirtBoot(state: state)
+            let reaper = Thread { var s: Int32 = 0; _ = waitpid(qemu, &s, 0) }
+            reaper.start()
+            kill(first.processIdentifier, SIGKILL)
+            first.waitUntilExit()
+            #expect(LibvirtFixture.waitGone(qemu, timeout: 20), "QEMU \(qemu) outlived the SIGKILLed os3ctl")
+        }
+
+        @Test("a domain left when os3ctl and its watchdog are both SIGKILLed is found and destroyed by the next os3ctl")
         func leftoverAfterKill() throws {
             let state = try LibvirtFixture.warmState()
             defer { try? FileManager.default.removeItem(atPath: state) }
             let kernel = try Fixture.kernelImage()
             // The orphaned QEMU comes to this process, which reaps it once the next os3ctl destroys it.
             _ = os3_set_child_subreaper()
-            let first = try ChildProcess.spawn([Fixture.binary, "boot", "--lane", "tiny", "--backend", "libvirt", "--kernel", kernel,
-                                                "--append", "os3.hang=1", "--timeout", "120", "--idle-timeout", "120",
-                                                "--project", Fixture.root],
-                                               stdin: -1, stdout: -1, stderr: -1, environment: ProcessInfo.processInfo.environment.merging(["OS3_STATE_DIR": state]) { $1 })
-            let qemu = try #require(LibvirtFixture.waitForQemu(root: "\(state)/libvirt"), "QEMU started under the first os3ctl")
-            usleep(300_000)
-            first.killGroup(SIGKILL)
-            _ = first.wait()
-            #expect(Fixture.isAlive(qemu), "a killed os3ctl leaves its QEMU behind (the embedded driver refuses AUTODESTROY)")
+            let (first, qemu) = try Self.hangingLibvirtBoot(state: state)
+            let watchdogs = Self.children(of: first.processIdentifier, named: "os3ctl-watch")
+            #expect(watchdogs.count == 1, "os3ctl watches its QEMU: \(watchdogs)")
+            // What nothing can clean up after: the watchdog killed first, then os3ctl.
+            for w in watchdogs { kill(w, SIGKILL) }
+            kill(first.processIdentifier, SIGKILL)
+            first.waitUntilExit()
+            #expect(Fixture.isAlive(qemu), "with its watchdog gone first, a killed os3ctl leaves its QEMU behind")
             let reaper = Thread { var s: Int32 = 0; _ = waitpid(qemu, &s, 0) }
             reaper.start()
             let second = try Fixture.os3ctl(["boot", "--lane", "tiny", "--backend", "libvirt", "--kernel", kernel], environment: ["OS3_STATE_DIR": state])
             #expect(second.status == 0, "\(second.stdout)\n\(second.stderr)")
-            #expect(second.stderr.contains("destroyed leftover domain os3-tiny-\(first.pid)-"), "\(second.stderr)")
+            #expect(second.stderr.contains("destroyed leftover domain os3-tiny-\(first.processIdentifier)-"), "\(second.stderr)")
             #expect(LibvirtFixture.waitGone(qemu), "the leftover QEMU is gone")
         }
 

@@ -35,6 +35,13 @@ int os3_spawn_supervised(const char *path, char *const argv[], char *const envp[
 /// (only when `block` is 0), -1 if the supervisor ended without one.
 int os3_supervised_status(int report_fd, int block, int *status);
 
+/// Forks a watchdog (its own process group; ignores SIGINT/SIGTERM/SIGHUP) that SIGKILLs
+/// `target` — a process os3ctl did not start itself, like the embedded libvirt driver's QEMU —
+/// when os3ctl's end of the life pipe closes (os3ctl exited or was SIGKILLed). One byte written
+/// to `*life_fd` releases it instead; it also exits once the target has. os3ctl reaps it.
+/// Returns 0, or -1 with errno.
+int os3_watch(pid_t target, pid_t *watchdog, int *life_fd);
+
 /// pidfd_open(2): a descriptor that polls readable when the process exits. -1 if unsupported.
 int os3_pidfd_open(pid_t pid);
 /// 1 on the process's main thread (its thread id is the process id).
