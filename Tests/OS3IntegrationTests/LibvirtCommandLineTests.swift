@@ -70,9 +70,16 @@ extension LibvirtTests {
             p.environment = ProcessInfo.processInfo.environment.merging(["OS3_STATE_DIR": state]) { $1 }
             p.standardInput = FileHandle.nullDevice
             p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
+            let errFile = "\(state)-stderr"
+            FileManager.default.createFile(atPath: errFile, contents: nil)
+            p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errFile))
             try p.run()
-            let qemu = try #require(LibvirtFixture.waitForQemu(root: "\(state)/libvirt"), "QEMU started under os3ctl")
+            guard let qemu = LibvirtFixture.waitForQemu(root: "\(state)/libvirt", timeout: 60) else {
+                // Not left running (with its domain) after the test.
+                kill(p.processIdentifier, SIGTERM)
+                p.waitUntilExit()
+                throw OS3Error(.io, "no QEMU started under os3ctl within 60 s: \((try? String(contentsOfFile: errFile, encoding: .utf8)) ?? "")")
+            }
             return (p, qemu)
         }
 
