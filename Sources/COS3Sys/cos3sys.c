@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/signalfd.h>
 #include <poll.h>
 #include <dirent.h>
 #include <time.h>
@@ -336,18 +337,30 @@ static void supervise(const char *path, char *const argv[], char *const envp[], 
     if (out >= 0) close(out);
     if (err >= 0) close(err);
     if (pid < 0) _exit(0);
-    int pidfd = os3_pidfd_open(pid);
+    // SIGCHLD through a signalfd (blocked, so it is only ever read there): every child that ends
+    // is reaped at once — the child itself, and the orphans re-parented to us. A program that waits
+    // for its daemonised helpers to vanish (libvirt does) would wait on an unreaped zombie for ever.
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, NULL);
+    int sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
     for (;;) {
-        struct pollfd fds[2] = { { life, POLLIN, 0 }, { pidfd, POLLIN, 0 } };
-        int r = poll(fds, pidfd >= 0 ? 2 : 1, pidfd >= 0 ? -1 : 10);
-        if (r < 0 && errno != EINTR) break;
         int status;
-        pid_t w = waitpid(pid, &status, WNOHANG);
-        if (w == pid) {
+        pid_t w;
+        while ((w = waitpid(-1, &status, WNOHANG)) > 0) {
+            if (w != pid) continue;
             // Its status first (os3ctl's verdict waits on it), then whatever it left behind.
             write_full(report, &status, sizeof status);
             kill_tree(self);
             _exit(0);
+        }
+        struct pollfd fds[2] = { { life, POLLIN, 0 }, { sfd, POLLIN, 0 } };
+        int r = poll(fds, sfd >= 0 ? 2 : 1, sfd >= 0 ? -1 : 10);
+        if (r < 0 && errno != EINTR) break;
+        if (sfd >= 0 && fds[1].revents) {
+            struct signalfd_siginfo info;
+            while (read(sfd, &info, sizeof info) > 0) {}
         }
         if (fds[0].revents) break;  // os3ctl is gone, or wants everything stopped now
     }

@@ -111,9 +111,11 @@ extension LibvirtTests {
             let state = try LibvirtFixture.warmState()
             defer { try? FileManager.default.removeItem(atPath: state) }
             let kernel = try Fixture.kernelImage()
-            // The orphaned QEMU comes to this process, which reaps it once the next os3ctl destroys it.
-            _ = os3_set_child_subreaper()
             let (first, qemu) = try Self.hangingLibvirtBoot(state: state)
+            // The orphaned QEMU comes to this process, which reaps it once the next os3ctl destroys
+            // it. Only now: libvirt's orphans while it starts (its QEMU probe) must not come here,
+            // where nothing reaps them and libvirt would wait for them to vanish.
+            _ = os3_set_child_subreaper()
             let watchdogs = Self.children(of: first.processIdentifier, named: "os3ctl-watch")
             #expect(watchdogs.count == 1, "os3ctl watches its QEMU: \(watchdogs)")
             // What nothing can clean up after: the watchdog killed first, then os3ctl.
