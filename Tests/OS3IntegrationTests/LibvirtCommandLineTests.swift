@@ -80,7 +80,22 @@ extension LibvirtTests {
                 p.waitUntilExit()
                 throw OS3Error(.io, "no QEMU started under os3ctl within 60 s: \((try? String(contentsOfFile: errFile, encoding: .utf8)) ?? "")")
             }
+            // libvirt writes the pid file before its child execs QEMU; a kill before the exec would
+            // stop that child instead. Wait (bounded) for QEMU itself.
+            let deadline = Date().addingTimeInterval(60)
+            while !(((try? String(contentsOfFile: "/proc/\(qemu)/comm", encoding: .utf8)) ?? "").hasPrefix("qemu")) && Date() < deadline {
+                usleep(10_000)
+            }
             return (p, qemu)
+        }
+
+        /// "pid comm" of every child of `parent` (for messages).
+        private static func childList(of parent: Int32) -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init).compactMap { pid in
+                guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return nil }
+                let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+                return fields.count > 1 && Int32(fields[1]) == parent ? String(stat[...close]) : nil
+            }
         }
 
         /// Pids of `parent`'s children named `comm`.
@@ -116,8 +131,14 @@ extension LibvirtTests {
             // it. Only now: libvirt's orphans while it starts (its QEMU probe) must not come here,
             // where nothing reaps them and libvirt would wait for them to vanish.
             _ = os3_set_child_subreaper()
-            let watchdogs = Self.children(of: first.processIdentifier, named: "os3ctl-watch")
-            #expect(watchdogs.count == 1, "os3ctl watches its QEMU: \(watchdogs)")
+            // os3ctl forks the watchdog once it has read QEMU's pid file, just after libvirt wrote it.
+            var watchdogs: [Int32] = []
+            let deadline = Date().addingTimeInterval(20)
+            while watchdogs.isEmpty && Date() < deadline {
+                watchdogs = Self.children(of: first.processIdentifier, named: "os3ctl-watch")
+                if watchdogs.isEmpty { usleep(10_000) }
+            }
+            #expect(watchdogs.count == 1, "os3ctl watches its QEMU: \(watchdogs); os3ctl's children: \(Self.childList(of: first.processIdentifier))")
             // What nothing can clean up after: the watchdog killed first, then os3ctl.
             for w in watchdogs { kill(w, SIGKILL) }
             kill(first.processIdentifier, SIGKILL)
