@@ -310,6 +310,9 @@ public struct MarkerMatcher: Sendable {
     }
 
     private mutating func record(forbidden m: Marker, text: [UInt8], time: Double, into events: inout [MatchEvent]) {
+        // The excerpt is the line without its CR, however the chunks fell (as completeForbiddenLine does).
+        var text = text
+        if text.last == 0x0D { text.removeLast() }
         let hit = MarkerHit(id: m.id, time: time, line: lineNumber, text: text.withUnsafeBufferPointer { Self.excerpt($0) })
         forbiddenHit = hit
         events.append(.forbidden(hit))
