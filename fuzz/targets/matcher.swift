@@ -19,11 +19,7 @@ private struct Hit: Equatable {
     init(_ h: MarkerHit) {
         id = h.id
         line = h.line
-        // Known and cosmetic (left to the matcher's owners): a forbidden literal caught in a line
-        // whose newline is in the same chunk keeps the line's trailing "\r" in its excerpt; one
-        // completed from a later chunk drops it. Compared without it, so that this does not hide
-        // every other finding.
-        text = h.text.hasSuffix("\r") ? String(h.text.dropLast()) : h.text
+        text = h.text
     }
 }
 
