@@ -53,7 +53,7 @@ extension BootRequest {
         if let timeout { lane.totalTimeout = timeout; lane.idleTimeout = min(lane.idleTimeout, timeout) }
         if let idleTimeout { lane.idleTimeout = idleTimeout }
         Trace.mark("lane read")
-        let kernel = try KernelOptions.resolveKernel(self.kernel, project: project, quiet: json)
+        let kernel = try KernelOptions.resolveKernel(self.kernel, project: project, lanes: [lane], quiet: json)
         let backend = BackendOptions.makeBackend(backend: self.backend, connect: connect, state: state)
         let runner = LaneRunner(project: project, state: state, kernel: kernel, qemu: KernelOptions.qemuBinary(qemu),
                                 extraAppend: append, backend: backend)

@@ -8,7 +8,7 @@ import OS3Runner
 struct GateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gate",
-        abstract: "Run the kernel's host tests, build, boot every lane in parallel, and summarise.",
+        abstract: "Run the project's host tests, build it, boot every lane in parallel, and summarise (os3ctl.toml says how).",
         discussion: "Exit 0 only if every lane passed. Skipped lanes fail the gate unless --allow-skipped is given.")
 
     @OptionGroup var options: ProjectOptions
@@ -30,7 +30,7 @@ struct GateCommand: ParsableCommand {
     @Flag(name: .customLong("allow-skipped"), help: "Lanes this machine cannot run do not fail the gate (they are still reported).")
     var allowSkipped = false
 
-    @Flag(name: .customLong("skip-host-tests"), help: "Do not run the kernel's host tests first.")
+    @Flag(name: .customLong("skip-host-tests"), help: "Do not run the project's host tests ([test] in os3ctl.toml) first.")
     var skipHostTests = false
 
     func validate() throws {
@@ -48,7 +48,7 @@ struct GateCommand: ParsableCommand {
         if kernelOptions.kernel == nil && !skipHostTests {
             try runHostTests(project)
         }
-        let kernel = try kernelOptions.resolveKernel(project: project, quiet: false)
+        let kernel = try kernelOptions.resolveKernel(project: project, lanes: selected, quiet: false)
         let runner = LaneRunner(project: project, state: options.state, kernel: kernel, qemu: kernelOptions.qemuBinary,
                                 extraAppend: kernelOptions.append, backend: backendOptions.makeBackend(state: options.state))
         let width = jobs ?? HostProbe.cores
@@ -92,23 +92,16 @@ struct GateCommand: ParsableCommand {
         throw ExitCode(outcome.exitCode)
     }
 
+    /// `[test]` of os3ctl.toml: its output goes to stderr; a failure fails the gate (exit 3).
     private func runHostTests(_ project: Project) throws {
-        let package = project.kernelDirectory
-        guard FileManager.default.fileExists(atPath: "\(package)/Package.swift") else {
-            printErr("gate: kernel/Package.swift not found: no kernel host tests to run")
+        guard let test = project.file.test else {
+            printErr("gate: \(project.file.file) has no [test] section: no host tests to run")
             return
         }
-        printErr("gate: running the kernel's host tests (swift test in kernel/)")
+        printErr("gate: running the host tests ([test] in \(project.file.file): \(test.argv.joined(separator: " ")))")
         let start = Clock.now
-        let child = try ChildProcess.spawn(["swift", "test", "--package-path", package,
-                                            "--scratch-path", "\(project.buildDirectory)/kernel-host-tests"],
-                                           stdin: -1, stdout: 2, stderr: 2)
-        let end = try child.waitUnlessInterrupted(what: "the kernel's host tests")
-        guard end == .exited(0) else {
-            throw OS3Error(.buildFailed, "the kernel's host tests failed (\(end)); their output is above",
-                           fix: "run `swift test --package-path kernel` and fix the failures")
-        }
-        printErr("gate: kernel host tests passed in \(Reports.seconds(Clock.now - start))")
+        _ = try project.runTests()
+        printErr("gate: host tests passed in \(Reports.seconds(Clock.now - start))")
     }
 }
 

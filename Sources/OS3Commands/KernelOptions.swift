@@ -4,9 +4,9 @@ import Glibc
 import OS3Core
 import OS3Runner
 
-/// How a command obtains the kernel and QEMU: build ours, or use what the user names.
+/// How a command obtains the kernel and QEMU: build the project's (os3ctl.toml), or use what the user names.
 struct KernelOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Boot this kernel image instead of building kernel/ (any PVH ELF).", valueName: "path"))
+    @Option(help: ArgumentHelp("Boot this kernel image instead of the project's own (os3ctl.toml [images]); the build is skipped.", valueName: "path"))
     var kernel: String?
 
     @Option(help: ArgumentHelp("The QEMU binary to run (default: qemu-system-x86_64 on PATH).", valueName: "path"))
@@ -15,18 +15,21 @@ struct KernelOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Appended to the lane's kernel command line.", valueName: "args"))
     var append: String = ""
 
-    /// The image to boot, building ours first if needed.
-    func resolveKernel(project: Project, quiet: Bool) throws -> String {
-        try Self.resolveKernel(kernel, project: project, quiet: quiet)
+    /// The image to boot, building the project first if needed.
+    func resolveKernel(project: Project, lanes: [Lane], quiet: Bool) throws -> String {
+        try Self.resolveKernel(kernel, project: project, lanes: lanes, quiet: quiet)
     }
 
-    /// `--kernel` (if given) checked, else ours built if needed.
-    static func resolveKernel(_ kernel: String?, project: Project, quiet: Bool) throws -> String {
+    /// `--kernel` (if given) checked; else the project built as its os3ctl.toml says, every image
+    /// the lanes boot checked, and the default image.
+    static func resolveKernel(_ kernel: String?, project: Project, lanes: [Lane], quiet: Bool) throws -> String {
         if let kernel { return try givenKernel(kernel) }
-        let builder = KernelBuilder(project: project, toolchain: try Toolchain.locate())
-        let result = try builder.build(log: { if !quiet { printErr("build: \($0)") } })
-        if result.rebuilt && !quiet { printErr("build: \(project.relative(result.image)) rebuilt in \(Reports.seconds(result.seconds))") }
-        return result.image
+        let result = try project.build(quiet: quiet, log: { if !quiet { printErr("build: \($0)") } })
+        if result.rebuilt && !quiet, let what = result.what { printErr("build: \(what): rebuilt in \(Reports.seconds(result.seconds))") }
+        try project.checkImages(for: lanes)
+        // Every image a lane boots exists now (checked above); without a default image (several,
+        // none called kernel) only lanes that name their own can boot; any other was refused above.
+        return (try? project.defaultImage()) ?? ""
     }
 
     var qemuBinary: String { Self.qemuBinary(qemu) }
@@ -35,7 +38,7 @@ struct KernelOptions: ParsableArguments {
     static func givenKernel(_ kernel: String) throws -> String {
         let path = absolutePath(kernel)
         guard Path.isReadable(path) else {
-            throw OS3Error(.notFound, "kernel image \(path) does not exist or is not readable", fix: "pass the path of a PVH ELF kernel, or omit --kernel to build kernel/")
+            throw OS3Error(.notFound, "kernel image \(path) does not exist or is not readable", fix: "pass the path of a kernel image, or omit --kernel to build and boot the project's own (os3ctl.toml)")
         }
         return path
     }

@@ -16,7 +16,7 @@ public struct OS3Command: ParsableCommand {
         error, 128+n interrupted by signal n. See docs/VERDICTS.md.
         """,
         version: "0.1.0",
-        subcommands: [BuildCommand.self, BootCommand.self, GateCommand.self, StressCommand.self, ScanCommand.self, LanesCommand.self, DoctorCommand.self, HogCommand.self]
+        subcommands: [InitCommand.self, BuildCommand.self, BootCommand.self, GateCommand.self, StressCommand.self, ScanCommand.self, LanesCommand.self, DoctorCommand.self, HogCommand.self]
     )
 
     public init() {}
@@ -56,7 +56,7 @@ public struct OS3Command: ParsableCommand {
 
 /// Options every command that touches the project shares.
 struct ProjectOptions: ParsableArguments {
-    @Option(name: .customLong("project"), help: ArgumentHelp("The os3 checkout (default: found upwards from the current directory, or $OS3_PROJECT).", valueName: "dir"))
+    @Option(name: .customLong("project"), help: ArgumentHelp("The project's root, where os3ctl.toml is (default: found upwards from the current directory, or $OS3_PROJECT).", valueName: "dir"))
     var project: String?
 
     @Option(name: .customLong("state-dir"), help: ArgumentHelp("Where run directories go (default: $OS3_STATE_DIR, else $XDG_STATE_HOME/os3ctl, else ~/.local/state/os3ctl).", valueName: "dir"))
@@ -76,7 +76,7 @@ extension OS3Error {
     /// os3ctl's exit status for an error that stopped it before any verdict.
     var exitCode: Int32 {
         switch code {
-        case .invalidLane, .invalidMarkers, .notFound, .invalidInput, .usage: 2
+        case .invalidLane, .invalidMarkers, .invalidProject, .notFound, .invalidInput, .usage: 2
         case .buildFailed: 3
         case .toolMissing: 4
         case .io: 5

@@ -125,7 +125,7 @@ struct StressCommand: ParsableCommand {
         var lane = try project.loadLane(self.lane)
         if let timeout { lane.totalTimeout = timeout; lane.idleTimeout = min(lane.idleTimeout, timeout) }
         let markers = try project.markers(for: lane)
-        let kernel = try kernelOptions.resolveKernel(project: project, quiet: json)
+        let kernel = try kernelOptions.resolveKernel(project: project, lanes: [lane], quiet: json)
         let runner = LaneRunner(project: project, state: options.state, kernel: kernel, qemu: kernelOptions.qemuBinary,
                                 extraAppend: kernelOptions.append, backend: backendOptions.makeBackend(state: options.state))
         if let why = runner.backend.skipReason(for: lane) {

@@ -4,6 +4,7 @@ public struct OS3Error: Error, CustomStringConvertible, Sendable, Equatable {
     public enum Code: String, Sendable, Codable {
         case invalidLane = "invalid-lane"
         case invalidMarkers = "invalid-markers"
+        case invalidProject = "invalid-project"
         case notFound = "not-found"
         /// An input file that exists but cannot be used (a directory, unreadable, not UTF-8 where it must be).
         case invalidInput = "invalid-input"

@@ -51,7 +51,7 @@ public struct KernelBuilder: Sendable {
     public func build(force: Bool = false, log: (String) -> Void = { _ in }) throws -> Result {
         let start = Clock.now
         let kdir = project.kernelDirectory
-        let configFile = "\(kdir)/build.toml"
+        let configFile = project.kernelBuildConfig
         guard let configBytes = try InputFile.read(configFile, shown: project.relative(configFile), code: .buildFailed) else {
             throw OS3Error(.notFound, "\(project.relative(configFile)) is missing", fix: "restore kernel/build.toml (see docs/KERNEL.md)")
         }

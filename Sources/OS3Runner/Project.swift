@@ -2,41 +2,125 @@ import FoundationEssentials
 import Glibc
 import OS3Core
 
-/// The os3 checkout: `lanes/`, `markers/`, `kernel/`. Found from `--project`, `$OS3_PROJECT`, or
-/// by walking up from the current directory.
+/// A project os3ctl gates: a directory with `os3ctl.toml` (how it is built and tested, which images
+/// it produces), its lanes and its markers. Found from `--project`, `$OS3_PROJECT`, or by walking up
+/// from the current directory to the first directory with an `os3ctl.toml`.
 public struct Project: Sendable {
     public let root: String
+    /// The parsed `os3ctl.toml` (the defaults when made with `init(root:)` alone).
+    public let file: ProjectFile
 
-    public init(root: String) { self.root = root }
+    public init(root: String, file: ProjectFile = ProjectFile()) {
+        self.root = root
+        self.file = file
+    }
+
+    /// The project at `root`, from its `os3ctl.toml`.
+    public static func load(root: String) throws -> Project {
+        let path = "\(root)/\(ProjectFile.fileName)"
+        guard let bytes = readFileBytes(path) else {
+            if Path.exists(path) {
+                throw OS3Error(.io, "cannot read \(path): \(String(cString: strerror(errno)))", fix: "make it readable")
+            }
+            throw missingProjectFile(root)
+        }
+        return Project(root: root, file: try ProjectFile.parse(file: ProjectFile.fileName, bytes: bytes))
+    }
 
     public static func locate(explicit: String?, environment: [String: String]? = nil) throws -> Project {
         if let dir = explicit ?? (environment.map { $0["OS3_PROJECT"] } ?? environmentValue("OS3_PROJECT")) {
-            let abs = absolutePath(dir)
-            guard Path.exists("\(abs)/lanes") else {
-                throw OS3Error(.notFound, "\(abs) has no lanes/ directory", fix: "point --project at the root of an os3 checkout")
-            }
-            return Project(root: abs)
+            return try load(root: absolutePath(dir))
         }
+        // The first directory upwards that is a project; one with lanes/ and markers/ but no
+        // os3ctl.toml stops the walk too (an enclosing project is not what the user meant).
         var dir = Path.currentDirectory
         while true {
-            if Path.exists("\(dir)/lanes"), Path.exists("\(dir)/markers") {
-                return Project(root: dir)
+            if Path.exists("\(dir)/\(ProjectFile.fileName)") || (Path.exists("\(dir)/lanes") && Path.exists("\(dir)/markers")) {
+                return try load(root: dir)
             }
             let parent = Path.directory(dir)
             if parent == dir || parent.isEmpty { break }
             dir = parent
         }
-        throw OS3Error(.notFound, "not inside an os3 checkout (no lanes/ and markers/ found upwards from \(Path.currentDirectory))",
-                       fix: "cd into the repository, or pass --project DIR (or set OS3_PROJECT)")
+        throw OS3Error(.notFound, "not inside an os3ctl project (no \(ProjectFile.fileName) found upwards from \(Path.currentDirectory))",
+                       fix: "cd into the project, pass --project DIR (or set OS3_PROJECT), or start one here with `os3ctl init`")
     }
 
-    public var lanesDirectory: String { "\(root)/lanes" }
-    public var markersDirectory: String { "\(root)/markers" }
-    public var kernelDirectory: String { "\(root)/kernel" }
+    /// What to say when `root` has no project file: what to write, and how to start one.
+    static func missingProjectFile(_ root: String) -> OS3Error {
+        let hasLanes = Path.exists("\(root)/lanes") && Path.exists("\(root)/markers")
+        let what = hasLanes ? "\(root) has lanes/ and markers/ but no \(ProjectFile.fileName)" : "\(root) has no \(ProjectFile.fileName)"
+        return OS3Error(.notFound, "\(what): the project file says how the project is built and which images its lanes boot",
+                        fix: """
+                        run `os3ctl init --project \(root)` (it writes a commented \(ProjectFile.fileName) and keeps existing lanes/ and markers/), \
+                        or write \(root)/\(ProjectFile.fileName) yourself, e.g.
+                            [build]
+                            command = ["make"]
+                            [images]
+                            kernel = "build/kernel.elf"
+                          (docs/FORMATS.md, "Project file")
+                        """)
+    }
+
+    public var projectFilePath: String { "\(root)/\(ProjectFile.fileName)" }
+    public var lanesDirectory: String { absolute(file.lanes) }
+    public var markersDirectory: String { absolute(file.markers) }
+    /// The embedded-swift builder's config (`[build] config`, default kernel/build.toml).
+    public var kernelBuildConfig: String {
+        if case .embeddedSwift(let config, _) = file.build { return absolute(config) }
+        return "\(root)/kernel/build.toml"
+    }
+    /// The Embedded-Swift kernel's sources: the directory of its build config.
+    public var kernelDirectory: String { Path.directory(kernelBuildConfig) }
     /// Build outputs stay under .build (ignored by git).
     public var buildDirectory: String { "\(root)/.build/os3" }
-    /// The kernel image `os3ctl build` produces.
-    public var kernelImage: String { "\(buildDirectory)/kernel/os3.elf" }
+    /// The image a lane boots when it names none (see `defaultImage()`); where the embedded-swift
+    /// builder writes it when the project file names none.
+    public var kernelImage: String { (try? defaultImage()) ?? "\(buildDirectory)/kernel/os3.elf" }
+
+    /// A value naming an `[images]` entry is that image's absolute path; otherwise it is a path
+    /// relative to the project root (or absolute).
+    public func resolveImage(_ nameOrPath: String) throws -> String {
+        guard !nameOrPath.isEmpty else {
+            throw OS3Error(.usage, "an empty image name", fix: "name an image from [images] in \(file.file), or give a path")
+        }
+        if let image = file.image(named: nameOrPath) { return absolute(image.path) }
+        return absolute(nameOrPath)
+    }
+
+    /// The image a lane boots when it names none: `[images] kernel`, else the only image.
+    public func defaultImage() throws -> String {
+        if let image = file.defaultImage { return absolute(image.path) }
+        let names = file.images.map(\.name)
+        throw OS3Error(.invalidProject, names.isEmpty ? "\(file.file) names no image to boot" : "\(file.file) names several images and none is called 'kernel'",
+                       file: file.file,
+                       fix: names.isEmpty ? "add an [images] section: kernel = \"path/where/the/build/writes/it\" (or pass --kernel PATH)"
+                                          : "call the one lanes boot by default `kernel` (images: \(names.joined(separator: ", ")))")
+    }
+
+    /// The images a lane boots (absolute paths), as the build must have left them.
+    public func images(for lane: Lane) throws -> [String] {
+        [try defaultImage()]
+    }
+
+    /// After a build: every image the lanes use exists, or a clear error says which is missing.
+    public func checkImages(for lanes: [Lane]) throws {
+        var checked: Set<String> = []
+        for lane in lanes {
+            for image in try images(for: lane) where checked.insert(image).inserted && !Path.exists(image) {
+                let entry = file.images.first { absolute($0.path) == image }
+                throw OS3Error(.buildFailed, "image \(relative(image))\(entry.map { " ('\($0.name)' in \(file.file))" } ?? "") does not exist, and lane '\(lane.name)' boots it",
+                               file: entry.map { _ in file.file }, line: entry?.line,
+                               fix: file.build == nil ? "build it (\(file.file) has no [build] section), fix the path, or pass --kernel PATH"
+                                                      : "make the [build] command write it there, or fix the path in [images]")
+            }
+        }
+    }
+
+    /// `path` made absolute against the project root.
+    public func absolute(_ path: String) -> String {
+        Path.standardize(path.hasPrefix("/") ? path : "\(root)/\(path)")
+    }
 
     /// Lane names, sorted. A lanes/ that cannot be listed is an error, not an empty list.
     public func laneNames() throws -> [String] {
@@ -95,6 +179,22 @@ public struct Project: Sendable {
     /// A path relative to the project root, for messages.
     public func relative(_ path: String) -> String {
         path.hasPrefix(root + "/") ? String(path.dropFirst(root.count + 1)) : path
+    }
+}
+
+/// The whole file as bytes (nil if it cannot be opened or read): text is decoded by whoever
+/// parses it, which reports invalid UTF-8 with its line instead of replacing it.
+func readFileBytes(_ path: String) -> [UInt8]? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 16_384)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 { if errno == EINTR { continue }; return nil }
+        if n == 0 { return bytes }
+        bytes.append(contentsOf: chunk[0..<n])
     }
 }
 
