@@ -10,7 +10,7 @@ import Testing
     func rebuildsOnlyForChangedContents() throws {
         let root = try Fixture.projectWithOwnKernel()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let project = Project(root: root)
+        let project = try Project.load(root: root)
         let builder = KernelBuilder(project: project, toolchain: try Toolchain.locate())
         let stamp = "\(project.kernelImage).fingerprint"
         func stampLines() throws -> [String] { try String(contentsOfFile: stamp, encoding: .utf8).split(separator: "\n").map(String.init) }

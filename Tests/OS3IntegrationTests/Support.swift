@@ -19,7 +19,10 @@ enum Fixture {
         return url.path
     }()
 
-    static let project = Project(root: root)
+    /// The repository as os3ctl sees it, through its os3ctl.toml (a broken one stops the tests loudly).
+    static let project: Project = {
+        do { return try Project.load(root: root) } catch { fatalError("the repository's os3ctl.toml: \(error)") }
+    }()
 
     static let state: StateDirectory = {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("os3-tests-\(getpid())").path
@@ -74,7 +77,7 @@ enum Fixture {
         total = 30
         idle = 10
         """.write(toFile: "\(dir)/lanes/fake.toml", atomically: true, encoding: .utf8)
-        return Project(root: dir)
+        return try Project.load(root: dir)
     }
 
     /// The console of a passing boot, as the fake lane requires it.
@@ -89,10 +92,12 @@ enum Fixture {
         return try runner.run(lane, markers: try project.markers(for: lane))
     }
 
-    /// A private copy of lanes/ and markers/ (to add a lane or marker without touching the repo).
+    /// A private copy of os3ctl.toml, lanes/ and markers/ (to add a lane or marker without touching
+    /// the repo). Its kernel/ is empty: boot it with --kernel, or use `projectWithOwnKernel`.
     static func scratchProject() throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("os3-project-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: "\(dir)/kernel", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: "\(root)/\(ProjectFile.fileName)", toPath: "\(dir)/\(ProjectFile.fileName)")
         try FileManager.default.copyItem(atPath: "\(root)/lanes", toPath: "\(dir)/lanes")
         try FileManager.default.copyItem(atPath: "\(root)/markers", toPath: "\(dir)/markers")
         return dir
