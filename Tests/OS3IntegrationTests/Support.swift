@@ -128,8 +128,9 @@ enum Fixture {
         return state != "Z" && state != "X"
     }
 
-    /// Runs os3ctl as a real process; returns exit status, stdout, stderr.
-    static func os3ctl(_ args: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+    /// Runs os3ctl as a real process (in `directory`, the repository by default); returns exit
+    /// status, stdout, stderr.
+    static func os3ctl(_ args: [String], environment: [String: String] = [:], directory: String = root) throws -> (status: Int32, stdout: String, stderr: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = args
@@ -137,7 +138,7 @@ enum Fixture {
         env["OS3_STATE_DIR"] = state.path
         for (k, v) in environment { env[k] = v }
         p.environment = env
-        p.currentDirectoryURL = URL(fileURLWithPath: root)
+        p.currentDirectoryURL = URL(fileURLWithPath: directory)
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
