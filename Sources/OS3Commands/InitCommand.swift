@@ -28,7 +28,7 @@ struct InitCommand: ParsableCommand {
         let projectFile = "\(root)/\(ProjectFile.fileName)"
         guard !Path.exists(projectFile) else {
             throw OS3Error(.usage, "\(projectFile) already exists; init writes no file that exists",
-                           fix: "edit it (docs/FORMATS.md, \"Project file\"), or move it away and run `os3ctl init` again")
+                           fix: "edit it (docs/FORMATS.md, \"The project file\"), or move it away and run `os3ctl init` again")
         }
         var written: [String] = []
         try Self.create(projectFile, Self.projectTemplate)
@@ -68,7 +68,7 @@ struct InitCommand: ParsableCommand {
     }
 
     static let projectTemplate = """
-    # os3ctl.toml: how os3ctl builds, tests and boots this project (docs/FORMATS.md, "Project file").
+    # os3ctl.toml: how os3ctl builds, tests and boots this project (docs/FORMATS.md, "The project file").
     # Every section is optional; unknown keys are errors.
 
     # Where lane and marker files live (these are the defaults).

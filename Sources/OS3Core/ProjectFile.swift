@@ -1,5 +1,5 @@
 /// `os3ctl.toml` at a project's root: where its lanes and markers live, how it is built, how its
-/// host tests run, and which images the build produces, by name (docs/FORMATS.md, "Project file").
+/// host tests run, and which images the build produces, by name (docs/FORMATS.md, "The project file").
 /// Every section is optional; a value is exactly what the file says, checked, with no I/O.
 public struct ProjectFile: Sendable, Equatable {
     /// The name os3ctl looks for at a project's root.

@@ -58,7 +58,7 @@ public struct Project: Sendable {
                             command = ["make"]
                             [images]
                             kernel = "build/kernel.elf"
-                          (docs/FORMATS.md, "Project file")
+                          (docs/FORMATS.md, "The project file")
                         """)
     }
 
