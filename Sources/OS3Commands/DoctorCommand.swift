@@ -56,7 +56,15 @@ struct DoctorCommand: ParsableCommand {
             checks.append(Check(name: "swift toolchain", ok: false, detail: e.message, fix: e.fix))
         }
         checks += libvirtChecks()
-        if let project = try? options.locate() {
+        let located: Project?
+        do {
+            located = try options.locate()
+            checks.append(Check(name: "project", ok: true, detail: "\(located!.root) (\(ProjectFile.fileName) parses)"))
+        } catch let e as OS3Error {
+            located = nil
+            checks.append(Check(name: "project", ok: false, detail: e.description, fix: e.fix, required: false))
+        }
+        if let project = located {
             do {
                 let lanes = try project.loadLanes()
                 for lane in lanes { _ = try project.markers(for: lane) }

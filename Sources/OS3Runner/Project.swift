@@ -19,6 +19,9 @@ public struct Project: Sendable {
     public static func load(root: String) throws -> Project {
         let path = "\(root)/\(ProjectFile.fileName)"
         guard let bytes = readFileBytes(path) else {
+            guard Path.exists(root) else {
+                throw OS3Error(.notFound, "\(root) does not exist", fix: "point --project (or OS3_PROJECT) at the project's root, the directory with \(ProjectFile.fileName)")
+            }
             if Path.exists(path) {
                 throw OS3Error(.io, "cannot read \(path): \(String(cString: strerror(errno)))", fix: "make it readable")
             }
