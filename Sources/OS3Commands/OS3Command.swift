@@ -3,11 +3,11 @@ import Glibc
 import OS3Core
 import OS3Runner
 
-/// `os3ctl`: build the os3 kernel, boot it in lanes, judge each boot by markers and exit code.
+/// `os3ctl`: build a kernel project (os3ctl.toml), boot it in lanes, judge each boot by markers and exit code.
 public struct OS3Command: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "os3ctl",
-        abstract: "Build the os3 kernel, boot it in QEMU lanes, and judge every boot by its markers and exit code.",
+        abstract: "Build a kernel as its project's os3ctl.toml says, boot it in QEMU lanes, and judge every boot by its markers and exit code.",
         discussion: """
         A boot passes only when QEMU exits with the lane's success code (33) AND every required marker
         appeared. Exit codes: 0 pass, 10 missing markers, 11 forbidden marker, 12 wrong exit code,
