@@ -157,6 +157,21 @@ struct ProjectCommandTests {
         }
     }
 
+    @Test("lanes and markers live where [project] says")
+    func customDirectories() throws {
+        let dir = try Self.project("[project]\nlanes = \"ci/lanes\"\nmarkers = \"ci/markers\"\n")
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: "\(dir)/ci", withIntermediateDirectories: true)
+        try fm.moveItem(atPath: "\(dir)/lanes", toPath: "\(dir)/ci/lanes")
+        try fm.moveItem(atPath: "\(dir)/markers", toPath: "\(dir)/ci/markers")
+        try fm.moveItem(atPath: "\(dir)/ci/lanes/fake.toml", toPath: "\(dir)/ci/lanes/elsewhere.toml")
+        let (status, out, err) = try Fixture.os3ctl(["lanes", "--project", dir])
+        #expect(status == 0, "\(err)")
+        #expect(out.contains("\nelsewhere "))
+        let project = try Project.load(root: dir)
+        #expect(project.lanesDirectory == "\(dir)/ci/lanes" && project.markersDirectory == "\(dir)/ci/markers")
+    }
+
     @Test("os3ctl init starts a project that `os3ctl lanes` accepts, and never overwrites a file")
     func initStartsAProject() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("os3-init-\(UUID().uuidString)").path
