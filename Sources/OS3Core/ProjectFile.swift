@@ -76,25 +76,14 @@ public struct ProjectFile: Sendable, Equatable {
     /// The builders os3ctl carries itself (only this repository's kernel needs one).
     public static let builders = ["embedded-swift"]
 
-    /// Parses a project file read as bytes: invalid UTF-8 is an error at its line, never replaced.
-    public static func parse(file: String, bytes: [UInt8]) throws -> ProjectFile {
-        var lineStart = 0
-        var line = 1
-        for (index, byte) in bytes.enumerated() where byte == 0x0A || index == bytes.count - 1 {
-            let end = byte == 0x0A ? index : index + 1
-            if String(validating: bytes[lineStart..<end], as: UTF8.self) == nil {
-                throw OS3Error(.invalidProject, "the file is not valid UTF-8", file: file, line: line,
-                               fix: "save \(file) as UTF-8 text")
-            }
-            lineStart = index + 1
-            line += 1
-        }
-        return try parse(file: file, text: String(decoding: bytes, as: UTF8.self))
-    }
-
     /// Parses a project file; every error names the file and line and says what to write instead.
     public static func parse(file: String, text: String) throws -> ProjectFile {
-        let doc = try TOMLDocument(file: file, text: text, code: .invalidProject)
+        try parse(file: file, bytes: Array(text.utf8))
+    }
+
+    /// Parses a project file read as bytes: invalid UTF-8 is an error at its line, never replaced.
+    public static func parse(file: String, bytes: [UInt8]) throws -> ProjectFile {
+        let doc = try TOMLDocument(file: file, bytes: bytes, code: .invalidProject)
         let r = TOMLReader(document: doc, table: doc.table, section: "", code: .invalidProject, allowedKeys: keys)
         try r.checkUnknownKeys()
         var result = ProjectFile(file: file)

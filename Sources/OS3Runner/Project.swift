@@ -18,13 +18,10 @@ public struct Project: Sendable {
     /// The project at `root`, from its `os3ctl.toml`.
     public static func load(root: String) throws -> Project {
         let path = "\(root)/\(ProjectFile.fileName)"
-        guard let bytes = readFileBytes(path) else {
-            guard Path.exists(root) else {
-                throw OS3Error(.notFound, "\(root) does not exist", fix: "point --project (or OS3_PROJECT) at the project's root, the directory with \(ProjectFile.fileName)")
-            }
-            if Path.exists(path) {
-                throw OS3Error(.io, "cannot read \(path): \(String(cString: strerror(errno)))", fix: "make it readable")
-            }
+        guard Path.exists(root) else {
+            throw OS3Error(.notFound, "\(root) does not exist", fix: "point --project (or OS3_PROJECT) at the project's root, the directory with \(ProjectFile.fileName)")
+        }
+        guard let bytes = try InputFile.read(path, shown: ProjectFile.fileName, code: .invalidProject) else {
             throw missingProjectFile(root)
         }
         return Project(root: root, file: try ProjectFile.parse(file: ProjectFile.fileName, bytes: bytes))
@@ -182,22 +179,6 @@ public struct Project: Sendable {
     /// A path relative to the project root, for messages.
     public func relative(_ path: String) -> String {
         path.hasPrefix(root + "/") ? String(path.dropFirst(root.count + 1)) : path
-    }
-}
-
-/// The whole file as bytes (nil if it cannot be opened or read): text is decoded by whoever
-/// parses it, which reports invalid UTF-8 with its line instead of replacing it.
-func readFileBytes(_ path: String) -> [UInt8]? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 16_384)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n < 0 { if errno == EINTR { continue }; return nil }
-        if n == 0 { return bytes }
-        bytes.append(contentsOf: chunk[0..<n])
     }
 }
 
