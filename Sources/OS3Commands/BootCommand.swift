@@ -55,7 +55,7 @@ extension BootRequest {
         Trace.mark("lane read")
         let kernel = try KernelOptions.resolveKernel(self.kernel, project: project, lanes: [lane], quiet: json)
         let backend = BackendOptions.makeBackend(backend: self.backend, connect: connect, state: state)
-        let runner = LaneRunner(project: project, state: state, kernel: kernel, qemu: KernelOptions.qemuBinary(qemu),
+        let runner = LaneRunner(project: project, state: state, kernel: kernel, kernelOverridesLanes: self.kernel != nil, qemu: KernelOptions.qemuBinary(qemu),
                                 extraAppend: append, backend: backend)
         let progress = BootProgress(lane: lane.name, echoSerial: serial, quiet: json && !serial)
         // Marker files are parsed and compiled while QEMU starts (they are checked before any verdict).

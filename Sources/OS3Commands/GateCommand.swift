@@ -49,7 +49,8 @@ struct GateCommand: ParsableCommand {
             try runHostTests(project)
         }
         let kernel = try kernelOptions.resolveKernel(project: project, lanes: selected, quiet: false)
-        let runner = LaneRunner(project: project, state: options.state, kernel: kernel, qemu: kernelOptions.qemuBinary,
+        let runner = LaneRunner(project: project, state: options.state, kernel: kernel, kernelOverridesLanes: kernelOptions.kernel != nil,
+                                qemu: kernelOptions.qemuBinary,
                                 extraAppend: kernelOptions.append, backend: backendOptions.makeBackend(state: options.state))
         let width = jobs ?? HostProbe.cores
         printErr("gate: booting \(plans.count) lane(s), \(width) at a time")

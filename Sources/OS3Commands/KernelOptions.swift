@@ -6,10 +6,10 @@ import OS3Runner
 
 /// How a command obtains the kernel and QEMU: build the project's (os3ctl.toml), or use what the user names.
 struct KernelOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Boot this kernel image instead of the project's own (os3ctl.toml [images]); the build is skipped.", valueName: "path"))
+    @Option(help: ArgumentHelp("Boot this kernel image instead of the project's own (os3ctl.toml [images]); the build is skipped, and it replaces the [boot] kernel of every lane that boots a kernel.", valueName: "path"))
     var kernel: String?
 
-    @Option(help: ArgumentHelp("The QEMU binary to run (default: qemu-system-x86_64 on PATH).", valueName: "path"))
+    @Option(help: ArgumentHelp("The QEMU binary to run (default: the lane's qemu-binary, else qemu-system-<arch> on PATH).", valueName: "path"))
     var qemu: String?
 
     @Option(help: ArgumentHelp("Appended to the lane's kernel command line.", valueName: "args"))
@@ -32,7 +32,7 @@ struct KernelOptions: ParsableArguments {
         return (try? project.defaultImage()) ?? ""
     }
 
-    var qemuBinary: String { Self.qemuBinary(qemu) }
+    var qemuBinary: String? { Self.qemuBinary(qemu) }
 
     /// `--kernel PATH` made absolute, if it can be read.
     static func givenKernel(_ kernel: String) throws -> String {
@@ -43,8 +43,8 @@ struct KernelOptions: ParsableArguments {
         return path
     }
 
-    /// `--qemu`: a path made absolute, or a name looked up in PATH (the default: qemu-system-x86_64).
-    static func qemuBinary(_ qemu: String?) -> String {
-        qemu.map { $0.contains("/") ? absolutePath($0) : $0 } ?? HostProbe.defaultQemu
+    /// `--qemu`: a path made absolute, or a name looked up in PATH; nil: each lane's own.
+    static func qemuBinary(_ qemu: String?) -> String? {
+        qemu.map { $0.contains("/") ? absolutePath($0) : $0 }
     }
 }

@@ -126,7 +126,8 @@ struct StressCommand: ParsableCommand {
         if let timeout { lane.totalTimeout = timeout; lane.idleTimeout = min(lane.idleTimeout, timeout) }
         let markers = try project.markers(for: lane)
         let kernel = try kernelOptions.resolveKernel(project: project, lanes: [lane], quiet: json)
-        let runner = LaneRunner(project: project, state: options.state, kernel: kernel, qemu: kernelOptions.qemuBinary,
+        let runner = LaneRunner(project: project, state: options.state, kernel: kernel, kernelOverridesLanes: kernelOptions.kernel != nil,
+                                qemu: kernelOptions.qemuBinary,
                                 extraAppend: kernelOptions.append, backend: backendOptions.makeBackend(state: options.state))
         if let why = runner.backend.skipReason(for: lane) {
             printErr("stress: lane \(lane.name) cannot run on this machine: \(why) — nothing was measured")

@@ -11,6 +11,11 @@ public struct DomainSpec: Sendable, Equatable, Codable {
     /// The kernel image as the hypervisor's host sees it (an uploaded volume on a remote host).
     public var kernel: String
     public var commandLine: String
+    /// What is booted, images as the hypervisor's host sees them (method kernel: its image is `kernel`).
+    public var boot: BootMethod
+    /// Where the domain's private copy of the UEFI variables store goes (libvirt makes it from the
+    /// template); nil: where libvirt keeps such copies.
+    public var nvram: String?
     /// Absolute path of the QEMU binary on the hypervisor's host; nil = libvirt's default.
     public var emulator: String?
     public var owner: DomainOwner?
@@ -31,11 +36,19 @@ public struct DomainSpec: Sendable, Equatable, Codable {
 
     public init(name: String, lane: Lane, kernel: String, commandLine: String, emulator: String? = nil,
                 owner: DomainOwner? = nil, quickCPUReadback: Bool = true, serialLog: String? = nil,
-                serialSocket: String? = nil) {
+                serialSocket: String? = nil, boot: BootMethod? = nil, nvram: String? = nil) {
         self.name = name
         self.lane = lane
         self.kernel = kernel
         self.commandLine = commandLine
+        if let boot {
+            self.boot = boot
+        } else if case .kernel(_, let initrd) = lane.boot {
+            self.boot = .kernel(image: kernel, initrd: initrd)
+        } else {
+            self.boot = lane.boot
+        }
+        self.nvram = nvram
         self.emulator = emulator
         self.owner = owner
         self.quickCPUReadback = quickCPUReadback
@@ -169,11 +182,6 @@ public struct DomainCPU: Sendable, Equatable {
 }
 
 public enum DomainXML {
-    /// The XML of a transient domain that boots `spec.kernel` like `QemuInvocation` does: the lane's
-    /// accelerator (kvm, or qemu = TCG), machine, memory, CPUs and CPU model, firmware (qboot) if the
-    /// lane names one, direct kernel boot with the command line, a pty serial console, no other
-    /// devices, `isa-debug-exit`, an ISA panic device, and destroy on poweroff, reboot and crash (a
-    /// triple fault must end the run). Every value from the outside is escaped.
     /// What libvirt does when the guest powers off, resets or crashes. Destroy, so that the run
     /// ends — except a reset in a lane that passes by poweroff: libvirt reports a guest reset under
     /// `destroy` (QEMU's -no-reboot) as SHUTDOWN/guest, exactly like a poweroff; under `restart`
@@ -183,6 +191,12 @@ public enum DomainXML {
         return "  <on_poweroff>destroy</on_poweroff>\n  <on_reboot>\(reboot)</on_reboot>\n  <on_crash>destroy</on_crash>\n"
     }
 
+    /// The XML of a transient domain that boots the lane like `QemuInvocation` does: the lane's
+    /// architecture, accelerator (kvm, or qemu = TCG), machine, memory, CPUs and CPU model, firmware
+    /// (qboot) if the lane names one, its boot method (direct kernel boot with initrd and command
+    /// line; UEFI pflash with a private variables store; a disk or CD-ROM), a pty serial console, no
+    /// other devices, the lane's exit device, an ISA panic device on x86, and destroy on poweroff,
+    /// reboot and crash (a triple fault must end the run). Every value from the outside is escaped.
     public static func render(_ spec: DomainSpec) throws -> String {
         let lane = spec.lane
         let cpu = try DomainCPU.parse(lane.cpuModel)
@@ -192,6 +206,8 @@ public enum DomainXML {
                            file: lane.file.isEmpty ? nil : lane.file, fix: "name only the machine type (e.g. \"q35\")")
         }
         let microvm = machine == "microvm" || machine.hasPrefix("microvm-")
+        let profile = lane.arch.profile
+        let x86 = lane.arch == .x86_64
         let type = lane.accelerator == .kvm ? "kvm" : "qemu"
         var x = "<domain type='\(type)' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>\n"
         x += "  <name>\(Reports.xml(spec.name))</name>\n"
@@ -202,19 +218,43 @@ public enum DomainXML {
         x += "  <memory unit='MiB'>\(lane.memoryMiB)</memory>\n"
         x += "  <vcpu placement='static'>\(lane.cpus)</vcpu>\n"
         x += "  <os>\n"
-        x += "    <type arch='x86_64' machine='\(Reports.xml(machine))'>hvm</type>\n"
+        x += "    <type arch='\(profile.libvirtArch)' machine='\(Reports.xml(machine))'>hvm</type>\n"
         if let fw = lane.firmware { x += "    <loader type='rom'>\(Reports.xml(fw))</loader>\n" }
-        x += "    <kernel>\(Reports.xml(spec.kernel))</kernel>\n"
-        x += "    <cmdline>\(Reports.xml(spec.commandLine))</cmdline>\n"
+        var disks: [String] = []
+        switch spec.boot {
+        case .kernel(_, let initrd):
+            x += "    <kernel>\(Reports.xml(spec.kernel))</kernel>\n"
+            if let initrd { x += "    <initrd>\(Reports.xml(initrd))</initrd>\n" }
+            x += "    <cmdline>\(Reports.xml(spec.commandLine))</cmdline>\n"
+        case .uefi(let code, let vars, let esp):
+            x += "    <loader readonly='yes' type='pflash'>\(Reports.xml(code))</loader>\n"
+            if let vars {
+                let template = "template='\(Reports.xml(vars))'"
+                x += spec.nvram.map { "    <nvram \(template)>\(Reports.xml($0))</nvram>\n" } ?? "    <nvram \(template)/>\n"
+            }
+            // libvirt refuses a writable directory disk (QEMU's vvfat): the guest reads the ESP directory.
+            if let esp {
+                disks.append(esp.isDirectory ? disk(type: "dir", source: "dir", esp.path, driver: "fat", device: "disk", lane: lane, readonly: true)
+                                             : disk(type: "file", source: "file", esp.path, driver: "raw", device: "disk", lane: lane))
+            }
+        case .disk(let image):
+            x += "    <boot dev='hd'/>\n"
+            disks.append(disk(type: "file", source: "file", image, driver: "raw", device: "disk", lane: lane))
+        case .cdrom(let image):
+            x += "    <boot dev='cdrom'/>\n"
+            disks.append(disk(type: "file", source: "file", image, driver: "raw", device: "cdrom", lane: lane, readonly: true))
+        }
         x += "  </os>\n"
-        // microvm has no ACPI tables to offer; pc and q35 keep them as QEMU's defaults do.
-        if !microvm { x += "  <features>\n    <acpi/>\n  </features>\n" }
+        // microvm has no ACPI tables to offer; pc and q35 keep them as QEMU's defaults do (on Arm,
+        // libvirt ties ACPI to UEFI: the virt machines boot with a device tree).
+        if x86 && !microvm { x += "  <features>\n    <acpi/>\n  </features>\n" }
         x += cpu.xml
         x += lifecycleActions(lane)
         x += "  <devices>\n"
         if let emulator = spec.emulator { x += "    <emulator>\(Reports.xml(emulator))</emulator>\n" }
         // Only the devices asked for: no USB (microvm has no PCI bus for it), no balloon, no graphics.
         x += "    <controller type='usb' model='none'/>\n"
+        x += disks.joined()
         let source = spec.serialSocket.map { "      <source mode='connect' path='\(Reports.xml($0))'/>\n" } ?? ""
         let serialType = spec.serialSocket == nil ? "pty" : "unix"
         x += "    <serial type='\(serialType)'>\n" + source
@@ -223,13 +263,16 @@ public enum DomainXML {
         x += "    <console type='\(serialType)'>\n" + source + "      <target type='serial' port='0'/>\n    </console>\n"
         x += "    <memballoon model='none'/>\n"
         // A guest that writes to the ISA panic device is reported by libvirt as CRASHED/PANICKED.
-        x += "    <panic model='isa'>\n      <address type='isa' iobase='0x505'/>\n    </panic>\n"
+        if x86 { x += "    <panic model='isa'>\n      <address type='isa' iobase='0x505'/>\n    </panic>\n" }
         x += "  </devices>\n"
-        // Writing v to port 0xf4 makes QEMU exit with (v << 1) | 1: 0x10 -> 33, as with QEMU directly.
-        let args = ["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"] + lane.qemuArgs
-        x += "  <qemu:commandline>\n"
-        for arg in args { x += "    <qemu:arg value='\(Reports.xml(arg))'/>\n" }
-        x += "  </qemu:commandline>\n"
+        // The exit device as with QEMU directly (isa-debug-exit: writing v to port 0xf4 makes QEMU
+        // exit with (v << 1) | 1: 0x10 -> 33); libvirt has no element for either.
+        let args = lane.exitDevice.qemuArguments + lane.qemuArgs
+        if !args.isEmpty {
+            x += "  <qemu:commandline>\n"
+            for arg in args { x += "    <qemu:arg value='\(Reports.xml(arg))'/>\n" }
+            x += "  </qemu:commandline>\n"
+        }
         if spec.quickCPUReadback {
             x += "  <qemu:capabilities>\n    <qemu:del capability='cpu-unavailable-features'/>\n  </qemu:capabilities>\n"
         }
@@ -239,6 +282,26 @@ public enum DomainXML {
 }
 
 extension DomainXML {
+    /// A `<disk>` on the bus the machine boots from: IDE on pc, SATA on q35, virtio on the virt machines.
+    static func disk(type: String, source: String, _ path: String, driver: String, device: String, lane: Lane,
+                     readonly: Bool = false) -> String {
+        let bus: String, dev: String
+        // virtio also for a read-only disk (an ESP directory) on q35: libvirt has no read-only SATA disk.
+        if lane.arch.profile.diskInterface != nil || (readonly && device == "disk") {
+            (bus, dev) = ("virtio", "vda")
+        } else if lane.machine == "q35" || lane.machine.hasPrefix("pc-q35") {
+            (bus, dev) = ("sata", "sda")
+        } else {
+            (bus, dev) = ("ide", device == "cdrom" ? "hdc" : "hda")
+        }
+        var x = "    <disk type='\(type)' device='\(device)'>\n"
+        x += "      <driver name='qemu' type='\(driver)'/>\n"
+        x += "      <source \(source)='\(Reports.xml(path))'/>\n"
+        x += "      <target dev='\(dev)' bus='\(bus)'/>\n"
+        if readonly { x += "      <readonly/>\n" }
+        return x + "    </disk>\n"
+    }
+
     /// The host path of the first pty serial port in a running domain's XML (libvirt fills in
     /// `<source path='/dev/pts/N'/>` once QEMU has created it), or nil.
     public static func serialPTYPath(inLiveXML xml: String) -> String? {

@@ -1,5 +1,6 @@
-/// A lane: one way of booting the kernel (accelerator, machine, memory, CPUs, command line),
-/// the markers it requires, and how long it may take. One TOML file in `lanes/` each.
+/// A lane: one way of booting a kernel (architecture, accelerator, machine, memory, CPUs, what it
+/// boots and how, command line), the markers it requires, and how long it may take. One TOML file
+/// in `lanes/` each.
 public struct Lane: Sendable, Equatable, Codable {
     public enum Accelerator: String, Sendable, Codable, CaseIterable { case kvm, tcg }
 
@@ -31,6 +32,17 @@ public struct Lane: Sendable, Equatable, Codable {
     public var qemuArgs: [String]
     /// Bytes typed into the serial console, once the marker `after` has been seen (or at start).
     public var consoleInput: ConsoleInput?
+    /// The guest architecture (`arch`, default x86_64): QEMU's binary, default machine and CPU.
+    public var arch: Arch
+    /// `qemu-binary`: the QEMU system binary instead of the architecture's (`--qemu` overrides both).
+    public var qemuBinary: String?
+    /// `[boot]`: what the lane boots and how (default: direct kernel boot of os3ctl's kernel).
+    public var boot: BootMethod
+    /// `[boot] exit-device`: how the guest can make QEMU exit with a code.
+    public var exitDevice: ExitDevice
+
+    /// The QEMU system binary this lane runs unless `--qemu` says otherwise.
+    public var binary: String { qemuBinary ?? arch.profile.binary }
 
     /// `success-exit = N` (QEMU exits with N, e.g. through isa-debug-exit) or `success = "poweroff"`
     /// (the guest powered off cleanly, as QEMU reported it over QMP).
@@ -77,7 +89,9 @@ public struct Lane: Sendable, Equatable, Codable {
     public init(name: String, file: String = "", description: String = "", accelerator: Accelerator, machine: String,
                 memory: String, cpus: Int, cpuModel: String, append: String = "", markerFiles: [String],
                 success: Success = .exitCode(33), totalTimeout: Double = 30, idleTimeout: Double = 10,
-                firmware: String? = nil, qemuArgs: [String] = [], consoleInput: ConsoleInput? = nil) throws {
+                firmware: String? = nil, qemuArgs: [String] = [], consoleInput: ConsoleInput? = nil,
+                arch: Arch = .x86_64, qemuBinary: String? = nil, boot: BootMethod = .kernel(image: nil, initrd: nil),
+                exitDevice: ExitDevice? = nil) throws {
         self.name = name
         self.file = file
         self.description = description
@@ -98,12 +112,22 @@ public struct Lane: Sendable, Equatable, Codable {
         self.firmware = firmware
         self.qemuArgs = qemuArgs
         self.consoleInput = consoleInput
+        self.arch = arch
+        self.qemuBinary = qemuBinary
+        self.boot = boot
+        if case .exitCode = success {
+            self.exitDevice = exitDevice ?? ExitDevice.defaultDevice(arch: arch, succeedsByExitCode: true)
+        } else {
+            self.exitDevice = exitDevice ?? ExitDevice.defaultDevice(arch: arch, succeedsByExitCode: false)
+        }
     }
 
     static let keys = ["description", "accelerator", "machine", "memory", "cpus", "cpu", "append", "markers",
-                       "success-exit", "success", "timeouts", "firmware", "qemu-args", "console-input"]
+                       "success-exit", "success", "timeouts", "firmware", "qemu-args", "console-input",
+                       "arch", "qemu-binary", "boot"]
     static let timeoutKeys = ["total", "idle"]
     static let inputKeys = ["after", "text"]
+    static let bootKeys = ["method", "kernel", "initrd", "firmware-code", "firmware-vars", "esp", "disk", "cdrom", "exit-device"]
 
     /// Parses a lane file. `name` is the file's base name; every error names the file and line.
     public static func parse(name: String, file: String, text: String) throws -> Lane {
@@ -123,7 +147,23 @@ public struct Lane: Sendable, Equatable, Codable {
         guard let accel = Accelerator(rawValue: accelName) else {
             throw r.fail("accelerator", "accelerator '\(excerpt(accelName))' is not supported", fix: "use \"kvm\" or \"tcg\"")
         }
-        let machine = try r.string("machine")
+        let archName = try r.string("arch", required: false, default: Arch.x86_64.rawValue)
+        guard let arch = Arch(rawValue: archName) else {
+            throw r.fail("arch", "architecture '\(archName)' is not supported",
+                         fix: "use one of: \(Arch.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))")
+        }
+        let profile = arch.profile
+        let qemuBinary = try r.optionalString("qemu-binary")
+        if let qemuBinary, qemuBinary.isEmpty || qemuBinary.hasPrefix("-") {
+            throw r.fail("qemu-binary", "qemu-binary must name a QEMU system binary",
+                         fix: "a name looked up in PATH or a path, e.g. \"\(profile.binary)\"; or leave it out")
+        }
+        let machine: String
+        if let fallback = profile.defaultMachine {
+            machine = try r.string("machine", required: false, default: fallback)
+        } else {
+            machine = try r.string("machine")
+        }
         guard !machine.isEmpty, !machine.hasPrefix("-") else {
             throw r.fail("machine", "machine must name a QEMU machine type", fix: "e.g. \"microvm\" or \"q35\"")
         }
@@ -133,7 +173,7 @@ public struct Lane: Sendable, Equatable, Codable {
         }
         guard mib >= 1 else { throw r.fail("memory", "memory must be at least 1 MiB", fix: "e.g. \"32M\"") }
         let cpus = try r.int("cpus", range: 1...288)
-        let cpu = try r.string("cpu")
+        let cpu = try profile.defaultCPU.map { try r.string("cpu", required: false, default: $0) } ?? r.string("cpu")
         guard !cpu.isEmpty, !cpu.hasPrefix("-") else { throw r.fail("cpu", "cpu must name a CPU model", fix: "e.g. \"qemu64\" or \"host,-arch-capabilities\"") }
         let append = try r.string("append", required: false)
         let markers = try r.strings("markers")
@@ -181,10 +221,93 @@ public struct Lane: Sendable, Equatable, Codable {
         }
         let firmware = try r.optionalString("firmware")
         let extra = try r.strings("qemu-args", required: false)
+        let (boot, exitDevice) = try parseBoot(r, arch: arch, machine: machine, append: append, firmware: firmware,
+                                               succeedsByExitCode: success != .poweroff)
         return try Lane(name: name, file: file, description: try r.string("description", required: false),
                         accelerator: accel, machine: machine, memory: memory, cpus: cpus, cpuModel: cpu,
                         append: append, markerFiles: markers, success: success,
-                        totalTimeout: total, idleTimeout: idle, firmware: firmware, qemuArgs: extra, consoleInput: input)
+                        totalTimeout: total, idleTimeout: idle, firmware: firmware, qemuArgs: extra, consoleInput: input,
+                        arch: arch, qemuBinary: qemuBinary, boot: boot, exitDevice: exitDevice)
+    }
+
+    /// The `[boot]` table: the method, its images, and the exit device, each checked against the
+    /// architecture (no table: direct kernel boot of os3ctl's kernel, as lanes always did).
+    static func parseBoot(_ r: TOMLReader, arch: Arch, machine: String, append: String,
+                          firmware: String?, succeedsByExitCode: Bool) throws -> (BootMethod, ExitDevice) {
+        let profile = arch.profile
+        let fallbackDevice = ExitDevice.defaultDevice(arch: arch, succeedsByExitCode: succeedsByExitCode)
+        guard let b = try r.subtable("boot", allowed: bootKeys) else { return (.kernel(image: nil, initrd: nil), fallbackDevice) }
+        try b.checkUnknownKeys()
+        let methodName = try b.string("method", required: false, default: BootMethod.Name.kernel.rawValue)
+        guard let method = BootMethod.Name(rawValue: methodName) else {
+            throw b.fail("method", "boot method '\(methodName)' is not supported",
+                         fix: "use one of: \(BootMethod.Name.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))")
+        }
+        /// An image key's value: a non-empty image name or path.
+        func image(_ key: String) throws -> String? {
+            guard let value = try b.optionalString(key) else { return nil }
+            guard !value.isEmpty else { throw b.fail(key, "'\(key)' is empty", fix: "name an image from the project file or give a path") }
+            return value
+        }
+        // Keys of another method would silently do nothing: refused, saying which method they belong to.
+        let owners: [String: BootMethod.Name] = ["kernel": .kernel, "initrd": .kernel, "firmware-code": .uefi,
+                                                 "firmware-vars": .uefi, "esp": .uefi, "disk": .disk, "cdrom": .cdrom]
+        for key in owners.keys.sorted() where owners[key] != method && b.table[key] != nil {
+            throw b.fail(key, "'\(key)' does nothing with boot method \"\(method.rawValue)\"",
+                         fix: "remove it, or set method = \"\(owners[key]!.rawValue)\"")
+        }
+        if method != .kernel, !append.isEmpty {
+            throw r.fail("append", "'append' is a kernel command line, which boot method \"\(method.rawValue)\" does not pass",
+                         fix: "remove it (the boot loader on the image gives the kernel its command line), or set method = \"kernel\"")
+        }
+        let boot: BootMethod
+        switch method {
+        case .kernel:
+            boot = .kernel(image: try image("kernel"), initrd: try image("initrd"))
+        case .uefi:
+            guard let code = try image("firmware-code") else {
+                throw b.fail(nil, "boot method \"uefi\" needs the firmware's code (read-only pflash)",
+                             fix: "add firmware-code = \"/usr/share/OVMF/OVMF_CODE_4M.fd\" (x86_64, package ovmf) or \"/usr/share/AAVMF/AAVMF_CODE.fd\" (aarch64, qemu-efi-aarch64), and firmware-vars = its VARS file")
+            }
+            if firmware != nil {
+                throw r.fail("firmware", "'firmware' (-bios) and boot method \"uefi\" (pflash) are two firmwares",
+                             fix: "remove firmware; the UEFI firmware is [boot] firmware-code")
+            }
+            let esp = try image("esp")
+            boot = .uefi(code: code, varsTemplate: try image("firmware-vars"),
+                         esp: esp.map { .init(path: $0, isDirectory: $0.hasSuffix("/")) })
+        case .disk:
+            guard let disk = try image("disk") else {
+                throw b.fail(nil, "boot method \"disk\" needs the disk image", fix: "add disk = \"IMAGE\" (an image name from the project file, or a path)")
+            }
+            boot = .disk(image: disk)
+        case .cdrom:
+            guard let iso = try image("cdrom") else {
+                throw b.fail(nil, "boot method \"cdrom\" needs the ISO image", fix: "add cdrom = \"IMAGE\" (an image name from the project file, or a path)")
+            }
+            guard profile.hasBIOSBootOrder else {
+                throw b.fail("method", "boot method \"cdrom\" is a BIOS boot, which \(arch.rawValue) does not have",
+                             fix: "boot the ISO's EFI system partition with method = \"uefi\", or use arch = \"x86_64\"")
+            }
+            boot = .cdrom(image: iso)
+        }
+        var device = fallbackDevice
+        if let deviceName = try b.optionalString("exit-device") {
+            guard let d = ExitDevice(rawValue: deviceName) else {
+                throw b.fail("exit-device", "exit device '\(deviceName)' is not supported",
+                             fix: "use one of: \(profile.exitDevices.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")) (on \(arch.rawValue))")
+            }
+            guard profile.exitDevices.contains(d) else {
+                throw b.fail("exit-device", "exit device \"\(d.rawValue)\" does not exist on \(arch.rawValue)",
+                             fix: "use one of: \(profile.exitDevices.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))")
+            }
+            if d == .sifiveTest, machine != "virt", !machine.hasPrefix("virt,") {
+                throw b.fail("exit-device", "sifive-test is part of the riscv64 \"virt\" machine, not of '\(machine)'",
+                             fix: "use machine = \"virt\", or exit-device = \"semihosting\"")
+            }
+            device = d
+        }
+        return (boot, device)
     }
 
     static func isValidName(_ s: String) -> Bool {

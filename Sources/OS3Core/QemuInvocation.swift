@@ -1,22 +1,54 @@
-/// The QEMU command for booting a kernel in a lane, as a value: rendered to argv (never through a
-/// shell) and tested as such.
+/// The QEMU command for booting a lane, as a value: rendered to argv (never through a shell) and
+/// tested as such. Only what the lane asks for, plus the console and how the guest ends.
 public struct QemuInvocation: Sendable, Equatable, Codable {
     public var binary: String
     public var lane: Lane
+    /// The image the run boots (for records): the kernel, or the disk, ISO or ESP of the lane's method.
     public var kernel: String
     /// Appended to the lane's own command line (`--append`).
     public var extraAppend: String
+    /// What is booted, with the images resolved to the paths QEMU opens.
+    public var boot: BootMethod
+    /// The run's private copy of the UEFI variables store (in the run directory, copied from the
+    /// lane's template by the runner before QEMU starts); nil until the run directory exists.
+    public var varsCopy: String?
 
-    public init(binary: String = "qemu-system-x86_64", lane: Lane, kernel: String, extraAppend: String = "") {
+    /// The name of the variables copy in a run directory.
+    public static let varsCopyName = "efivars.fd"
+    /// Stands for the copy in argv rendered before a run directory exists (a skipped lane's record).
+    public static let varsCopyPlaceholder = "RUN_DIRECTORY/\(varsCopyName)"
+
+    /// `boot` nil: the lane's method, its kernel image (method kernel) being `kernel`.
+    public init(binary: String = "qemu-system-x86_64", lane: Lane, kernel: String, extraAppend: String = "",
+                boot: BootMethod? = nil, varsCopy: String? = nil) {
         self.binary = binary
         self.lane = lane
         self.kernel = kernel
         self.extraAppend = extraAppend
+        if let boot {
+            self.boot = boot
+        } else if case .kernel(_, let initrd) = lane.boot {
+            self.boot = .kernel(image: kernel, initrd: initrd)
+        } else {
+            self.boot = lane.boot
+        }
+        self.varsCopy = varsCopy
     }
 
     /// The kernel command line: the lane's, then the user's additions.
     public var kernelCommandLine: String {
         [lane.append, extraAppend].map { $0.trimmingSpaces() }.filter { !$0.isEmpty }.joined(separator: " ")
+    }
+
+    /// Whether the run directory must exist (and the variables copy be made in it) before QEMU starts.
+    public var needsRunDirectory: Bool { boot.needsVarsCopy }
+
+    /// The same invocation in the run directory `dir` (where its variables copy lives).
+    public func inRunDirectory(_ dir: String) -> QemuInvocation {
+        guard needsRunDirectory else { return self }
+        var copy = self
+        copy.varsCopy = "\(dir)/\(Self.varsCopyName)"
+        return copy
     }
 
     public var argv: [String] {
@@ -30,13 +62,12 @@ public struct QemuInvocation: Sendable, Equatable, Codable {
                  // Only the devices asked for: no NIC, no VGA, no monitor, no ~/.config surprises.
                  "-nodefaults", "-no-user-config", "-display", "none",
                  // A triple fault must end the run (exit 0, judged as a wrong exit code), not reboot.
-                 "-no-reboot",
-                 // The serial console is QEMU's stdout; signal=off so a Ctrl-C reaches os3ctl, not the chardev.
-                 "-chardev", "stdio,id=con0,signal=off", "-serial", "chardev:con0",
-                 // Writing v to port 0xf4 makes QEMU exit with (v << 1) | 1: 0x10 -> 33.
-                 "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+                 "-no-reboot"]
+        a += ArchProfile.consoleArguments
+        // How the guest chooses QEMU's exit code (isa-debug-exit: writing v to port 0xf4 exits with (v << 1) | 1).
+        a += lane.exitDevice.qemuArguments
         if let fw = lane.firmware { a += ["-bios", fw] }
-        a += ["-kernel", kernel, "-append", kernelCommandLine]
+        a += boot.qemuArguments(profile: lane.arch.profile, commandLine: kernelCommandLine, varsCopy: varsCopy)
         a += endEvidenceArgs
         a += lane.qemuArgs
         return a

@@ -143,12 +143,12 @@ final class Hypervisor: @unchecked Sendable {
     }
 
     /// nil when this hypervisor can run `virtType` on `machine`, else why not (asked once).
-    func capabilityProblem(_ conn: LibvirtConnection, machine: String, virtType: String) -> String? {
-        let key = "\(virtType)/\(machine)"
+    func capabilityProblem(_ conn: LibvirtConnection, arch: String, machine: String, virtType: String) -> String? {
+        let key = "\(virtType)/\(arch)/\(machine)"
         lock.lock()
         if let known = capability[key] { lock.unlock(); return known }
         lock.unlock()
-        let problem = conn.domainCapabilityProblem(machine: machine, virtType: virtType)
+        let problem = conn.domainCapabilityProblem(arch: arch, machine: machine, virtType: virtType)
         lock.lock()
         capability[key] = problem
         lock.unlock()

@@ -247,9 +247,9 @@ final class LibvirtConnection: @unchecked Sendable {
     }
 
     /// nil when the hypervisor can run `virtType` ("kvm" or "qemu") for this machine, else why not.
-    func domainCapabilityProblem(machine: String, virtType: String) -> String? {
-        guard let p = virConnectGetDomainCapabilities(ptr, nil, "x86_64", machine, virtType, 0) else {
-            return LibvirtError("\(virtType) on \(machine)").message
+    func domainCapabilityProblem(arch: String, machine: String, virtType: String) -> String? {
+        guard let p = virConnectGetDomainCapabilities(ptr, nil, arch, machine, virtType, 0) else {
+            return LibvirtError("\(virtType) on \(arch) \(machine)").message
         }
         free(p)
         return nil

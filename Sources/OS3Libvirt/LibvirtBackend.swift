@@ -50,7 +50,7 @@ public struct LibvirtBackend: BootBackend {
     /// Facts for `os3ctl doctor`: the hypervisor's host name and whether it offers KVM.
     public func describe() throws -> (host: String, kvm: String?) {
         let conn = try hypervisor.connect()
-        return (conn.hostname() ?? "?", hypervisor.capabilityProblem(conn, machine: "pc", virtType: "kvm"))
+        return (conn.hostname() ?? "?", hypervisor.capabilityProblem(conn, arch: "x86_64", machine: "pc", virtType: "kvm"))
     }
 
     public static var libraryVersion: String { LibvirtRuntime.version }
@@ -96,17 +96,18 @@ public struct LibvirtBackend: BootBackend {
             // open until about then — too close to the guest's exit to be safe.
             return "types into the console ([console-input]), which os3ctl does only on this host's hypervisors (the embedded driver or a local libvirtd), not on \(uri)"
         }
+        if hypervisor.place == .remote, lane.boot.needsFilesBesideTheKernel {
+            // Only the kernel image is uploaded to another host; an initrd, disk, ISO or firmware file would have to be there already.
+            return "boots with [boot] method \"\(lane.boot.name.rawValue)\"\(lane.boot.name == .kernel ? " and an initrd" : ""), which os3ctl boots only on this host's hypervisors (it uploads nothing but the kernel to \(uri))"
+        }
         if hypervisor.place != .remote {
-            if lane.accelerator == .kvm, let why = HostProbe.kvmProblem() { return "needs KVM: \(why)" }
-            if let fw = lane.firmware, !FileManager.default.fileExists(atPath: fw) {
-                return "firmware \(fw) is missing (apt-get install qemu-system-x86)"
-            }
+            if let why = HostProbe.skipReason(for: lane) { return why }
         }
         // Ask the hypervisor itself (a remote one has its own KVM); a connection failure is not a
         // reason to skip: the boot then reports it as an infrastructure error.
         guard let conn = try? hypervisor.connect() else { return nil }
         let virtType = lane.accelerator == .kvm ? "kvm" : "qemu"
-        if let problem = hypervisor.capabilityProblem(conn, machine: lane.machine, virtType: virtType) {
+        if let problem = hypervisor.capabilityProblem(conn, arch: lane.arch.profile.libvirtArch, machine: lane.machine, virtType: virtType) {
             return lane.accelerator == .kvm ? "needs KVM on \(uri): \(problem)" : "\(uri) cannot run \(lane.machine) with TCG: \(problem)"
         }
         return nil
@@ -182,7 +183,7 @@ struct LibvirtBoot {
 
         // 3. The domain, as XML (pure), kept in the run directory.
         var emulator: String?
-        if !remote && invocation.binary != HostProbe.defaultQemu {
+        if !remote && invocation.binary != lane.arch.profile.binary {
             emulator = resolveExecutable(invocation.binary).map(EmbeddedRoot.absolute)
         }
         let owner = DomainOwner(host: ProcessInfo.processInfo.hostName, pid: getpid(), processStart: processStartTime(getpid()) ?? 0,
@@ -196,8 +197,13 @@ struct LibvirtBoot {
             if listener >= 0 { socketPath = "\(dir)/console.sock" }
         }
         defer { if listener >= 0 { close(listener); unlink("\(dir)/console.sock") } }
+        // What is booted as the hypervisor sees it: the kernel perhaps uploaded, a UEFI lane's
+        // variables copy made by libvirt from the template in the run directory.
+        var boot = invocation.boot
+        if case .kernel(_, let initrd) = boot { boot = .kernel(image: kernelPath, initrd: initrd) }
         let spec = DomainSpec(name: name, lane: lane, kernel: kernelPath, commandLine: invocation.kernelCommandLine,
-                              emulator: emulator, owner: owner, serialLog: consoleCopy, serialSocket: socketPath)
+                              emulator: emulator, owner: owner, serialLog: consoleCopy, serialSocket: socketPath,
+                              boot: boot, nvram: remote || !boot.needsVarsCopy ? nil : "\(dir)/\(QemuInvocation.varsCopyName)")
         let xml = try DomainXML.render(spec)
         try writeAtomically("\(dir)/domain.xml", xml, mode: 0o600)
 

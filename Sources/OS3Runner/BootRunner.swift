@@ -53,8 +53,24 @@ public final class StartedQemu: @unchecked Sendable {
 
     /// `resume`: QEMU starts paused (-S) and the QMP handshake ends with `cont`.
     public static func start(_ argv: [String], state: StateDirectory, label: String, resume: Bool = false) throws -> StartedQemu {
+        try start(state: state, label: label, resume: resume) { _ in argv }
+    }
+
+    /// Starts QEMU for `invocation` in a new run directory, after making the files its argv names
+    /// there (a UEFI lane's private copy of the variables store).
+    public static func start(_ invocation: QemuInvocation, state: StateDirectory, label: String) throws -> StartedQemu {
+        try start(state: state, label: label, resume: invocation.startsPaused) { dir in
+            let inRun = invocation.inRunDirectory(dir)
+            if let copy = inRun.varsCopy, case .uefi(_, let template?, _) = inRun.boot { try copyFile(template, to: copy) }
+            return inRun.argv
+        }
+    }
+
+    private static func start(state: StateDirectory, label: String, resume: Bool,
+                              argvInRunDirectory: (String) throws -> [String]) throws -> StartedQemu {
         let startedAt = iso8601.string(from: Date())
         let dir = try state.makeRunDirectory(label: label)
+        let argv = try argvInRunDirectory(dir)
         var fds = [Int32](repeating: -1, count: 6)
         guard os3_open_boot_files(dir, &fds) == 0 else {
             throw OS3Error(.io, "cannot create \(dir)/serial.log and QEMU's pipes: \(String(cString: strerror(errno)))")
@@ -139,11 +155,13 @@ public struct BootRunner: Sendable {
 
     public func run(onEvent: @Sendable (BootEvent) -> Void = { _ in }) throws -> RunRecord {
         let lane = invocation.lane
-        let argv = invocation.argv
         // Every wait of the loop below is a `Cancellation` wait: the interrupt pipe is in its poll set.
         let cancellation = Cancellation()
-        let qemu = try StartedQemu.start(argv, state: state, label: lane.name, resume: invocation.startsPaused)
+        let qemu = try StartedQemu.start(invocation, state: state, label: lane.name)
         Trace.mark("QEMU started")
+        // The command as run: files in the run directory (a UEFI variables copy) named.
+        let invocation = self.invocation.inRunDirectory(qemu.directory)
+        let argv = invocation.argv
         let (spawned, start, startedAt, dir) = (qemu.spawned, qemu.start, qemu.startedAt, qemu.directory)
         let (consoleRead, errRead, inWrite) = (qemu.consoleRead, qemu.errRead, qemu.inWrite)
         // Our end of the guest's stdin stays open (EOF on a chardev can stop QEMU); closed at the end.
@@ -175,7 +193,7 @@ public struct BootRunner: Sendable {
         case .success(let c): child = c
         case .failure(let error):
             let observation = BootObservation(end: .failedToStart("\(error)"))
-            return finish(observation, markers: markers, dir: dir, serialPath: serialPath, startedAt: startedAt,
+            return finish(observation, invocation: invocation, markers: markers, dir: dir, serialPath: serialPath, startedAt: startedAt,
                           duration: Clock.now - start)
         }
         _ = fcntl(errRead, F_SETFL, fcntl(errRead, F_GETFL) | O_NONBLOCK)
@@ -346,11 +364,11 @@ public struct BootRunner: Sendable {
                                           stderrTail: String(decoding: stderrTail, as: UTF8.self), console: consoleRead,
                                           runDirectory: dir, onEvent: onEvent)
         observation.account = qmp?.account
-        return finish(observation, markers: markers, dir: dir, serialPath: serialPath, startedAt: startedAt,
+        return finish(observation, invocation: invocation, markers: markers, dir: dir, serialPath: serialPath, startedAt: startedAt,
                       duration: (verdictTime ?? now) - start, stopLatency: stopLatency)
     }
 
-    private func finish(_ observation: BootObservation, markers: MarkerSet, dir: String, serialPath: String,
+    private func finish(_ observation: BootObservation, invocation: QemuInvocation, markers: MarkerSet, dir: String, serialPath: String,
                         startedAt: String, duration: Double, stopLatency: Double? = nil) -> RunRecord {
         let lane = invocation.lane
         let verdict = Verdict.judge(observation, markers: markers, success: lane.success,

@@ -43,24 +43,32 @@ public struct QemuBackend: BootBackend {
 public struct LaneRunner: Sendable {
     public var project: Project
     public var state: StateDirectory
+    /// The kernel a lane boots when its `[boot]` names none (method kernel).
     public var kernel: String
-    public var qemu: String
+    /// `kernel` was given by the user (`--kernel`): it wins over the lane's own `[boot] kernel`.
+    public var kernelOverridesLanes: Bool
+    /// `--qemu`; nil: each lane's own (`qemu-binary`, else its architecture's).
+    public var qemu: String?
     public var extraAppend: String
     public var backend: any BootBackend
 
-    public init(project: Project, state: StateDirectory, kernel: String, qemu: String = HostProbe.defaultQemu,
+    public init(project: Project, state: StateDirectory, kernel: String, kernelOverridesLanes: Bool = false, qemu: String? = nil,
                 extraAppend: String = "", backend: any BootBackend = QemuBackend()) {
         self.project = project
         self.state = state
         self.kernel = kernel
+        self.kernelOverridesLanes = kernelOverridesLanes
         self.qemu = qemu
         self.extraAppend = extraAppend
         self.backend = backend
     }
 
-    public func invocation(for lane: Lane, extraAppend more: String = "") -> QemuInvocation {
+    /// The QEMU command for `lane`: its binary, and what it boots with every image resolved.
+    public func invocation(for lane: Lane, extraAppend more: String = "") throws -> QemuInvocation {
         let append = [extraAppend, more].filter { !$0.isEmpty }.joined(separator: " ")
-        return QemuInvocation(binary: qemu, lane: lane, kernel: kernel, extraAppend: append)
+        let boot = try lane.boot.resolvingImages(defaultKernel: kernel, overrideKernel: kernelOverridesLanes,
+                                                 { try project.resolveLaneImage($0, lane: lane) }, isDirectory: Path.isDirectory)
+        return QemuInvocation(binary: qemu ?? lane.binary, lane: lane, kernel: boot.bootedImage ?? kernel, extraAppend: append, boot: boot)
     }
 
     /// Boots `lane`; `extraAppend` adds to the runner's own additions (e.g. a per-run seed).
@@ -72,10 +80,10 @@ public struct LaneRunner: Sendable {
     /// Boots `lane` with markers that may be loaded while QEMU starts (see `BootRunner`).
     public func run(_ lane: Lane, markers source: MarkerSource, extraAppend more: String = "",
                     onEvent: @Sendable (BootEvent) -> Void = { _ in }) throws -> RunRecord {
-        let invocation = invocation(for: lane, extraAppend: more)
+        let invocation = try invocation(for: lane, extraAppend: more)
         if let why = backend.skipReason(for: lane) {
             let markers = try source.load()
-            return RunRecord(lane: lane.name, laneFile: lane.file, kernel: kernel, argv: invocation.argv,
+            return RunRecord(lane: lane.name, laneFile: lane.file, kernel: invocation.kernel, argv: invocation.argv,
                              kernelCommandLine: invocation.kernelCommandLine, runDirectory: "", serialLog: "",
                              startedAt: iso8601.string(from: Date()), duration: 0, verdict: .skipped(why), end: nil,
                              markers: [], requiredCount: markers.required.count, consoleBytes: 0, backend: backend.name)

@@ -99,8 +99,18 @@ public struct Project: Sendable {
     }
 
     /// The images a lane boots (absolute paths), as the build must have left them.
+    /// Firmware (absolute paths the lane names, e.g. OVMF) is not the build's and is not listed:
+    /// a missing firmware file skips the lane (HostProbe) rather than failing the build.
     public func images(for lane: Lane) throws -> [String] {
-        [try defaultImage()]
+        switch lane.boot {
+        case .kernel(let image, let initrd):
+            return [try image.map { try resolveLaneImage($0, lane: lane) } ?? defaultImage()]
+                + (try initrd.map { [try resolveLaneImage($0, lane: lane)] } ?? [])
+        case .uefi(_, _, let esp):
+            return try esp.map { [try resolveLaneImage($0.path, lane: lane)] } ?? []
+        case .disk(let image), .cdrom(let image):
+            return [try resolveLaneImage(image, lane: lane)]
+        }
     }
 
     /// After a build: every image the lanes use exists, or a clear error says which is missing.

@@ -204,3 +204,89 @@ struct DomainXMLTests {
         #expect(DomainSpec.name(lane: "tiny", pid: 1, suffix: "a").hasPrefix(DomainSpec.namePrefix))
     }
 }
+
+@Suite("Libvirt domain XML: boot methods and architectures")
+struct DomainXMLBootTests {
+    static func lane(_ arch: Arch = .x86_64, machine: String = "q35", cpu: String = "qemu64", boot: BootMethod,
+                     exitDevice: ExitDevice? = nil) throws -> Lane {
+        try Lane(name: "m", accelerator: .tcg, machine: machine, memory: "512M", cpus: 1, cpuModel: cpu, markerFiles: ["boot"],
+                 arch: arch, boot: boot, exitDevice: exitDevice)
+    }
+
+    static func render(_ lane: Lane, boot: BootMethod? = nil, nvram: String? = nil, emulator: String? = nil) throws -> String {
+        try DomainXML.render(DomainSpec(name: "os3-m-1-abc", lane: lane, kernel: "/k/bzImage", commandLine: "console=ttyS0",
+                                        emulator: emulator, boot: boot, nvram: nvram))
+    }
+
+    @Test("kernel with initrd: <kernel>, <initrd>, <cmdline>")
+    func kernel() throws {
+        let xml = try Self.render(try Self.lane(machine: "pc", boot: .kernel(image: nil, initrd: "/b/initrd.gz")))
+        #expect(xml.contains("    <kernel>/k/bzImage</kernel>\n    <initrd>/b/initrd.gz</initrd>\n    <cmdline>console=ttyS0</cmdline>\n  </os>\n"))
+        #expect(!xml.contains("<disk"))
+    }
+
+    @Test("uefi: pflash loader, nvram from the template at the run's path, the ESP directory read-only on virtio (libvirt has no writable vvfat, nor read-only SATA), no kernel")
+    func uefi() throws {
+        let boot = BootMethod.uefi(code: "/fw/CODE.fd", varsTemplate: "/fw/VARS.fd", esp: .init(path: "/p/esp", isDirectory: true))
+        let xml = try Self.render(try Self.lane(boot: boot), nvram: "/runs/r1/efivars.fd")
+        #expect(xml.contains("""
+                <os>
+                    <type arch='x86_64' machine='q35'>hvm</type>
+                    <loader readonly='yes' type='pflash'>/fw/CODE.fd</loader>
+                    <nvram template='/fw/VARS.fd'>/runs/r1/efivars.fd</nvram>
+                  </os>
+
+                """))
+        #expect(xml.contains("""
+                    <disk type='dir' device='disk'>
+                      <driver name='qemu' type='fat'/>
+                      <source dir='/p/esp'/>
+                      <target dev='vda' bus='virtio'/>
+                      <readonly/>
+                    </disk>
+
+                """))
+        #expect(!xml.contains("<kernel>") && !xml.contains("<cmdline>"))
+        // Without a path libvirt keeps the copy where it keeps such copies.
+        #expect(try Self.render(try Self.lane(boot: boot)).contains("    <nvram template='/fw/VARS.fd'/>\n"))
+    }
+
+    @Test("disk and cdrom: <boot dev>, the disk on the PC's own bus (IDE on pc), the CD read-only")
+    func diskAndCdrom() throws {
+        let disk = try Self.render(try Self.lane(machine: "pc", boot: .disk(image: "/p/d.img")))
+        #expect(disk.contains("    <boot dev='hd'/>\n  </os>\n"))
+        #expect(disk.contains("""
+                    <disk type='file' device='disk'>
+                      <driver name='qemu' type='raw'/>
+                      <source file='/p/d.img'/>
+                      <target dev='hda' bus='ide'/>
+                    </disk>
+
+                """))
+        let cd = try Self.render(try Self.lane(machine: "pc", boot: .cdrom(image: "/p/os.iso")))
+        #expect(cd.contains("    <boot dev='cdrom'/>\n  </os>\n"))
+        #expect(cd.contains("<disk type='file' device='cdrom'>\n      <driver name='qemu' type='raw'/>\n      <source file='/p/os.iso'/>\n      <target dev='hdc' bus='ide'/>\n      <readonly/>\n    </disk>\n"))
+        #expect(!cd.contains("<kernel>"))
+    }
+
+    @Test("aarch64: arch and machine, its emulator, semihosting as a QEMU argument, no isa-debug-exit, ISA panic device or ACPI")
+    func aarch64() throws {
+        let lane = try Self.lane(.aarch64, machine: "virt", cpu: "cortex-a57", boot: .kernel(image: nil, initrd: nil), exitDevice: .semihosting)
+        let xml = try Self.render(lane, emulator: "/usr/bin/qemu-system-aarch64")
+        #expect(xml.contains("<type arch='aarch64' machine='virt'>hvm</type>"))
+        #expect(xml.contains("<emulator>/usr/bin/qemu-system-aarch64</emulator>"))
+        #expect(xml.contains("  <qemu:commandline>\n    <qemu:arg value='-semihosting-config'/>\n    <qemu:arg value='enable=on,target=native'/>\n  </qemu:commandline>\n"))
+        #expect(!xml.contains("isa-debug-exit"))
+        #expect(!xml.contains("<panic"))
+        #expect(!xml.contains("<acpi/>"))
+    }
+
+    @Test("riscv64 with no exit device has no <qemu:commandline> at all; a disk goes on virtio")
+    func riscv64() throws {
+        let lane = try Self.lane(.riscv64, machine: "virt", cpu: "rv64", boot: .disk(image: "/p/d.img"))
+        let xml = try Self.render(lane)
+        #expect(xml.contains("<type arch='riscv64' machine='virt'>hvm</type>"))
+        #expect(!xml.contains("qemu:commandline"))
+        #expect(xml.contains("<target dev='vda' bus='virtio'/>"))
+    }
+}
