@@ -59,6 +59,7 @@ struct QemuInvocationTests {
 }
 
 @Suite("QEMU command rendering: boot methods and architectures")
+/// Compared without the QMP socket os3ctl adds to every command (`replayArgv`; pinned by the tests above).
 struct BootMethodRenderingTests {
     static func lane(_ arch: Arch = .x86_64, machine: String = "q35", cpu: String = "qemu64", append: String = "",
                      boot: BootMethod, exitDevice: ExitDevice? = nil, firmware: String? = nil) throws -> Lane {
@@ -78,7 +79,7 @@ struct BootMethodRenderingTests {
     func kernel() throws {
         let lane = try Self.lane(machine: "pc", append: "console=ttyS0", boot: .kernel(image: nil, initrd: "/b/initrd.gz"))
         let q = QemuInvocation(lane: lane, kernel: "/b/bzImage", extraAppend: "panic=-1")
-        #expect(q.argv == Self.head(machine: "pc") + Self.debugExit
+        #expect(q.replayArgv == Self.head(machine: "pc") + Self.debugExit
                 + ["-kernel", "/b/bzImage", "-initrd", "/b/initrd.gz", "-append", "console=ttyS0 panic=-1"])
         #expect(!q.needsRunDirectory)
     }
@@ -88,7 +89,7 @@ struct BootMethodRenderingTests {
         let boot = BootMethod.uefi(code: "/fw/CODE.fd", varsTemplate: "/fw/VARS.fd", esp: .init(path: "/p/esp", isDirectory: true))
         let q = QemuInvocation(lane: try Self.lane(boot: boot, exitDevice: ExitDevice.none), kernel: "/p/esp").inRunDirectory("/runs/r1")
         #expect(q.needsRunDirectory)
-        #expect(q.argv == Self.head() + [
+        #expect(q.replayArgv == Self.head() + [
             "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=/fw/CODE.fd",
             "-drive", "if=pflash,format=raw,unit=1,file=/runs/r1/efivars.fd",
             "-drive", "file=fat:rw:/p/esp,format=raw",
@@ -99,7 +100,7 @@ struct BootMethodRenderingTests {
     func uefiImage() throws {
         let boot = BootMethod.uefi(code: "/fw/CODE.fd", varsTemplate: "/fw/VARS.fd", esp: .init(path: "/p/a,b.img", isDirectory: false))
         let q = QemuInvocation(lane: try Self.lane(boot: boot), kernel: "/p/a,b.img")
-        #expect(Array(q.argv.suffix(6)) == [
+        #expect(Array(q.replayArgv.suffix(6)) == [
             "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=/fw/CODE.fd",
             "-drive", "if=pflash,format=raw,unit=1,file=RUN_DIRECTORY/efivars.fd",
             "-drive", "file=/p/a,,b.img,format=raw",
@@ -107,26 +108,26 @@ struct BootMethodRenderingTests {
         // No variables template: no second pflash and nothing to copy.
         let codeOnly = QemuInvocation(lane: try Self.lane(boot: .uefi(code: "/fw/C.fd", varsTemplate: nil, esp: nil)), kernel: "/fw/C.fd")
         #expect(!codeOnly.needsRunDirectory)
-        #expect(Array(codeOnly.argv.suffix(2)) == ["-drive", "if=pflash,format=raw,unit=0,readonly=on,file=/fw/C.fd"])
+        #expect(Array(codeOnly.replayArgv.suffix(2)) == ["-drive", "if=pflash,format=raw,unit=0,readonly=on,file=/fw/C.fd"])
     }
 
     @Test("disk: the first hard disk, booted by the BIOS; firmware stays -bios")
     func disk() throws {
         let lane = try Self.lane(machine: "pc", boot: .disk(image: "/p/disk.img"), firmware: "/fw/bios.bin")
-        #expect(QemuInvocation(lane: lane, kernel: "/p/disk.img").argv == Self.head(machine: "pc") + Self.debugExit
+        #expect(QemuInvocation(lane: lane, kernel: "/p/disk.img").replayArgv == Self.head(machine: "pc") + Self.debugExit
                 + ["-bios", "/fw/bios.bin", "-drive", "file=/p/disk.img,format=raw", "-boot", "c"])
     }
 
     @Test("cdrom: -cdrom and -boot d, nothing else")
     func cdrom() throws {
         let lane = try Self.lane(machine: "pc", boot: .cdrom(image: "/p/os.iso"))
-        #expect(QemuInvocation(lane: lane, kernel: "/p/os.iso").argv == Self.head(machine: "pc") + Self.debugExit + ["-cdrom", "/p/os.iso", "-boot", "d"])
+        #expect(QemuInvocation(lane: lane, kernel: "/p/os.iso").replayArgv == Self.head(machine: "pc") + Self.debugExit + ["-cdrom", "/p/os.iso", "-boot", "d"])
     }
 
     @Test("aarch64: qemu-system-aarch64 on virt, semihosting, no isa-debug-exit")
     func aarch64() throws {
         let lane = try Self.lane(.aarch64, machine: "virt", cpu: "cortex-a57", boot: .kernel(image: nil, initrd: nil), exitDevice: .semihosting)
-        #expect(QemuInvocation(binary: lane.binary, lane: lane, kernel: "/k/Image").argv == Self.head("qemu-system-aarch64", machine: "virt", cpu: "cortex-a57")
+        #expect(QemuInvocation(binary: lane.binary, lane: lane, kernel: "/k/Image").replayArgv == Self.head("qemu-system-aarch64", machine: "virt", cpu: "cortex-a57")
                 + ["-semihosting-config", "enable=on,target=native", "-kernel", "/k/Image", "-append", ""])
     }
 
@@ -134,17 +135,17 @@ struct BootMethodRenderingTests {
     func aarch64UEFI() throws {
         let boot = BootMethod.uefi(code: "/fw/AAVMF_CODE.fd", varsTemplate: nil, esp: .init(path: "/p/esp.img", isDirectory: false))
         let lane = try Self.lane(.aarch64, machine: "virt", cpu: "max", boot: boot)
-        #expect(QemuInvocation(binary: lane.binary, lane: lane, kernel: "").argv == Self.head("qemu-system-aarch64", machine: "virt", cpu: "max")
+        #expect(QemuInvocation(binary: lane.binary, lane: lane, kernel: "").replayArgv == Self.head("qemu-system-aarch64", machine: "virt", cpu: "max")
                 + ["-drive", "if=pflash,format=raw,unit=0,readonly=on,file=/fw/AAVMF_CODE.fd", "-drive", "file=/p/esp.img,format=raw,if=virtio"])
     }
 
     @Test("riscv64: sifive-test adds nothing (it is part of virt); a disk goes on virtio without -boot")
     func riscv64() throws {
         let lane = try Self.lane(.riscv64, machine: "virt", cpu: "rv64", boot: .kernel(image: nil, initrd: nil), exitDevice: .sifiveTest)
-        #expect(QemuInvocation(binary: lane.binary, lane: lane, kernel: "/k/rv.elf").argv == Self.head("qemu-system-riscv64", machine: "virt", cpu: "rv64")
+        #expect(QemuInvocation(binary: lane.binary, lane: lane, kernel: "/k/rv.elf").replayArgv == Self.head("qemu-system-riscv64", machine: "virt", cpu: "rv64")
                 + ["-kernel", "/k/rv.elf", "-append", ""])
         let disk = try Self.lane(.riscv64, machine: "virt", cpu: "rv64", boot: .disk(image: "/p/d.img"))
-        #expect(Array(QemuInvocation(lane: disk, kernel: "/p/d.img").argv.suffix(2)) == ["-drive", "file=/p/d.img,format=raw,if=virtio"])
+        #expect(Array(QemuInvocation(lane: disk, kernel: "/p/d.img").replayArgv.suffix(2)) == ["-drive", "file=/p/d.img,format=raw,if=virtio"])
     }
 
     @Test("images resolve: the lane's kernel unless --kernel overrides it; the ESP's kind is asked of the file system")
