@@ -3,7 +3,8 @@
 # into OUT, from Debian packages and the Swift toolchain's clang (no binaries committed). Each guest
 # prints "os3test: <method> up" on the first serial port and makes QEMU exit with code 33 through
 # the lane's exit device. An image whose tools are missing is not made (the test then skips, saying so).
-#   OUT/cd.iso              GRUB for BIOS (grub-mkrescue: grub-pc-bin, xorriso, mtools): cdrom, and disk (the ISO is hybrid)
+#   OUT/cd.iso              GRUB for BIOS (grub-mkrescue: grub-pc-bin, xorriso, mtools): cdrom
+#   OUT/disk.img            a copy of it, booted as a hard disk (the ISO is hybrid)
 #   OUT/esp/EFI/BOOT/BOOTX64.EFI  GRUB for UEFI (grub-mkstandalone: grub-efi-amd64-bin): uefi with an ESP directory
 #   OUT/a64.elf             bare-metal aarch64 (PL011, semihosting SYS_EXIT_EXTENDED)
 #   OUT/rv.elf              bare-metal riscv64 (ns16550, sifive_test)
@@ -21,6 +22,8 @@ if command -v grub-mkrescue >/dev/null && [ -d /usr/lib/grub/i386-pc ] && comman
   mkdir -p "$work/iso/boot/grub"
   grub_cfg bios > "$work/iso/boot/grub/grub.cfg"
   grub-mkrescue -o "$out/cd.iso" "$work/iso" >/dev/null 2>&1
+  # The disk test's own copy: QEMU locks a writable disk, and the CD tests may run at the same time.
+  cp "$out/cd.iso" "$out/disk.img"
 fi
 if command -v grub-mkstandalone >/dev/null && [ -d /usr/lib/grub/x86_64-efi ]; then
   grub_cfg uefi > "$work/grub.cfg"

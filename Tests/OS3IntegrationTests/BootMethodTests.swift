@@ -86,19 +86,19 @@ struct BootMethodTests {
     }
 
     @Test("disk: SeaBIOS boots the first hard disk (the hybrid ISO as a raw disk) on q35",
-          .enabled(if: BootImages.missing("cd.iso") == nil, "\(BootImages.missing("cd.iso") ?? "")"))
+          .enabled(if: BootImages.missing("disk.img") == nil, "\(BootImages.missing("disk.img") ?? "")"))
     func disk() throws {
         let r = try BootImages.boot("m-disk", markers: "bios", """
             machine = "q35"
             cpu = "qemu64"
             [boot]
             method = "disk"
-            disk = "images/cd.iso"
+            disk = "images/disk.img"
             """)
         #expect(r.verdict.kind == .pass, "\(r.verdict.detail) — \(r.serialLog)")
         #expect(r.end == .exited(33))
-        let iso = "\(try BootImages.project.get().root)/images/cd.iso"
-        #expect(Array(Self.withoutQMP(r.argv).suffix(4)) == ["-drive", "file=\(iso),format=raw", "-boot", "c"])
+        let disk = "\(try BootImages.project.get().root)/images/disk.img"
+        #expect(Array(Self.withoutQMP(r.argv).suffix(4)) == ["-drive", "file=\(disk),format=raw", "-boot", "c"])
     }
 
     @Test("uefi: OVMF from read-only pflash, a private copy of its variables in the run directory, GRUB from an ESP directory",
