@@ -15,7 +15,7 @@ struct GateCommand: ParsableCommand {
     @OptionGroup var kernelOptions: KernelOptions
     @OptionGroup var backendOptions: BackendOptions
 
-    @Option(name: .customLong("lane"), help: ArgumentHelp("Only these lanes (repeatable; default: every file in lanes/).", valueName: "name"))
+    @Option(name: .customLong("lane"), help: ArgumentHelp("Only these lanes (repeatable; default: every lane in lanes/ without gate = false).", valueName: "name"))
     var lanes: [String] = []
 
     @Option(help: ArgumentHelp("Lanes booted at once (default: the number of cores).", valueName: "n"))
@@ -42,7 +42,12 @@ struct GateCommand: ParsableCommand {
         try Outputs.check(junit, option: "--junit")
         let project = try options.locate()
         // Load and check every lane and marker file before any work: a typo fails fast.
-        let selected = try lanes.isEmpty ? project.loadLanes() : lanes.map(project.loadLane)
+        // `gate = false` lanes (broken variants, slow lanes) run only when named.
+        let selected = try lanes.isEmpty ? project.loadLanes().filter(\.inGate) : lanes.map(project.loadLane)
+        guard !selected.isEmpty else {
+            throw OS3Error(.usage, "every lane in \(project.relative(project.lanesDirectory)) says gate = false: the gate would check nothing",
+                           fix: "set gate = true (or remove the key) in the lanes the gate must boot, or name lanes with --lane")
+        }
         let plans = try selected.map { ($0, try project.markers(for: $0)) }
 
         if kernelOptions.kernel == nil && !skipHostTests {

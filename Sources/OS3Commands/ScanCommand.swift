@@ -40,9 +40,13 @@ struct ScanCommand: ParsableCommand {
 
     func run() throws {
         let markers: MarkerSet
+        // A KTAP lane's log is judged by its KTAP too, read in the same pass.
+        var ktap: KTAPConsole?
         if let lane {
             let project = try options.locate()
-            markers = try project.markers(for: try project.loadLane(lane))
+            let lane = try project.loadLane(lane)
+            markers = try project.markers(for: lane)
+            if lane.ktap { ktap = KTAPConsole() }
         } else {
             markers = try MarkerSet.merging(markerFiles.map { file in
                 guard let bytes = try InputFile.read(file, shown: file, code: .invalidMarkers) else {
@@ -72,11 +76,13 @@ struct ScanCommand: ParsableCommand {
             guard n > 0 else { break }
             // Times are byte offsets' arrival: all "at" 0 — a log has no clock.
             _ = buffer.withUnsafeBytes { matcher.feed(UnsafeRawBufferPointer(rebasing: $0[0..<n]), at: 0) }
+            buffer.withUnsafeBytes { ktap?.feed(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
         }
         _ = matcher.finish(at: 0)
         let seconds = Clock.now - start
         // The same conversion every backend uses: a forbidden hit (last line included) decides.
-        let observation = BootObservation(end: .exited(33), stopReason: nil, matcher: matcher)
+        var observation = BootObservation(end: .exited(33), stopReason: nil, matcher: matcher)
+        observation.ktap = ktap?.finish()
         var verdict = Verdict.judge(observation, markers: markers, successExitCode: 33, idleTimeout: 0, totalTimeout: 0)
         // A log has no exit code: say what the markers alone show.
         switch verdict.kind {

@@ -41,6 +41,13 @@ public struct Lane: Sendable, Equatable, Codable {
     /// `[boot] exit-device`: how the guest can make QEMU exit with a code.
     public var exitDevice: ExitDevice
 
+    /// `ktap = true`: the console carries KTAP (KUnit, kselftest); its plan and results are judged
+    /// too (every planned result present, none `not ok`), and each result is a test case.
+    public var ktap: Bool
+    /// `gate = false`: `os3ctl gate` leaves the lane out unless it is named with `--lane` (a
+    /// documented broken variant, a slow lane); `boot` and `stress` run it as any other.
+    public var inGate: Bool
+
     /// The QEMU system binary this lane runs unless `--qemu` says otherwise.
     public var binary: String { qemuBinary ?? arch.profile.binary }
 
@@ -91,8 +98,10 @@ public struct Lane: Sendable, Equatable, Codable {
                 success: Success = .exitCode(33), totalTimeout: Double = 30, idleTimeout: Double = 10,
                 firmware: String? = nil, qemuArgs: [String] = [], consoleInput: ConsoleInput? = nil,
                 arch: Arch = .x86_64, qemuBinary: String? = nil, boot: BootMethod = .kernel(image: nil, initrd: nil),
-                exitDevice: ExitDevice? = nil) throws {
+                exitDevice: ExitDevice? = nil, ktap: Bool = false, inGate: Bool = true) throws {
         self.name = name
+        self.ktap = ktap
+        self.inGate = inGate
         self.file = file
         self.description = description
         self.accelerator = accelerator
@@ -124,7 +133,7 @@ public struct Lane: Sendable, Equatable, Codable {
 
     static let keys = ["description", "accelerator", "machine", "memory", "cpus", "cpu", "append", "markers",
                        "success-exit", "success", "timeouts", "firmware", "qemu-args", "console-input",
-                       "arch", "qemu-binary", "boot"]
+                       "arch", "qemu-binary", "boot", "ktap", "gate"]
     static let timeoutKeys = ["total", "idle"]
     static let inputKeys = ["after", "text"]
     static let bootKeys = ["method", "kernel", "initrd", "firmware-code", "firmware-vars", "esp", "disk", "cdrom", "exit-device"]
@@ -176,10 +185,13 @@ public struct Lane: Sendable, Equatable, Codable {
         let cpu = try profile.defaultCPU.map { try r.string("cpu", required: false, default: $0) } ?? r.string("cpu")
         guard !cpu.isEmpty, !cpu.hasPrefix("-") else { throw r.fail("cpu", "cpu must name a CPU model", fix: "e.g. \"qemu64\" or \"host,-arch-capabilities\"") }
         let append = try r.string("append", required: false)
-        let markers = try r.strings("markers")
-        guard !markers.isEmpty else {
+        let ktap = try r.bool("ktap", default: false)
+        let inGate = try r.bool("gate", default: true)
+        // A KTAP lane is judged by its plan and results: marker files are then optional.
+        let markers = try r.strings("markers", required: !ktap)
+        guard !markers.isEmpty || ktap else {
             throw r.fail("markers", "a lane must require at least one marker file",
-                         fix: "list marker files from markers/, e.g. markers = [\"boot\"]: a lane that checks nothing cannot pass honestly")
+                         fix: "list marker files from markers/, e.g. markers = [\"boot\"] (or judge the kernel's KTAP with ktap = true): a lane that checks nothing cannot pass honestly")
         }
         for m in markers where !isValidName(m) {
             throw r.fail("markers", "marker file name '\(excerpt(m))' is not allowed", fix: "give the base name of a file in markers/, without .toml")
@@ -227,7 +239,7 @@ public struct Lane: Sendable, Equatable, Codable {
                         accelerator: accel, machine: machine, memory: memory, cpus: cpus, cpuModel: cpu,
                         append: append, markerFiles: markers, success: success,
                         totalTimeout: total, idleTimeout: idle, firmware: firmware, qemuArgs: extra, consoleInput: input,
-                        arch: arch, qemuBinary: qemuBinary, boot: boot, exitDevice: exitDevice)
+                        arch: arch, qemuBinary: qemuBinary, boot: boot, exitDevice: exitDevice, ktap: ktap, inGate: inGate)
     }
 
     /// The `[boot]` table: the method, its images, and the exit device, each checked against the

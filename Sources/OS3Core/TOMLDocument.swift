@@ -59,6 +59,12 @@ struct TOMLReader {
         return s
     }
 
+    func bool(_ key: String, default value: Bool) throws -> Bool {
+        guard let node = table[key] else { return value }
+        guard let b = node.bool else { throw fail(key, "'\(key)' must be true or false", fix: "write `\(key) = true` or `\(key) = false` (no quotes)") }
+        return b
+    }
+
     func optionalString(_ key: String) throws -> String? {
         guard table[key] != nil else { return nil }
         return try string(key)

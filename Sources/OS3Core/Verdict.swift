@@ -13,6 +13,8 @@ public enum VerdictKind: String, Sendable, Codable, CaseIterable, Comparable {
     case guestPanic = "guest-panic"
     /// QEMU stopped the VM and kept running (a KVM internal error, an emulation failure, an I/O error).
     case vmStopped = "vm-stopped"
+    /// A KTAP result `not ok` (without SKIP or TODO).
+    case testFailed = "test-failed"
     case infraError = "infra-error"
     case skipped
     case interrupted
@@ -29,6 +31,7 @@ public enum VerdictKind: String, Sendable, Codable, CaseIterable, Comparable {
         case .guestReset: 16
         case .guestPanic: 17
         case .vmStopped: 18
+        case .testFailed: 19
         case .infraError: 20
         case .skipped: 30
         case .interrupted: 130
@@ -44,15 +47,16 @@ public enum VerdictKind: String, Sendable, Codable, CaseIterable, Comparable {
         case .skipped: 1
         case .orderViolated: 2
         case .missingMarkers: 3
-        case .wrongExitCode: 4
-        case .guestReset: 5
-        case .timeout: 6
-        case .hang: 7
-        case .vmStopped: 8
-        case .guestPanic: 9
-        case .forbiddenMarker: 10
-        case .infraError: 11
-        case .interrupted: 12
+        case .testFailed: 4
+        case .wrongExitCode: 5
+        case .guestReset: 6
+        case .timeout: 7
+        case .hang: 8
+        case .vmStopped: 9
+        case .guestPanic: 10
+        case .forbiddenMarker: 11
+        case .infraError: 12
+        case .interrupted: 13
         }
     }
 
@@ -133,6 +137,8 @@ public struct BootObservation: Sendable, Codable, Equatable {
     /// What QEMU said about the guest's end (QMP events; libvirt's events where they are precise):
     /// nil when it said nothing.
     public var account: QemuAccount?
+    /// A KTAP lane's plan and results, read from the whole console (nil: the lane is not judged by KTAP).
+    public var ktap: KTAPReport?
 
     public init(end: ProcessEnd?, stopReason: StopReason? = nil, hits: [String: MarkerHit] = [:],
                 forbidden: MarkerHit? = nil, consoleBytes: Int = 0, stderrTail: String = "",
@@ -304,6 +310,13 @@ public struct Verdict: Sendable, Codable, Equatable {
             }
             passDetail = "final sentinel '\(sentinelID)' and all \(markers.required.count) required markers seen, then QEMU stopped on its own (libvirt STOPPED/failed; no exit code over this connection)"
         }
+        // KTAP, like markers, is judged only once the lane's success form is proven: a failed or
+        // missing result is a check that did not pass.
+        if let ktap = o.ktap, let shortfall = ktap.shortfall {
+            let kind: VerdictKind = ktap.headerSeen && ktap.plan != nil && !ktap.failures.isEmpty ? .testFailed : .missingMarkers
+            return Verdict(kind: kind, detail: "\(passDetail), but \(shortfall)", evidence: evidence)
+        }
+        if let ktap = o.ktap { passDetail += ", and all \(ktap.plan ?? 0) planned KTAP results ok" }
         for sequence in markers.orders {
             for (a, b) in zip(sequence, sequence.dropFirst()) {
                 if let ha = o.hits[a], let hb = o.hits[b], ha.line > hb.line {

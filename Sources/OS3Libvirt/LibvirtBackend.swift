@@ -406,7 +406,7 @@ struct LibvirtBoot {
         var observation = BootEnd.observe(&matcher, at: now - start, end: reaper != nil && !exitUnknown ? end : nil,
                                           stopReason: stopReason, stderrTail: qemuLogTail(name) ?? "",
                                           lifecycle: lifecycle.classification, console: remote ? log : tail?.descriptor ?? -1,
-                                          runDirectory: dir, onEvent: onEvent)
+                                          runDirectory: dir, ktapLog: invocation.lane.ktap ? serialPath : nil, onEvent: onEvent)
         observation.account = account
         return finish(observation, matcher: matcher, dir: dir, serialPath: serialPath, startedAt: startedAt,
                       duration: (verdictTime ?? now) - start, name: name, stopLatency: stopLatency)

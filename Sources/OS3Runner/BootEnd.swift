@@ -21,10 +21,13 @@ public enum BootEnd {
     /// the serial log (or -1): a log deleted during the boot makes the evidence lost.
     public static func observe(_ matcher: inout MarkerMatcher, at time: Double, end: ProcessEnd?, stopReason: StopReason?,
                                stderrTail: String = "", lifecycle: GuestLifecycle? = nil, console: Int32, runDirectory: String,
-                               onEvent: @Sendable (BootEvent) -> Void) -> BootObservation {
+                               ktapLog: String? = nil, onEvent: @Sendable (BootEvent) -> Void) -> BootObservation {
         for event in matcher.finish(at: time) { onEvent(BootEvent(event)) }
-        return BootObservation(end: end, stopReason: stopReason, matcher: matcher, stderrTail: stderrTail, lifecycle: lifecycle,
-                               evidenceLost: evidenceLost(console: console, runDirectory: runDirectory))
+        var observation = BootObservation(end: end, stopReason: stopReason, matcher: matcher, stderrTail: stderrTail, lifecycle: lifecycle,
+                                          evidenceLost: evidenceLost(console: console, runDirectory: runDirectory))
+        // A KTAP lane's results are read from the whole log once the guest is gone.
+        if let ktapLog { observation.ktap = KTAPLog.read(ktapLog) }
+        return observation
     }
 
     /// Why the console evidence is gone, or nil: the serial log's inode has no name left

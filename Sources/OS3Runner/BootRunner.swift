@@ -362,7 +362,7 @@ public struct BootRunner: Sendable {
         let now = Clock.now
         var observation = BootEnd.observe(&matcher, at: now - start, end: end ?? child.wait(), stopReason: stopReason,
                                           stderrTail: String(decoding: stderrTail, as: UTF8.self), console: consoleRead,
-                                          runDirectory: dir, onEvent: onEvent)
+                                          runDirectory: dir, ktapLog: invocation.lane.ktap ? serialPath : nil, onEvent: onEvent)
         observation.account = qmp?.account
         return finish(observation, invocation: invocation, markers: markers, dir: dir, serialPath: serialPath, startedAt: startedAt,
                       duration: (verdictTime ?? now) - start, stopLatency: stopLatency)

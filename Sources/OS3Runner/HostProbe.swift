@@ -27,7 +27,8 @@ public enum HostProbe {
             return "needs KVM for \(lane.arch.rawValue), and this host is \(host.rawValue) (use accelerator = \"tcg\")"
         }
         if lane.accelerator == .kvm, let why = kvmProblem() { return "needs KVM: \(why)" }
-        if let fw = lane.firmware, !Path.exists(fw) {
+        // "none" is QEMU's own word for no firmware (`-bios none`: riscv64 virt boots the ELF in M-mode).
+        if let fw = lane.firmware, fw != "none", !Path.exists(fw) {
             return "firmware \(fw) is missing (apt-get install qemu-system-x86)"
         }
         // UEFI firmware comes from a system package; a firmware path relative to the project is the project's own.

@@ -22,7 +22,7 @@ struct QemuInvocationTests {
         ])
     }
 
-    @Test("QMP on fd 3 always; -S only for a lane that passes by poweroff; a replay drops both")
+    @Test("QMP on fd 3 always; -S only for a lane that passes by poweroff or has no isa-debug-exit; a replay drops both")
     func endEvidenceArgs() throws {
         var lane = try Self.lane()
         let byExit = QemuInvocation(lane: lane, kernel: "k")
@@ -36,6 +36,9 @@ struct QemuInvocationTests {
         #expect(!byPoweroff.replayArgv.contains("-S"))
         #expect(!byPoweroff.replayArgv.contains("socket,id=qmp,fd=3"))
         #expect(!byPoweroff.shellCommand.contains("qmp"))
+        lane.success = .exitCode(33)
+        lane.exitDevice = .none
+        #expect(QemuInvocation(lane: lane, kernel: "k").startsPaused, "a lane without isa-debug-exit needs every event")
     }
 
     @Test("firmware and extra arguments come in their places; an empty --append adds nothing")
