@@ -133,8 +133,6 @@ enum Multitasking {
         guard let a = Sched.spawn(busyBody, argument: 0, priority: 2, pinned: 0),
             let b = Sched.spawn(busyBody, argument: 0, priority: 2, pinned: 0)
         else { panic("preemption: spawning the busy threads failed") }
-        let probeTSC = arch_rdtsc(), probeTick = Sched.ticks
-        Probe.arm(a, b)
         Sched.sleep(ticks: 3)
         // While they run: an interrupt-safe snapshot, interrupts live.
         let s = Sched.snapshot()
@@ -156,8 +154,6 @@ enum Multitasking {
             Console.write(s.interruptsOn ? " if=on\n" : " if=off\n")
         }
         Sched.sleep(ticks: 3)
-        let probeEnd = Sched.ticks
-        Probe.armed = false
         stop!.pointee = 1
         Sched.join(a)
         Sched.join(b)
@@ -165,7 +161,6 @@ enum Multitasking {
         let workA = Sched.thread(a).pointee.counter
         let workB = Sched.thread(b).pointee.counter
         let preempted = after.preemptions &- before.preemptions
-        line { Probe.report(startTSC: probeTSC, startTick: probeTick, endTick: probeEnd, full: workA == 0 || workB == 0) }
         guard s.interruptsOn, s.ticks > before.ticks else { panic("sched stats: not taken with the timer live") }
         guard workA > 0, workB > 0 else { panic("preemption: a busy thread never ran") }
         guard preempted >= 2 else { panic("preemption: the timer did not preempt the busy threads") }

@@ -135,7 +135,6 @@ enum Sched {
         pc[PerCPU.slice] = next == Int(pc[PerCPU.idle]) ? idleSliceTicks : sliceTicks
         if next == previous { return }
         if cpu == watchCore && watchedPick < 0 { watchedPick = next }
-        Probe.dispatch(previous, next, preempting)
         dispatches &+= 1
         if preempting { preemptions &+= 1 }
         let t = thread(next)

@@ -33,21 +33,6 @@ irq_timer:
         swapgs
 1:      pushq   %rax
         incq    %gs:PCPU_TICKS
-        /* PROBE: per tick, TSC and interrupted RIP into a 256-entry ring */
-        pushq   %rdx
-        pushq   %rcx
-        rdtsc
-        shlq    $32, %rdx
-        orq     %rdx, %rax
-        movq    %gs:PCPU_TICKS, %rcx
-        andq    $255, %rcx
-        shlq    $4, %rcx
-        leaq    probe_ticks(%rip), %rdx
-        movq    %rax, (%rdx,%rcx)
-        movq    24(%rsp), %rax
-        movq    %rax, 8(%rdx,%rcx)
-        popq    %rcx
-        popq    %rdx
         movabsq $LAPIC_EOI, %rax
         movl    $0, (%rax)
         decq    %gs:PCPU_SLICE
@@ -221,13 +206,6 @@ arch_enter_user:
         swapgs
         iretq
 
-        .globl  probe_ticks_base
-probe_ticks_base:
-        leaq    probe_ticks(%rip), %rax
-        ret
-
         .section .bss.percpu, "aw", @nobits
-        .p2align 4
-probe_ticks:    .skip   256 * 16
         .p2align 6
 os3_percpu:     .skip   8 * PCPU_SIZE
