@@ -18,6 +18,7 @@ struct KThread {
     var counter: UInt64 = 0  // work its body did
     var bodyCPUs: UInt64 = 0  // CPUs its body saw itself on (bit mask)
     var dispatchCPUs: UInt64 = 0  // CPUs the scheduler ran it on (bit mask)
+    var dispatches: UInt64 = 0  // times the scheduler switched to it
     var firstDispatch: UInt64 = 0  // global dispatch number of its first run
     var recorded: UInt64 = 0  // order/timestamp a test body recorded
     var killVector: Int64 = -1  // ring 3: the exception that killed it
@@ -140,6 +141,7 @@ enum Sched {
         let t = thread(next)
         if t.pointee.firstDispatch == 0 { t.pointee.firstDispatch = dispatches }
         t.pointee.dispatchCPUs |= 1 << UInt64(cpu)
+        t.pointee.dispatches &+= 1
         if let pin = p.pointee.pinnedCore(of: next), pin != cpu { affinityViolations &+= 1 }
         pc[PerCPU.current] = UInt64(next)
         EventLog.note(1, UInt64(next))
