@@ -77,10 +77,10 @@ struct GateCommand: ParsableCommand {
         let outcome = GateOutcome(records: records, allowSkipped: allowSkipped)
         var failures: [String] = []
         if let junit {
-            Outputs.write(absolutePath(junit), Reports.junit(records, suite: "os3ctl-gate"), failures: &failures)
+            Outputs.write(absolutePath(junit), Outputs.gateJUnit(records, allowSkipped: allowSkipped), failures: &failures)
         }
         if json {
-            printOut(encodeJSON(records))
+            printOut(GateJSON.document(outcome, wall: wall).pretty)
         } else {
             printOut(Reports.table(records))
             printOut("gate: \(outcome.passed ? "PASS" : "FAIL") (\(records.filter { $0.verdict.kind == .pass }.count)/\(records.count) lanes passed, wall \(Reports.seconds(wall)))")
@@ -146,4 +146,20 @@ private final class ResultBox<R>: @unchecked Sendable {
     var results: [Result<R, Error>?]
     let lock = Lock()
     init(_ n: Int) { results = Array(repeating: nil, count: n) }
+}
+
+/// `gate --json` (docs/JSON.md): a summary object and every lane's record.
+enum GateJSON {
+    static func document(_ outcome: GateOutcome, wall: Double) -> JSONText {
+        let records = outcome.records
+        func count(_ kind: VerdictKind) -> Int { records.filter { $0.verdict.kind == kind }.count }
+        let summary: JSONText = .object([
+            ("passed", .bool(outcome.passed)), ("verdict", .string(outcome.worst.rawValue)), ("exitCode", .int(Int(outcome.exitCode))),
+            ("lanes", .int(records.count)), ("pass", .int(count(.pass))), ("skipped", .int(count(.skipped))),
+            ("failed", .int(records.count - count(.pass) - count(.skipped))), ("allowSkipped", .bool(outcome.allowSkipped)),
+            ("wall", .double(wall)),
+        ])
+        return .object([("format", .string(JSONContract.gateFormat)), ("version", .int(JSONContract.version)),
+                        ("summary", summary), ("records", .array(records.map(\.jsonText)))])
+    }
 }

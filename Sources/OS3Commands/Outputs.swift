@@ -9,7 +9,7 @@ import OS3Runner
 /// a write that fails anyway is reported loudly and exits 5 — it never changes a verdict, and
 /// whatever was measured is still printed and every other file still written.
 enum Outputs {
-    /// A clear exit-2 error, before any boot, when `path` (given with `option`) cannot be written:
+    /// A clear exit-5 error (the output cannot be written), before any boot, when `path` (given with `option`) cannot be written:
     /// its directory is missing, not a directory or not writable, or the path is a directory.
     static func check(_ path: String?, option: String) throws {
         guard let path else { return }
@@ -17,18 +17,18 @@ enum Outputs {
         let directory = Path.directory(full)
         var st = stat()
         if stat(full, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
-            throw OS3Error(.usage, "\(option) \(path): \(full) is a directory, not a file",
+            throw OS3Error(.io, "\(option) \(path): \(full) is a directory, not a file",
                            fix: "give a file name, e.g. \(option) \(Path.standardize(full + "/report.xml"))")
         }
         guard stat(directory, &st) == 0 else {
-            throw OS3Error(.usage, "\(option) \(path): the directory \(directory) does not exist",
+            throw OS3Error(.io, "\(option) \(path): the directory \(directory) does not exist",
                            fix: "create it first (mkdir -p \(directory)) or give a path in an existing directory")
         }
         guard (st.st_mode & S_IFMT) == S_IFDIR else {
-            throw OS3Error(.usage, "\(option) \(path): \(directory) is not a directory", fix: "give a path in an existing directory")
+            throw OS3Error(.io, "\(option) \(path): \(directory) is not a directory", fix: "give a path in an existing directory")
         }
         guard access(directory, W_OK) == 0 else {
-            throw OS3Error(.usage, "\(option) \(path): the directory \(directory) is not writable (\(String(cString: strerror(errno))))",
+            throw OS3Error(.io, "\(option) \(path): the directory \(directory) is not writable (\(String(cString: strerror(errno))))",
                            fix: "give a path in a writable directory, or make \(directory) writable")
         }
     }
@@ -62,3 +62,44 @@ enum Outputs {
 
 /// os3ctl's exit status for files it could not write (OS3Error `.io`).
 let ioErrorExit: Int32 = 5
+
+extension Outputs {
+    /// This machine's name, for JUnit's `hostname`.
+    static func hostname() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        return String(nulTerminated: buffer)
+    }
+
+    /// The last `lines` lines of a serial log (at most its last 16 KiB), for a failure's report.
+    static func consoleTail(_ path: String, lines: Int = 20) -> String {
+        guard !path.isEmpty else { return "" }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return "" }
+        defer { close(fd) }
+        let size = lseek(fd, 0, SEEK_END)
+        guard size > 0 else { return "" }
+        let start = max(0, size - 16384)
+        var bytes = [UInt8](repeating: 0, count: Int(size - start))
+        let n = pread(fd, &bytes, bytes.count, start)
+        guard n > 0 else { return "" }
+        var text = String(decoding: bytes[..<n], as: UTF8.self)
+        if text.hasSuffix("\n") { text.removeLast() }
+        return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines)
+            .map { $0.hasSuffix("\r") ? String($0.dropLast()) : String($0) }.joined(separator: "\n")
+    }
+
+    /// JUnit for gate's lanes (one suite per lane, named after it).
+    static func gateJUnit(_ records: [RunRecord], allowSkipped: Bool) -> String {
+        let boots = records.map { r in
+            Reports.JUnitBoot(record: r, suite: "os3ctl-gate.\(r.lane)", seed: kernelSeed(r.kernelCommandLine),
+                              consoleTail: r.verdict.kind.passed ? "" : consoleTail(r.serialLog))
+        }
+        return Reports.junit(boots, name: "os3ctl-gate", hostname: hostname(), skippedFails: !allowSkipped)
+    }
+
+    /// The kernel's seed (`os3.seed=N` on its command line), if it was given one.
+    static func kernelSeed(_ commandLine: String) -> String? {
+        commandLine.split(separator: " ").first { $0.hasPrefix("os3.seed=") }.map { String($0.dropFirst("os3.seed=".count)) }
+    }
+}

@@ -108,13 +108,29 @@ struct StressCommand: ParsableCommand {
         try NumericOptions.seconds(timeout, "--timeout")
     }
 
-    struct Output: Codable {
+    /// `stress --json` and stress.json (docs/JSON.md): the base seed as a string, `load` always
+    /// present (null without hogs).
+    struct Output: Encodable {
         var lane: String
         var baseSeed: UInt64
         var experimentDirectory: String
         var summary: StressSummary
         var load: LoadRecord?
         var runs: [StressRun]
+
+        private enum Keys: String, CodingKey { case format, version, lane, baseSeed, experimentDirectory, summary, load, runs }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: Keys.self)
+            try c.encode(JSONContract.stressFormat, forKey: .format)
+            try c.encode(JSONContract.version, forKey: .version)
+            try c.encode(lane, forKey: .lane)
+            try c.encode(String(baseSeed), forKey: .baseSeed)
+            try c.encode(experimentDirectory, forKey: .experimentDirectory)
+            try c.encode(summary, forKey: .summary)
+            try c.encodeOrNull(load, forKey: .load)
+            try c.encode(runs, forKey: .runs)
+        }
     }
 
     func run() throws {
@@ -182,8 +198,13 @@ struct StressCommand: ParsableCommand {
         Outputs.write("\(experiment)/report.html", html, failures: &failures)
         if let report { Outputs.write(absolutePath(report), html, failures: &failures) }
         if let junit {
-            let records = all.map { r -> RunRecord in var c = r.record; c.lane = "\(r.record.lane)#\(r.index)\(r.underLoad ? "" : "-idle")-seed\(r.seed)"; return c }
-            Outputs.write(absolutePath(junit), Reports.junit(records, suite: "os3ctl-stress"), failures: &failures)
+            // Suite names from the run's place in the experiment, never its seed: stable across runs for CI.
+            let boots = all.map { r in
+                Reports.JUnitBoot(record: r.record, suite: "os3ctl-stress.\(r.record.lane).\(r.underLoad ? "run" : "idle")-\(String(r.index).leftPadded(to: 3, with: "0"))",
+                                  seed: String(r.seed), consoleTail: r.failed ? Outputs.consoleTail(r.record.serialLog) : "")
+            }
+            Outputs.write(absolutePath(junit), Reports.junit(boots, name: "os3ctl-stress", hostname: Outputs.hostname(), skippedFails: false),
+                          failures: &failures)
         }
         if json { printOut(encodeJSON(output)) } else { printOut(summary.text(runs: all, load: load)) }
         printErr("stress: report \(report.map(absolutePath) ?? "\(experiment)/report.html")")

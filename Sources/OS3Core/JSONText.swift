@@ -6,6 +6,8 @@
 /// every `boot`. JSONEncoder took ~0.25 ms there, and its first use in a process ~0.7 ms more to set
 /// up the types' metadata. Writing the record directly takes microseconds.
 public indirect enum JSONText: Sendable {
+    case null
+    case bool(Bool)
     case string(String)
     case int(Int)
     case double(Double)
@@ -23,6 +25,8 @@ public indirect enum JSONText: Sendable {
 
     private func write(into out: inout [UInt8], indent: Int) {
         switch self {
+        case .null: out += Array("null".utf8)
+        case .bool(let b): out += Array((b ? "true" : "false").utf8)
         case .string(let s): Self.writeString(s, into: &out)
         case .int(let n): out += Array(String(n).utf8)
         case .double(let d):
@@ -83,36 +87,36 @@ public indirect enum JSONText: Sendable {
     }
 }
 
+extension JSONText {
+    /// A value, or `null`: keys never depend on the outcome (docs/JSON.md).
+    static func orNull<T>(_ value: T?, _ make: (T) -> JSONText) -> JSONText { value.map(make) ?? .null }
+}
+
 extension RunRecord {
-    /// The record as `result.json` and `--json` hold it: the same keys and values as its `Codable`
-    /// form (which reads it back), written without JSONEncoder.
+    /// The record as `result.json` and `--json` hold it (docs/JSON.md): the same bytes as its
+    /// `Codable` form (RecordCoding.swift, which reads it back), written without JSONEncoder.
     public var jsonText: JSONText {
-        var fields: [(String, JSONText)] = [
+        .object([
+            ("format", .string(JSONContract.recordFormat)), ("version", .int(JSONContract.version)),
             ("lane", .string(lane)), ("laneFile", .string(laneFile)), ("kernel", .string(kernel)),
             ("argv", .array(argv.map { .string($0) })), ("kernelCommandLine", .string(kernelCommandLine)),
             ("runDirectory", .string(runDirectory)), ("serialLog", .string(serialLog)),
             ("startedAt", .string(startedAt)), ("duration", .double(duration)), ("verdict", verdict.jsonText),
             ("markers", .array(markers.map(\.jsonText))), ("requiredCount", .int(requiredCount)),
-            ("consoleBytes", .int(consoleBytes)),
-        ]
-        if let end { fields.append(("end", end.jsonText)) }
-        if let stopLatency { fields.append(("stopLatency", .double(stopLatency))) }
-        if let backend { fields.append(("backend", .string(backend))) }
-        if let domain { fields.append(("domain", .string(domain))) }
-        if let lifecycle { fields.append(("lifecycle", .string(lifecycle.rawValue))) }
-        if let recordError { fields.append(("recordError", .string(recordError))) }
-        return .object(fields)
+            ("consoleBytes", .int(consoleBytes)), ("end", .orNull(end) { $0.jsonText }),
+            ("stopLatency", .orNull(stopLatency) { .double($0) }), ("backend", .orNull(backend) { .string($0) }),
+            ("domain", .orNull(domain) { .string($0) }), ("lifecycle", .orNull(lifecycle) { .string($0.rawValue) }),
+            ("recordError", .orNull(recordError) { .string($0) }),
+        ])
     }
 }
 
 extension Verdict {
     var jsonText: JSONText {
-        var fields: [(String, JSONText)] = [
+        .object([
             ("kind", .string(kind.rawValue)), ("detail", .string(detail)), ("missing", .array(missing.map { .string($0) })),
-        ]
-        if let forbiddenLine { fields.append(("forbiddenLine", .string(forbiddenLine))) }
-        if let evidence { fields.append(("evidence", .string(evidence.rawValue))) }
-        return .object(fields)
+            ("forbiddenLine", .orNull(forbiddenLine) { .string($0) }), ("evidence", .orNull(evidence) { .string($0.rawValue) }),
+        ])
     }
 }
 
@@ -123,12 +127,12 @@ extension MarkerHit {
 }
 
 extension ProcessEnd {
-    /// Swift's synthesized form for a case with one unlabelled value: {"case": {"_0": value}}.
+    /// `{"exit": 33}`, `{"signal": 9}` or `{"startError": "why"}` (docs/JSON.md).
     var jsonText: JSONText {
         switch self {
-        case .exited(let code): .object([("exited", .object([("_0", .int(Int(code)))]))])
-        case .signaled(let signal): .object([("signaled", .object([("_0", .int(Int(signal)))]))])
-        case .failedToStart(let why): .object([("failedToStart", .object([("_0", .string(why))]))])
+        case .exited(let code): .object([("exit", .int(Int(code)))])
+        case .signaled(let signal): .object([("signal", .int(Int(signal)))])
+        case .failedToStart(let why): .object([("startError", .string(why))])
         }
     }
 }

@@ -19,29 +19,90 @@ public enum Reports {
         return "\(ms / 1000).\(String(ms % 1000).leftPadded(to: 3, with: "0"))s"
     }
 
-    public static func junit(_ records: [RunRecord], suite: String = "os3ctl") -> String {
-        let failures = records.filter { ![.pass, .skipped, .infraError, .interrupted].contains($0.verdict.kind) }.count
-        let errors = records.filter { [.infraError, .interrupted].contains($0.verdict.kind) }.count
-        let skipped = records.filter { $0.verdict.kind == .skipped }.count
-        let total = records.reduce(0.0) { $0 + $1.duration }
-        var x = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-        x += "<testsuites name=\"\(xml(suite))\" tests=\"\(records.count)\" failures=\"\(failures)\" errors=\"\(errors)\" skipped=\"\(skipped)\" time=\"\(decimal(total))\">\n"
-        x += "  <testsuite name=\"\(xml(suite)).lanes\" tests=\"\(records.count)\" failures=\"\(failures)\" errors=\"\(errors)\" skipped=\"\(skipped)\" time=\"\(decimal(total))\">\n"
-        for r in records {
-            x += "    <testcase classname=\"\(xml(suite)).lane\" name=\"\(xml(r.lane))\" time=\"\(decimal(r.duration))\">\n"
+    /// One boot as a JUnit `<testsuite>`: its name is stable across runs (lane, or lane and run
+    /// index — never a seed), so CI can track its history; the seed is a property.
+    public struct JUnitBoot: Sendable {
+        public var record: RunRecord
+        /// The `<testsuite>` name, e.g. "os3ctl-gate.kvm" or "os3ctl-stress.kvm.run-007".
+        public var suite: String
+        public var seed: String?
+        /// The last lines of the serial console (shown for a boot that did not pass).
+        public var consoleTail: String
+
+        public init(record: RunRecord, suite: String, seed: String? = nil, consoleTail: String = "") {
+            self.record = record
+            self.suite = suite
+            self.seed = seed
+            self.consoleTail = consoleTail
+        }
+    }
+
+    /// JUnit XML that validates against Jenkins xunit's junit-10.xsd (Tests/Fixtures/junit-10.xsd):
+    /// one `<testsuite>` per boot, holding its properties (lane, seed, kernel, ...) and a `boot`
+    /// test case; the test cases a boot reports itself (KTAP) belong in the same suite, after it.
+    /// `skippedFails`: a skipped lane fails the gate (no --allow-skipped), so it is a `<failure>`
+    /// of type "skipped" and counted as one; otherwise it is `<skipped>` and counted as skipped.
+    public static func junit(_ boots: [JUnitBoot], name: String, hostname: String, skippedFails: Bool) -> String {
+        var suites: [String] = []
+        var tests = 0, failures = 0, errors = 0
+        var total = 0.0
+        for boot in boots {
+            let r = boot.record
+            let outcome = junitOutcome(r.verdict.kind, skippedFails: skippedFails)
+            tests += 1
+            if outcome == .failure { failures += 1 }
+            if outcome == .error { errors += 1 }
+            total += r.duration
+            var x = "  <testsuite name=\"\(xml(boot.suite))\" tests=\"1\" failures=\"\(outcome == .failure ? 1 : 0)\" errors=\"\(outcome == .error ? 1 : 0)\""
+            x += " skipped=\"\(outcome == .skipped ? 1 : 0)\" time=\"\(decimal(r.duration))\" timestamp=\"\(xml(r.startedAt))\" hostname=\"\(xml(hostname))\">\n"
+            var properties: [(String, String)] = [("lane", r.lane), ("verdict", r.verdict.kind.rawValue), ("kernel", r.kernel)]
+            if let seed = boot.seed { properties.append(("seed", seed)) }
+            if let backend = r.backend { properties.append(("backend", backend)) }
+            if !r.runDirectory.isEmpty { properties += [("run-directory", r.runDirectory), ("serial-log", r.serialLog)] }
+            properties.append(("markers", "\(r.seenCount)/\(r.requiredCount)"))
+            x += "    <properties>\n"
+            for (key, value) in properties { x += "      <property name=\"\(xml(key))\" value=\"\(xml(value))\"/>\n" }
+            x += "    </properties>\n"
+            x += "    <testcase classname=\"\(xml(boot.suite))\" name=\"boot\" time=\"\(decimal(r.duration))\">\n"
             let message = xml("\(r.verdict.kind.rawValue): \(r.verdict.detail)")
-            let body = xml("\(r.verdict.detail)\nrun directory: \(r.runDirectory)\nserial log: \(r.serialLog)")
-            switch r.verdict.kind {
+            var body = "\(r.verdict.detail)"
+            if !r.verdict.missing.isEmpty { body += "\nmissing markers: \(r.verdict.missing.joined(separator: ", "))" }
+            if let line = r.verdict.forbiddenLine { body += "\nforbidden line: \(line)" }
+            if !r.runDirectory.isEmpty { body += "\nrun directory: \(r.runDirectory)\nserial log: \(r.serialLog)" }
+            let tail = boot.consoleTail.isEmpty ? "" : "\nlast console lines:\n\(boot.consoleTail)"
+            switch outcome {
             case .pass: break
             case .skipped: x += "      <skipped message=\"\(message)\"/>\n"
-            case .infraError, .interrupted: x += "      <error type=\"\(r.verdict.kind.rawValue)\" message=\"\(message)\">\(body)</error>\n"
-            default: x += "      <failure type=\"\(r.verdict.kind.rawValue)\" message=\"\(message)\">\(body)</failure>\n"
+            case .error: x += "      <error type=\"\(r.verdict.kind.rawValue)\" message=\"\(message)\">\(xml(body + tail))</error>\n"
+            case .failure:
+                let why = r.verdict.kind == .skipped ? "\nthe gate counts a skipped lane as a failure (pass --allow-skipped to accept it)" : ""
+                x += "      <failure type=\"\(r.verdict.kind.rawValue)\" message=\"\(message)\">\(xml(body + why + tail))</failure>\n"
             }
-            x += "      <system-out>\(xml("run directory: \(r.runDirectory)"))</system-out>\n"
+            let out = outcome == .pass || boot.consoleTail.isEmpty ? (r.runDirectory.isEmpty ? "" : "run directory: \(r.runDirectory)")
+                : boot.consoleTail
+            if !out.isEmpty { x += "      <system-out>\(xml(out))</system-out>\n" }
             x += "    </testcase>\n"
+            x += "  </testsuite>\n"
+            suites.append(x)
         }
-        x += "  </testsuite>\n</testsuites>\n"
+        var x = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        // <testsuites> takes no `skipped` in junit-10.xsd: the per-suite counts carry it.
+        x += "<testsuites name=\"\(xml(name))\" tests=\"\(tests)\" failures=\"\(failures)\" errors=\"\(errors)\" time=\"\(decimal(total))\">\n"
+        x += suites.joined()
+        x += "</testsuites>\n"
         return x
+    }
+
+    enum JUnitOutcome { case pass, failure, error, skipped }
+
+    static func junitOutcome(_ kind: VerdictKind, skippedFails: Bool) -> JUnitOutcome {
+        switch kind {
+        case .pass: .pass
+        case .skipped: skippedFails ? .failure : .skipped
+        // os3ctl could not judge the kernel (its own trouble, or an interrupt): an error, not a failure.
+        case .infraError, .interrupted: .error
+        default: .failure
+        }
     }
 
     static func decimal(_ s: Double) -> String {

@@ -72,4 +72,52 @@ import Testing
         let text = JSONText.object([("b", .int(1)), ("B", .int(2)), ("a10", .int(3)), ("a9", .int(4))]).pretty
         #expect(text == "{\n  \"B\" : 2,\n  \"a10\" : 3,\n  \"a9\" : 4,\n  \"b\" : 1\n}")
     }
+
+    /// The keys of a JSON object (null values included), and those of its "verdict".
+    struct Keys: Decodable {
+        struct Key: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+        var keys: Set<String>
+        var verdict: Set<String>
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: Key.self)
+            keys = Set(c.allKeys.map(\.stringValue))
+            verdict = Set(try c.nestedContainer(keyedBy: Key.self, forKey: Key(stringValue: "verdict")).allKeys.map(\.stringValue))
+        }
+    }
+
+    static func keys(_ json: String) throws -> Keys { try JSONDecoder().decode(Keys.self, from: Data(json.utf8)) }
+
+    @Test("a record has the same keys whatever the outcome: what does not apply is null, never missing")
+    func stableKeys() throws {
+        var rng = SplitMix64(seed: 17)
+        let expected = try Self.keys(Self.record(&rng).jsonText.pretty).keys
+        #expect(expected.isSuperset(of: ["end", "lifecycle", "stopLatency", "recordError", "version", "format"]))
+        for _ in 0..<200 {
+            let keys = try Self.keys(Self.record(&rng).jsonText.pretty)
+            #expect(keys.keys == expected)
+            #expect(keys.verdict == ["kind", "detail", "missing", "forbiddenLine", "evidence"])
+        }
+    }
+
+    @Test("QEMU's end is {\"exit\": n}, {\"signal\": n} or {\"startError\": why}; records of the old form are still read")
+    func processEnd() throws {
+        #expect(try Self.reference(ProcessEnd.exited(33)) == "{\n  \"exit\" : 33\n}")
+        #expect(try Self.reference(ProcessEnd.signaled(9)) == "{\n  \"signal\" : 9\n}")
+        #expect(try Self.reference(ProcessEnd.failedToStart("x")) == "{\n  \"startError\" : \"x\"\n}")
+        let old = #"[{"exited":{"_0":33}},{"signaled":{"_0":9}},{"failedToStart":{"_0":"gone"}}]"#
+        #expect(try JSONDecoder().decode([ProcessEnd].self, from: Data(old.utf8)) == [.exited(33), .signaled(9), .failedToStart("gone")])
+    }
+
+    @Test("64-bit seeds are strings (exact in jq and JavaScript) and read back from either form")
+    func seeds() throws {
+        let slow = #"[{"index":1,"seed":"13679457532755275413","duration":1.5,"verdict":"hang"},{"index":2,"seed":7,"duration":1,"verdict":"pass"}]"#
+        let decoded = try JSONDecoder().decode([StressSummary.Slow].self, from: Data(slow.utf8))
+        #expect(decoded.map(\.seed) == [13679457532755275413, 7])
+        #expect(try Self.reference(decoded[0]).contains("\"seed\" : \"13679457532755275413\""))
+    }
 }

@@ -238,11 +238,11 @@ struct RecordTests {
         #expect(rows.contains { $0.hasPrefix("rec ") && $0.contains(" pass ") }, "\(r.stdout)")
         #expect(rows.contains { $0.hasPrefix(long) && $0.contains("infra-error") && $0.contains("could not boot this lane") }, "\(r.stdout)")
         let xml = try String(contentsOfFile: junit, encoding: .utf8)
-        #expect(xml.contains("name=\"rec\""))
+        #expect(xml.contains("<testsuite name=\"os3ctl-gate.rec\""))
         #expect(xml.contains("<error type=\"infra-error\""))
     }
 
-    @Test("gate and stress check every output path before any boot: a missing directory is a clear exit 2 naming the path and the fix",
+    @Test("gate and stress check every output path before any boot: a missing directory is a clear exit 5 naming the path and the fix",
           arguments: [["gate", "--lane", "rec", "--junit"], ["stress", "--lane", "rec", "--runs", "1", "--junit"],
                       ["stress", "--lane", "rec", "--runs", "1", "--report"]])
     func outputPathsCheckedFirst(_ command: [String]) throws {
@@ -251,7 +251,7 @@ struct RecordTests {
         let missing = "\(Self.freshState())-missing/out.xml"
         let state = Self.freshState()
         let r = try Self.os3ctl(command + [missing, "--qemu", qemu], state: state)
-        #expect(r.status == 2, "exit \(r.status): \(r.stdout)\(r.stderr)")
+        #expect(r.status == 5, "exit \(r.status): \(r.stdout)\(r.stderr)")
         #expect(r.stderr.contains(missing), "\(r.stderr)")
         #expect(r.stderr.contains("does not exist") && r.stderr.contains("mkdir -p"), "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: ran), "no QEMU was started")

@@ -7,7 +7,7 @@ import OS3Runner
 @Suite("stress: flake statistics under real host load", .tags(.integration), .serialized)
 struct StressTests {
     struct Output: Decodable {
-        var baseSeed: UInt64
+        var baseSeed: String
         var experimentDirectory: String
         var summary: StressSummary
         var load: LoadRecord?
