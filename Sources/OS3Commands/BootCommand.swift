@@ -13,6 +13,7 @@ struct BootCommand: ParsableCommand {
     @OptionGroup var options: ProjectOptions
     @OptionGroup var kernelOptions: KernelOptions
     @OptionGroup var backendOptions: BackendOptions
+    @OptionGroup var view: ViewOptions
 
     @Option(help: ArgumentHelp("The lane to boot (a file in lanes/).", valueName: "name"))
     var lane: String = "kvm"
@@ -38,7 +39,8 @@ struct BootCommand: ParsableCommand {
     var request: BootRequest {
         BootRequest(project: options.project, stateDir: options.stateDir, kernel: kernelOptions.kernel, qemu: kernelOptions.qemu,
                     append: kernelOptions.append, lane: lane, timeout: timeout, idleTimeout: idleTimeout, serial: serial, json: json,
-                    backend: backendOptions.backend, connect: backendOptions.connect)
+                    backend: backendOptions.backend, connect: backendOptions.connect, color: view.color, quiet: view.quiet,
+                    verbose: view.verbose)
     }
 
     func run() throws { try request.run() }
@@ -47,26 +49,31 @@ struct BootCommand: ParsableCommand {
 extension BootRequest {
     /// Boots the lane, prints the verdict, and throws the verdict's exit code.
     func run() throws {
+        ViewOptions.apply(color: color, quiet: quiet, verbose: verbose)
         let project = try Project.locate(explicit: self.project)
         let state = ProjectOptions.state(stateDir)
         var lane = try project.loadLane(self.lane)
         if let timeout { lane.totalTimeout = timeout; lane.idleTimeout = min(lane.idleTimeout, timeout) }
         if let idleTimeout { lane.idleTimeout = idleTimeout }
         Trace.mark("lane read")
-        let kernel = try KernelOptions.resolveKernel(self.kernel, project: project, lanes: [lane], quiet: json)
+        let kernel = try KernelOptions.resolveKernel(self.kernel, project: project, lanes: [lane], quiet: json || Terminal.quiet)
         let backend = BackendOptions.makeBackend(backend: self.backend, connect: connect, state: state)
         let runner = LaneRunner(project: project, state: state, kernel: kernel, kernelOverridesLanes: self.kernel != nil, qemu: KernelOptions.qemuBinary(qemu),
                                 extraAppend: append, backend: backend)
         let progress = BootProgress(lane: lane.name, echoSerial: serial, quiet: json && !serial)
+        if Terminal.verbose, case let argv = runner.invocation(for: lane).argv, !argv.isEmpty {
+            printErr("[\(lane.name)] \(argv.map(shellQuote).joined(separator: " "))")
+        }
         // Marker files are parsed and compiled while QEMU starts (they are checked before any verdict).
         let record = try runner.run(lane, markers: .deferred { [lane] in try project.markers(for: lane) }) { event in
             progress.handle(event)
         }
+        progress.finish(record)
         Trace.mark("record back")
         if json {
             printOut(encodeJSON(record))
         } else {
-            printOut(summaryLine(record))
+            printOut(summaryLine(record, colorOn: 1))
         }
         if record.verdict.kind == .skipped {
             printErr("[\(lane.name)] SKIPPED — this lane did NOT run: \(record.verdict.detail)")
@@ -79,8 +86,11 @@ extension BootRequest {
 }
 
 /// One line per boot: verdict, lane, time, markers, detail, and where the evidence is.
-func summaryLine(_ r: RunRecord) -> String {
-    var line = "\(r.verdict.kind.rawValue.uppercased()) \(r.lane)"
+/// `colorOn`: the descriptor it is printed on, to colour the verdict when that takes colour.
+func summaryLine(_ r: RunRecord, colorOn fd: Int32? = nil) -> String {
+    let sgr = r.verdict.kind == .pass ? "32" : r.verdict.kind == .skipped ? "33" : "31"
+    let word = r.verdict.kind.rawValue.uppercased()
+    var line = "\(fd.map { Terminal.paint(word, sgr, on: $0) } ?? word) \(r.lane)"
     if r.verdict.kind != .skipped { line += " in \(Reports.seconds(r.duration)), markers \(r.seenCount)/\(r.requiredCount)" }
     line += ": \(r.verdict.detail)"
     if !r.runDirectory.isEmpty { line += "\n  run directory: \(r.runDirectory)\(Path.exists(r.runDirectory) ? "" : " (no longer exists)")" }

@@ -13,6 +13,9 @@ struct BootRequest: Equatable {
     var json = false
     var backend: BackendOptions.Kind?
     var connect: [String] = []
+    var color: ColorChoice = .auto
+    var quiet = false
+    var verbose = false
 
     /// The request for `boot` followed only by the options below, each at most once, as
     /// `--name value` or `--name=value`, no value empty or starting with "-", the timeouts numbers
@@ -39,9 +42,16 @@ struct BootRequest: Equatable {
             }
             guard !seen.contains(name) else { return nil }
             seen.append(name)
-            if name == "--serial" || name == "--json" {
+            if ["--serial", "--json", "--quiet", "--verbose"].contains(name) {
                 guard value == nil else { return nil }
-                if name == "--serial" { request.serial = true } else { request.json = true }
+                switch name {
+                case "--serial": request.serial = true
+                case "--json": request.json = true
+                case "--quiet": request.quiet = true
+                default: request.verbose = true
+                }
+                // Both is ArgumentParser's error to report.
+                if request.quiet && request.verbose { return nil }
                 continue
             }
             guard let given = value ?? rest.popFirst(), !given.isEmpty, !given.hasPrefix("-") else { return nil }
@@ -52,6 +62,9 @@ struct BootRequest: Equatable {
             case "--append": request.append = given
             case "--project": request.project = given
             case "--state-dir": request.stateDir = given
+            case "--color":
+                guard let choice = ColorChoice(rawValue: given) else { return nil }
+                request.color = choice
             case "--timeout", "--idle-timeout":
                 guard let seconds = Double(given), NumericOptions.secondsProblem(seconds) == nil else { return nil }
                 if name == "--timeout" { request.timeout = seconds } else { request.idleTimeout = seconds }

@@ -13,20 +13,22 @@ struct BuildCommand: ParsableCommand {
         """)
 
     @OptionGroup var options: ProjectOptions
+    @OptionGroup var view: ViewOptions
 
     @Flag(help: "Rebuild even if nothing changed (the embedded-swift builder; a build command always runs).")
     var force = false
 
     func run() throws {
+        view.apply()
         let project = try options.locate()
         guard project.file.build != nil else {
             throw OS3Error(.invalidProject, "\(project.file.file) has no [build] section: nothing to build", file: project.file.file,
                            fix: "add [build] with command = [\"make\"] (the program that builds the project and its arguments)")
         }
-        let result = try project.build(force: force, log: { printErr("build: \($0)") })
+        let result = try project.build(force: force, log: { printProgress("build: \($0)") })
         var ran = false
         if case .command = project.file.build { ran = true }
-        printErr(result.rebuilt || ran ? "build: done in \(Reports.seconds(result.seconds))" : "build: up to date (\(Reports.seconds(result.seconds)))")
+        printProgress(result.rebuilt || ran ? "build: done in \(Reports.seconds(result.seconds))" : "build: up to date (\(Reports.seconds(result.seconds)))")
         // Lanes whose files do not parse are reported by the commands that boot them, not here.
         let lanes = ((try? project.laneNames()) ?? []).compactMap { try? project.loadLane($0) }
         try project.checkImages(for: lanes)

@@ -11,6 +11,7 @@ struct DoctorCommand: ParsableCommand {
         abstract: "Check QEMU, KVM and the toolchain, and say exactly what to install.")
 
     @OptionGroup var options: ProjectOptions
+    @OptionGroup var view: ViewOptions
 
     @Option(help: ArgumentHelp("The QEMU binary to check.", valueName: "path"))
     var qemu: String = HostProbe.defaultQemu
@@ -27,6 +28,7 @@ struct DoctorCommand: ParsableCommand {
     }
 
     func run() throws {
+        view.apply()
         var checks: [Check] = []
         if let q = resolveExecutable(qemu) {
             checks.append(Check(name: "qemu", ok: true, detail: "\(q) (\(firstLine(of: [q, "--version"]) ?? "version unknown"))"))

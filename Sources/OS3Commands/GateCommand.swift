@@ -12,6 +12,7 @@ struct GateCommand: ParsableCommand {
         discussion: "Exit 0 only if every lane passed. Skipped lanes fail the gate unless --allow-skipped is given.")
 
     @OptionGroup var options: ProjectOptions
+    @OptionGroup var view: ViewOptions
     @OptionGroup var kernelOptions: KernelOptions
     @OptionGroup var backendOptions: BackendOptions
 
@@ -38,6 +39,7 @@ struct GateCommand: ParsableCommand {
     }
 
     func run() throws {
+        view.apply()
         // Every output path is checked before anything runs: a typo must not cost the boots.
         try Outputs.check(junit, option: "--junit")
         let project = try options.locate()
@@ -58,7 +60,7 @@ struct GateCommand: ParsableCommand {
                                 qemu: kernelOptions.qemuBinary,
                                 extraAppend: kernelOptions.append, backend: backendOptions.makeBackend(state: options.state))
         let width = jobs ?? HostProbe.cores
-        printErr("gate: booting \(plans.count) lane(s), \(width) at a time")
+        printProgress("gate: booting \(plans.count) lane(s), \(width) at a time")
         let start = Clock.now
         let records = try runParallel(plans, width: width) { lane, markers in
             // A lane os3ctl could not boot (its run directory, its pipes) is that lane's row; the
@@ -70,7 +72,7 @@ struct GateCommand: ParsableCommand {
                 record = .infraError(lane: lane, markers: markers, kernel: kernel, backend: runner.backend.name,
                                      startedAt: iso8601.string(from: Date()), detail: Outputs.describe(error))
             }
-            printErr("gate: \(summaryLine(record).split(separator: "\n").first!)")
+            printProgress("gate: \(summaryLine(record, colorOn: 2).split(separator: "\n").first!)")
             return record
         }
         let wall = Clock.now - start
@@ -98,16 +100,34 @@ struct GateCommand: ParsableCommand {
         throw ExitCode(outcome.exitCode)
     }
 
-    /// `[test]` of os3ctl.toml: its output goes to stderr; a failure fails the gate (exit 3).
+    /// `[test]` of os3ctl.toml: its output is shown when it fails (or with --verbose); a failure fails the gate (exit 3).
     private func runHostTests(_ project: Project) throws {
         guard let test = project.file.test else {
-            printErr("gate: \(project.file.file) has no [test] section: no host tests to run")
+            printProgress("gate: \(project.file.file) has no [test] section: no host tests to run")
             return
         }
-        printErr("gate: running the host tests ([test] in \(project.file.file): \(test.argv.joined(separator: " ")))")
+        printProgress("gate: running the host tests ([test] in \(project.file.file): \(test.argv.joined(separator: " ")))")
         let start = Clock.now
-        _ = try project.runTests()
-        printErr("gate: host tests passed in \(Reports.seconds(Clock.now - start))")
+        // Their output is shown only when they fail (its tail), or as it comes with --verbose.
+        _ = try project.runTests(quiet: !Terminal.verbose)
+        printProgress("gate: host tests passed in \(Reports.seconds(Clock.now - start))")
+    }
+}
+
+extension GateCommand {
+    /// How many tests a `swift test` run reported (Swift Testing's and XCTest's summary lines).
+    static func testCount(_ output: String) -> Int? {
+        var total: Int?
+        for line in output.split(separator: "\n") {
+            let words = line.split(separator: " ")
+            // "Test run with 12 tests in 3 suites passed after …" / "Executed 7 tests, with 0 failures …"
+            if let i = words.firstIndex(of: "with"), line.contains("Test run with"), i + 1 < words.count, let n = Int(words[i + 1]) {
+                total = (total ?? 0) + n
+            } else if line.hasPrefix("Executed "), words.count > 1, let n = Int(words[1]), !line.contains("Test Suite") {
+                total = (total ?? 0) + n
+            }
+        }
+        return total
     }
 }
 

@@ -24,8 +24,8 @@ struct KernelOptions: ParsableArguments {
     /// the lanes boot checked, and the default image.
     static func resolveKernel(_ kernel: String?, project: Project, lanes: [Lane], quiet: Bool) throws -> String {
         if let kernel { return try givenKernel(kernel) }
-        let result = try project.build(quiet: quiet, log: { if !quiet { printErr("build: \($0)") } })
-        if result.rebuilt && !quiet, let what = result.what { printErr("build: \(what): rebuilt in \(Reports.seconds(result.seconds))") }
+        let result = try project.build(quiet: quiet, log: { if !quiet { printProgress("build: \($0)") } })
+        if result.rebuilt && !quiet, let what = result.what { printProgress("build: \(what): rebuilt in \(Reports.seconds(result.seconds))") }
         try project.checkImages(for: lanes)
         // Every image a lane boots exists now (checked above); without a default image (several,
         // none called kernel) only lanes that name their own can boot; any other was refused above.

@@ -10,6 +10,7 @@ struct LanesCommand: ParsableCommand {
         abstract: "List the lanes, their settings, and whether this machine can run each one now.")
 
     @OptionGroup var options: ProjectOptions
+    @OptionGroup var view: ViewOptions
 
     @Flag(help: "Print JSON instead of a table.")
     var json = false
@@ -22,6 +23,7 @@ struct LanesCommand: ParsableCommand {
     }
 
     func run() throws {
+        view.apply()
         let project = try options.locate()
         let rows = try project.loadLanes().map { lane -> Row in
             let markers = try project.markers(for: lane)

@@ -13,6 +13,7 @@ struct ScanCommand: ParsableCommand {
         discussion: "Exits 0 when every required marker appears (in order) and no forbidden one does, 10 if some are missing, 11 on a forbidden marker, 13 on an order violation.")
 
     @OptionGroup var options: ProjectOptions
+    @OptionGroup var view: ViewOptions
 
     @Option(help: ArgumentHelp("Use this lane's marker files.", valueName: "name"))
     var lane: String?
@@ -39,6 +40,7 @@ struct ScanCommand: ParsableCommand {
     }
 
     func run() throws {
+        view.apply()
         let markers: MarkerSet
         // A KTAP lane's log is judged by its KTAP too, read in the same pass.
         var ktap: KTAPConsole?

@@ -18,6 +18,7 @@ struct StressCommand: ParsableCommand {
         """)
 
     @OptionGroup var options: ProjectOptions
+    @OptionGroup var view: ViewOptions
     @OptionGroup var kernelOptions: KernelOptions
     @OptionGroup var backendOptions: BackendOptions
 
@@ -134,6 +135,7 @@ struct StressCommand: ParsableCommand {
     }
 
     func run() throws {
+        view.apply()
         // Every output path is checked before anything runs: a typo must not cost the boots.
         try Outputs.check(junit, option: "--junit")
         try Outputs.check(report, option: "--report")
@@ -151,8 +153,8 @@ struct StressCommand: ParsableCommand {
         }
         let base = seed ?? UInt64.random(in: 0...UInt64.max)
         let experiment = try options.state.makeExperimentDirectory(label: "stress-\(lane.name)")
-        printErr("stress: lane \(lane.name), \(untilConfident ? "up to \(maxRuns)" : "\(runs)") runs, \(jobs) at a time, \(hog) hog(s) (\(load)); base seed \(base)")
-        printErr("stress: results in \(experiment)")
+        printProgress("stress: lane \(lane.name), \(untilConfident ? "up to \(maxRuns)" : "\(runs)") runs, \(jobs) at a time, \(hog) hog(s) (\(load)); base seed \(base)")
+        printProgress("stress: results in \(experiment)")
 
         let replayPrefix = replayCommand()
         var all: [StressRun] = []
@@ -161,7 +163,7 @@ struct StressCommand: ParsableCommand {
         // seed, so drift in time is not confounded with load; otherwise one loaded phase.
         let phases = compareIdle ? StressSchedule.interleaved(runs: runs, block: block ?? max(4, jobs), seed: base)
                                  : [StressPhase(underLoad: true, indices: 0..<(untilConfident ? maxRuns : runs))]
-        if compareIdle { printErr("stress: \(runs) idle and \(runs) loaded runs in \(phases.count / 2) randomised blocks") }
+        if compareIdle { printProgress("stress: \(runs) idle and \(runs) loaded runs in \(phases.count / 2) randomised blocks") }
         var load: LoadRecord?
         var sequential: StressSummary.Sequential?
         for phase in phases where Interrupts.signal == nil {
@@ -207,7 +209,7 @@ struct StressCommand: ParsableCommand {
                           failures: &failures)
         }
         if json { printOut(encodeJSON(output)) } else { printOut(summary.text(runs: all, load: load)) }
-        printErr("stress: report \(report.map(absolutePath) ?? "\(experiment)/report.html")")
+        printProgress("stress: report \(report.map(absolutePath) ?? "\(experiment)/report.html")")
         let lost = Outputs.reportFailures("stress", records: all.map(\.record), failures: failures)
         if let status = Interrupts.exitStatus { throw ExitCode(status) }
         if lost { throw ExitCode(ioErrorExit) }
@@ -252,7 +254,7 @@ struct StressCommand: ParsableCommand {
                 let run = StressRun(index: index, seed: runSeed, offset: offset, underLoad: underLoad, host: record.backend ?? runner.backend.name,
                                     record: record, replay: replay)
                 let done = state.add(run, at: i)
-                printErr("stress: [\(done)/\(total)\(underLoad ? "" : " idle")] #\(index) \(record.verdict.kind.rawValue) \(Reports.seconds(record.duration)) seed \(runSeed)\(run.failed ? " — \(record.verdict.detail)" : "")")
+                printProgress("stress: [\(done)/\(total)\(underLoad ? "" : " idle")] #\(index) \(record.verdict.kind.rawValue) \(Reports.seconds(record.duration)) seed \(runSeed)\(run.failed ? " — \(record.verdict.detail)" : "")")
             }
             return ()
         }

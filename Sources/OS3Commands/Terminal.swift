@@ -1,3 +1,4 @@
+import ArgumentParser
 import FoundationEssentials
 import Glibc
 import OS3Core
@@ -14,26 +15,105 @@ func printOut(_ text: String) {
 /// Progress goes to stderr; results to stdout. A live checklist only when stderr is a terminal.
 enum Terminal {
     static var stderrIsTTY: Bool { isatty(2) == 1 && environmentValue("TERM") != "dumb" }
+
+    /// Set once by the command, before any thread starts (ViewOptions.apply).
+    nonisolated(unsafe) static var color: ColorChoice = .auto
+    nonisolated(unsafe) static var verbosity: Verbosity = .normal
+
+    /// Colour on `fd`: `--color always|never` decides; `auto` means a terminal (not TERM=dumb)
+    /// and no NO_COLOR (https://no-color.org: set and not empty).
+    static func colors(_ fd: Int32) -> Bool {
+        switch color {
+        case .always: true
+        case .never: false
+        case .auto: isatty(fd) == 1 && environmentValue("TERM") != "dumb" && (environmentValue("NO_COLOR") ?? "").isEmpty
+        }
+    }
+
+    static var quiet: Bool { verbosity == .quiet }
+    static var verbose: Bool { verbosity == .verbose }
+
+    /// `text` in an SGR colour (e.g. "32" green, "31" red, "2" dim) when `fd` takes colour.
+    static func paint(_ text: String, _ sgr: String, on fd: Int32) -> String {
+        colors(fd) ? "\u{1B}[\(sgr)m\(text)\u{1B}[0m" : text
+    }
 }
 
-/// Shows a boot's markers as they arrive: a redrawn checklist on a terminal, plain lines otherwise.
+enum ColorChoice: String, CaseIterable, ExpressibleByArgument, Sendable {
+    case auto, always, never
+}
+
+enum Verbosity: Sendable {
+    case quiet, normal, verbose
+}
+
+/// `--color`, `--quiet`, `--verbose`: the same on every command.
+struct ViewOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Colour: auto (on a terminal, unless NO_COLOR is set), always, or never.", valueName: "when"))
+    var color: ColorChoice = .auto
+
+    @Flag(help: "Print results, warnings and errors only: no progress lines.")
+    var quiet = false
+
+    @Flag(help: "Print more: the QEMU command line of a boot, the kernel host tests' output even when they pass.")
+    var verbose = false
+
+    func validate() throws {
+        if quiet && verbose { throw ValidationError("--quiet and --verbose contradict each other: give one of them") }
+    }
+
+    /// Makes these the process's settings (call first in `run()`).
+    func apply() { Self.apply(color: color, quiet: quiet, verbose: verbose) }
+
+    static func apply(color: ColorChoice, quiet: Bool, verbose: Bool) {
+        Terminal.color = color
+        Terminal.verbosity = quiet ? .quiet : verbose ? .verbose : .normal
+    }
+}
+
+/// A progress line on stderr, unless --quiet.
+func printProgress(_ text: String) {
+    if !Terminal.quiet { printErr(text) }
+}
+
+/// The terminal's size on `fd` (nil when it is not a terminal or will not say).
+func terminalSize(_ fd: Int32) -> (columns: Int, rows: Int)? {
+    var size = winsize()
+    guard ioctl(fd, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0, size.ws_row > 0 else { return nil }
+    return (Int(size.ws_col), Int(size.ws_row))
+}
+
+/// `text` cut to `width` characters (an ellipsis marks the cut).
+func truncated(_ text: String, to width: Int) -> String {
+    guard text.count > width else { return text }
+    return width <= 1 ? String(text.prefix(max(0, width))) : String(text.prefix(width - 1)) + "…"
+}
+
+/// Shows a boot's markers as they arrive: a checklist redrawn in place on a terminal tall enough
+/// for it, plain lines otherwise. One writer: the console echo (`--serial`) and progress share
+/// this lock, and the echo is written in whole lines only, so neither cuts into the other.
 final class BootProgress: @unchecked Sendable {
     private let lock = Lock()
     /// Known once the boot has started (it loads them while QEMU starts).
     private var markers: MarkerSet?
     private let lane: String
-    private let live: Bool
+    private var live: Bool
     private let echoSerial: Bool
     private let quiet: Bool
     private var seen: [String: MarkerHit] = [:]
+    /// Rows of the checklist on screen, directly above the cursor (0: none drawn).
     private var drawn = 0
+    private var rows: [String] = []
+    private var width = 80
+    /// Console bytes after the last newline, held back until their line is complete.
+    private var partial: [UInt8] = []
 
     init(lane: String, echoSerial: Bool, quiet: Bool) {
         self.lane = lane
         self.echoSerial = echoSerial
-        self.quiet = quiet
+        self.quiet = quiet || Terminal.quiet
         // Redrawing and echoing the console would fight over the screen: echo wins.
-        self.live = Terminal.stderrIsTTY && !echoSerial && !quiet
+        self.live = Terminal.stderrIsTTY && !echoSerial && !self.quiet
     }
 
     func handle(_ event: BootEvent) {
@@ -42,32 +122,83 @@ final class BootProgress: @unchecked Sendable {
         switch event {
         case .started(let pid, let dir, let markers):
             self.markers = markers
-            if !quiet { printErr("[\(lane)] \(pid > 0 ? "QEMU pid \(pid)" : "started"); run directory \(dir)") }
+            if !quiet { line("[\(lane)] \(pid > 0 ? "QEMU pid \(pid)" : "started"); run directory \(dir)") }
+            if live {
+                // Too short a terminal scrolls a redrawn table into a smear: plain lines then.
+                if let size = terminalSize(2), size.rows >= markers.required.count + 3 { width = size.columns } else { live = false }
+            }
             if live { draw() }
         case .console(let data):
-            if echoSerial { try? writeAll(2, Array(data)) }
+            if echoSerial { echo(Array(data)) }
         case .marker(let hit):
             seen[hit.id] = hit
-            if live { draw() } else if !quiet { printErr("[\(lane)] marker \(hit.id) seen at \(Reports.seconds(hit.time)) (line \(hit.line))") }
+            if live { draw() } else if !quiet { line("[\(lane)] marker \(hit.id) seen at \(Reports.seconds(hit.time)) (line \(hit.line))") }
         case .forbidden(let hit):
-            if live { draw() }
-            if !quiet { printErr("[\(lane)] FORBIDDEN marker \(hit.id) at \(Reports.seconds(hit.time)) (line \(hit.line))") }
+            if !quiet { line("[\(lane)] \(Terminal.paint("FORBIDDEN", "31", on: 2)) marker \(hit.id) at \(Reports.seconds(hit.time)) (line \(hit.line))") }
         case .stopping(let reason):
-            if !quiet { printErr("[\(lane)] stopping the guest: \(reason.rawValue)") }
+            if !quiet { line("[\(lane)] stopping the guest: \(reason.rawValue)") }
         }
     }
 
-    private func draw() {
-        guard let markers else { return }
-        var text = drawn > 0 ? "\u{1B}[\(drawn)A" : ""
-        for m in markers.required {
-            if let hit = seen[m.id] {
-                text += "\u{1B}[2K  \u{1B}[32m✓\u{1B}[0m \(m.id.padding(to: 14)) \(Reports.seconds(hit.time))\n"
-            } else {
-                text += "\u{1B}[2K  \u{1B}[2m·\u{1B}[0m \(m.id.padding(to: 14)) \(m.patternText)\n"
-            }
+    /// The boot is judged: the rest of the echoed console, missing markers as ✗, and for a boot
+    /// that did not pass, its last console lines (unless they were echoed already).
+    func finish(_ record: RunRecord) {
+        lock.lock()
+        defer { lock.unlock() }
+        if !partial.isEmpty { writeErr(String(decoding: partial, as: UTF8.self) + "\n"); partial = [] }
+        if live && !record.verdict.kind.passed && record.verdict.kind != .skipped { draw(missing: Set(record.verdict.missing)) }
+        guard !quiet, !echoSerial, !record.verdict.kind.passed, record.verdict.kind != .skipped else { return }
+        let tail = Outputs.consoleTail(record.serialLog, lines: 10)
+        guard !tail.isEmpty else { return }
+        var text = "[\(lane)] last console lines (\(record.serialLog)):\n"
+        for l in tail.split(separator: "\n", omittingEmptySubsequences: false) {
+            text += "  \(truncated(String(l), to: max(20, width - 3)))\n"
         }
-        drawn = markers.required.count
-        try? writeAll(2, Array(text.utf8))
+        writeErr(text)
+        drawn = 0
+    }
+
+    /// A progress line below the checklist (which then stays where it is, and is drawn anew).
+    private func line(_ text: String) {
+        writeErr(text + "\n")
+        drawn = 0
+    }
+
+    private func echo(_ bytes: [UInt8]) {
+        guard let last = bytes.lastIndex(of: UInt8(ascii: "\n")) else { partial += bytes; return }
+        let whole = partial + bytes[...last]
+        partial = Array(bytes[(last + 1)...])
+        try? writeAll(2, whole)
+    }
+
+    private func writeErr(_ text: String) { try? writeAll(2, Array(text.utf8)) }
+
+    private func row(_ m: Marker, missing: Set<String>) -> String {
+        let id = m.id.padding(to: 14)
+        if let hit = seen[m.id] {
+            return "  \(Terminal.paint("✓", "32", on: 2)) \(truncated("\(id) \(Reports.seconds(hit.time))", to: width - 5))"
+        }
+        if missing.contains(m.id) {
+            return "  \(Terminal.paint("✗", "31", on: 2)) \(truncated("\(id) missing: \(m.patternText)", to: width - 5))"
+        }
+        return "  \(Terminal.paint("·", "2", on: 2)) \(truncated("\(id) \(m.patternText)", to: width - 5))"
+    }
+
+    /// Rewrites only the rows that changed (all of them the first time, or after a line below).
+    private func draw(missing: Set<String> = []) {
+        guard let markers else { return }
+        let new = markers.required.map { row($0, missing: missing) }
+        var text = ""
+        if drawn == new.count {
+            for (i, r) in new.enumerated() where r != rows[i] {
+                let up = new.count - i
+                text += "\u{1B}[\(up)A\r\u{1B}[2K\(r)\r\u{1B}[\(up)B"
+            }
+        } else {
+            for r in new { text += "\u{1B}[2K\(r)\n" }
+        }
+        rows = new
+        drawn = new.count
+        if !text.isEmpty { writeErr(text) }
     }
 }

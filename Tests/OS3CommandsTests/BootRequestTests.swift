@@ -21,6 +21,7 @@ struct BootRequestTests {
               ["boot", "--lane", "kvm", "--kernel", "/tmp/k.elf", "--qemu", "/opt/qemu", "--append", "os3.panic=1 a=b"],
               ["boot", "--serial", "--timeout", "2.5", "--idle-timeout=1", "--project", "p", "--state-dir", "s"],
               ["boot", "--append=x=1", "--timeout", "1e2"],
+              ["boot", "--lane", "tiny", "--color", "never", "--quiet"], ["boot", "--color=always", "--verbose"],
           ])
     func plainLinesAgree(_ arguments: [String]) throws {
         let plain = try #require(BootRequest.plain(arguments))
@@ -38,6 +39,8 @@ struct BootRequestTests {
               ["boot", "--timeout", "0"], ["boot", "--timeout", "-1"], ["boot", "--timeout", "inf"], ["boot", "--timeout", "nan"],
               ["boot", "--timeout", "soon"],
               ["boot", "--json=yes"],                            // a value on a flag
+              ["boot", "--color", "sometimes"],                  // not a colour choice
+              ["boot", "--quiet", "--verbose"],                  // a contradiction, ArgumentParser's to report
               ["boot", "--backend", "libvirt"], ["boot", "--connect", "qemu:///system"],
               ["boot", "tiny"],                                  // a positional argument
               ["boot", "--", "--lane"], ["boot", "--version"], ["boot", "--generate-completion-script", "bash"],
@@ -50,6 +53,7 @@ struct BootRequestTests {
     func generatedLinesAgree() {
         let words = ["--lane", "--kernel", "--qemu", "--append", "--project", "--state-dir", "--timeout", "--idle-timeout",
                      "--serial", "--json", "--backend", "--connect", "--help", "--lane=tiny", "--timeout=3", "--json=1",
+                     "--quiet", "--verbose", "--color", "--color=never", "always", "auto", "--quiet=1",
                      "tiny", "kvm", "3", "0", "-2", "0.5", "1e9", "nan", "inf", "", "-", "--", "a=b", "x y", "qemu", "libvirt",
                      "qemu:///embed", "-h", "=", "--append=", "--append=-v"]
         var random = SplitMix64(seed: 0x05_3C_71)

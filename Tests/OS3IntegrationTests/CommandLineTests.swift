@@ -112,7 +112,7 @@ struct IsolationTests {
             let data = (p.standardOutput as! Pipe).fileHandleForReading.readDataToEndOfFile()
             p.waitUntilExit()
             #expect(p.terminationStatus == 0)
-            return try JSONDecoder().decode([RunRecord].self, from: data)
+            return try JSONDecoder().decode(GateDocument.self, from: data).records
         }
         let dirs = results.flatMap { $0.map(\.runDirectory) }
         #expect(dirs.count == 4)
@@ -343,4 +343,8 @@ struct HostileInputTests {
         #expect(err.contains("\(dir): error: this is a directory, not a log"), "\(err)")
         #expect(!out.contains("MISSING"), "\(out)")
     }
+
+/// `gate --json` (docs/JSON.md): a summary and the records.
+struct GateDocument: Decodable {
+    var records: [RunRecord]
 }
