@@ -107,6 +107,11 @@ final class BootProgress: @unchecked Sendable {
     private var width = 80
     /// Console bytes after the last newline, held back until their line is complete.
     private var partial: [UInt8] = []
+    private var startedAt = 0.0
+    private var lastOutput = 0.0
+    private var finished = false
+    /// Lines held back while the checklist is live, printed under it once the boot is judged.
+    private var pending: [String] = []
 
     init(lane: String, echoSerial: Bool, quiet: Bool) {
         self.lane = lane
@@ -125,10 +130,13 @@ final class BootProgress: @unchecked Sendable {
             if !quiet { line("[\(lane)] \(pid > 0 ? "QEMU pid \(pid)" : "started"); run directory \(dir)") }
             if live {
                 // Too short a terminal scrolls a redrawn table into a smear: plain lines then.
-                if let size = terminalSize(2), size.rows >= markers.required.count + 3 { width = size.columns } else { live = false }
+                if let size = terminalSize(2), size.rows >= markers.required.count + 4 { width = size.columns } else { live = false }
             }
-            if live { draw() }
+            startedAt = Clock.now
+            lastOutput = startedAt
+            if live { draw(); startTicker() }
         case .console(let data):
+            lastOutput = Clock.now
             if echoSerial { echo(Array(data)) }
         case .marker(let hit):
             seen[hit.id] = hit
@@ -145,8 +153,10 @@ final class BootProgress: @unchecked Sendable {
     func finish(_ record: RunRecord) {
         lock.lock()
         defer { lock.unlock() }
+        finished = true
         if !partial.isEmpty { writeErr(String(decoding: partial, as: UTF8.self) + "\n"); partial = [] }
-        if live && !record.verdict.kind.passed && record.verdict.kind != .skipped { draw(missing: Set(record.verdict.missing)) }
+        if live && drawn > 0 { draw(missing: record.verdict.kind.passed ? [] : Set(record.verdict.missing)) }
+        if !pending.isEmpty { writeErr(pending.map { $0 + "\n" }.joined()); pending = [] }
         guard !quiet, !echoSerial, !record.verdict.kind.passed, record.verdict.kind != .skipped else { return }
         let tail = Outputs.consoleTail(record.serialLog, lines: 10)
         guard !tail.isEmpty else { return }
@@ -158,8 +168,9 @@ final class BootProgress: @unchecked Sendable {
         drawn = 0
     }
 
-    /// A progress line below the checklist (which then stays where it is, and is drawn anew).
+    /// A progress line: under a live checklist, held until the end (the checklist stays in place).
     private func line(_ text: String) {
+        if live && drawn > 0 && !finished { pending.append(text); return }
         writeErr(text + "\n")
         drawn = 0
     }
@@ -184,10 +195,36 @@ final class BootProgress: @unchecked Sendable {
         return "  \(Terminal.paint("·", "2", on: 2)) \(truncated("\(id) \(m.patternText)", to: width - 5))"
     }
 
-    /// Rewrites only the rows that changed (all of them the first time, or after a line below).
+    /// Redraws the elapsed and idle time four times a second until the boot is judged.
+    private func startTicker() {
+        startThread(name: "os3ctl-progress") { [self] in
+            while true {
+                usleep(250_000)
+                lock.lock()
+                let stop = finished || !live || Interrupts.signal != nil
+                if !stop { draw() }
+                lock.unlock()
+                if stop { return }
+            }
+        }
+    }
+
+    /// The markers seen in the order the console showed them, then the ones still awaited in
+    /// the marker files' order.
+    private func ordered(_ markers: MarkerSet) -> [Marker] {
+        let seenInOrder = markers.required.filter { seen[$0.id] != nil }
+            .sorted { (seen[$0.id]!.line, seen[$0.id]!.time) < (seen[$1.id]!.line, seen[$1.id]!.time) }
+        return seenInOrder + markers.required.filter { seen[$0.id] == nil }
+    }
+
+    /// Rewrites only the rows that changed (all of them the first time, or after a line below);
+    /// the last row is the elapsed and idle time.
     private func draw(missing: Set<String> = []) {
         guard let markers else { return }
-        let new = markers.required.map { row($0, missing: missing) }
+        let now = Clock.now
+        var status = "  \(Reports.seconds(now - startedAt)) elapsed, \(seen.count)/\(markers.required.count) markers"
+        if finished { status += ", done" } else if now - lastOutput >= 1 { status += ", console idle \(Reports.seconds(now - lastOutput))" }
+        let new = ordered(markers).map { row($0, missing: missing) } + [Terminal.paint(truncated(status, to: width - 1), "2", on: 2)]
         var text = ""
         if drawn == new.count {
             for (i, r) in new.enumerated() where r != rows[i] {
