@@ -168,33 +168,29 @@ extension StressSummary.Slow {
 }
 
 extension StressSummary {
-    private enum Keys: String, CodingKey {
-        case lane, runs, failures, infraErrors, failureRate, wilson, clopperPearson, upperBound, baseline, idle, sequential
-        case targetRate, runsForTarget, byVerdict, byMissingMarker, runsByHost, failuresByHost, timeToVerdict, markerLatency, slowest
-    }
-
-    /// Every key, `null` for what this experiment did not measure (no baseline, no idle runs, ...).
+    /// Every stored property under its own name, `null` for what this experiment did not measure
+    /// (no baseline, no idle runs, ...). Read from the type itself, so a field added later is
+    /// written too (a hand-kept key list would drop it silently).
     public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: Keys.self)
-        try c.encode(lane, forKey: .lane)
-        try c.encode(runs, forKey: .runs)
-        try c.encode(failures, forKey: .failures)
-        try c.encode(infraErrors, forKey: .infraErrors)
-        try c.encode(failureRate, forKey: .failureRate)
-        try c.encode(wilson, forKey: .wilson)
-        try c.encode(clopperPearson, forKey: .clopperPearson)
-        try c.encode(upperBound, forKey: .upperBound)
-        try c.encodeOrNull(baseline, forKey: .baseline)
-        try c.encodeOrNull(idle, forKey: .idle)
-        try c.encodeOrNull(sequential, forKey: .sequential)
-        try c.encode(targetRate, forKey: .targetRate)
-        try c.encode(runsForTarget, forKey: .runsForTarget)
-        try c.encode(byVerdict, forKey: .byVerdict)
-        try c.encode(byMissingMarker, forKey: .byMissingMarker)
-        try c.encode(runsByHost, forKey: .runsByHost)
-        try c.encode(failuresByHost, forKey: .failuresByHost)
-        try c.encodeOrNull(timeToVerdict, forKey: .timeToVerdict)
-        try c.encode(markerLatency, forKey: .markerLatency)
-        try c.encode(slowest, forKey: .slowest)
+        var c = encoder.container(keyedBy: AnyCodingKey.self)
+        for child in Mirror(reflecting: self).children {
+            guard let label = child.label else { continue }
+            let key = AnyCodingKey(stringValue: label)
+            if let optional = child.value as? any OptionalValue, optional.isNone {
+                try c.encodeNil(forKey: key)
+            } else if let value = child.value as? any Encodable {
+                try c.encode(value, forKey: key)
+            }
+        }
     }
 }
+
+struct AnyCodingKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+protocol OptionalValue { var isNone: Bool { get } }
+extension Optional: OptionalValue { var isNone: Bool { self == nil } }
