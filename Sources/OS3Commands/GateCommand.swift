@@ -62,19 +62,22 @@ struct GateCommand: ParsableCommand {
         let width = jobs ?? HostProbe.cores
         printProgress("gate: booting \(plans.count) lane(s), \(width) at a time")
         let start = Clock.now
+        let progress = GateProgress(plans)
+        progress.start()
         let records = try runParallel(plans, width: width) { lane, markers in
             // A lane os3ctl could not boot (its run directory, its pipes) is that lane's row; the
             // other lanes' verdicts stand.
             let record: RunRecord
             do {
-                record = try runner.run(lane, markers: markers)
+                record = try runner.run(lane, markers: markers) { progress.event(lane.name, $0) }
             } catch {
                 record = .infraError(lane: lane, markers: markers, kernel: kernel, backend: runner.backend.name,
                                      startedAt: iso8601.string(from: Date()), detail: Outputs.describe(error))
             }
-            printProgress("gate: \(summaryLine(record, colorOn: 2).split(separator: "\n").first!)")
+            progress.ended(record)
             return record
         }
+        progress.finish()
         let wall = Clock.now - start
         let outcome = GateOutcome(records: records, allowSkipped: allowSkipped)
         var failures: [String] = []
@@ -84,7 +87,8 @@ struct GateCommand: ParsableCommand {
         if json {
             printOut(GateJSON.document(outcome, wall: wall).pretty)
         } else {
-            printOut(Reports.table(records))
+            // On a terminal, DETAIL is cut to the screen's width rather than wrapped.
+            printOut(Reports.table(records, width: isatty(1) == 1 ? terminalSize(1)?.columns : nil))
             printOut("gate: \(outcome.passed ? "PASS" : "FAIL") (\(records.filter { $0.verdict.kind == .pass }.count)/\(records.count) lanes passed, wall \(Reports.seconds(wall)))")
         }
         let skipped = records.filter { $0.verdict.kind == .skipped }

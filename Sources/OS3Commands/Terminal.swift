@@ -239,3 +239,113 @@ final class BootProgress: @unchecked Sendable {
         if !text.isEmpty { writeErr(text) }
     }
 }
+
+/// `gate`'s lanes while they boot: on a terminal tall enough, a table redrawn in place (lane,
+/// state, markers n/m, time); otherwise one line per lane as it ends.
+final class GateProgress: @unchecked Sendable {
+    private struct Row {
+        var lane: String
+        var required: Int
+        var seen = 0
+        var state = "queued"
+        var started: Double?
+        var ended: Double?
+        var failed = false
+    }
+
+    private let lock = Lock()
+    private var rows: [Row]
+    private var index: [String: Int] = [:]
+    private let live: Bool
+    private var width = 80
+    private var drawn: [String] = []
+    private var finished = false
+
+    init(_ plans: [(Lane, MarkerSet)]) {
+        rows = plans.map { Row(lane: $0.0.name, required: $0.1.required.count) }
+        for (i, r) in rows.enumerated() { index[r.lane] = i }
+        var live = Terminal.stderrIsTTY && !Terminal.quiet
+        if live, let size = terminalSize(2), size.rows >= rows.count + 4 { width = size.columns } else { live = false }
+        self.live = live
+    }
+
+    /// Starts the table (and its clock) on a terminal.
+    func start() {
+        guard live else { return }
+        lock.lock()
+        draw()
+        lock.unlock()
+        startThread(name: "os3ctl-gate-view") { [self] in
+            while true {
+                usleep(250_000)
+                lock.lock()
+                let stop = finished || Interrupts.signal != nil
+                if !stop { draw() }
+                lock.unlock()
+                if stop { return }
+            }
+        }
+    }
+
+    func event(_ lane: String, _ event: BootEvent) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let i = index[lane] else { return }
+        switch event {
+        case .started: rows[i].state = "booting"; rows[i].started = Clock.now
+        case .marker: rows[i].seen += 1
+        case .forbidden: rows[i].state = "forbidden marker"
+        case .stopping(let reason): rows[i].state = "stopping (\(reason.rawValue))"
+        case .console: break
+        }
+    }
+
+    func ended(_ record: RunRecord) {
+        lock.lock()
+        defer { lock.unlock() }
+        if let i = index[record.lane] {
+            rows[i].state = record.verdict.kind.rawValue
+            rows[i].seen = record.seenCount
+            rows[i].ended = Clock.now
+            rows[i].failed = !record.verdict.kind.passed
+        }
+        if !live { printProgress("gate: \(summaryLine(record, colorOn: 2).split(separator: "\n").first!)") }
+    }
+
+    /// The last redraw; the table then stays as the lanes ended.
+    func finish() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard live, !finished else { return }
+        draw()
+        finished = true
+    }
+
+    private func draw() {
+        let now = Clock.now
+        let laneWidth = max(4, rows.map(\.lane.count).max() ?? 4)
+        let header: String = "  \("LANE".padding(to: laneWidth))  \("STATE".padding(to: 18))  MARKERS  TIME"
+        let body: [String] = rows.map { (r: Row) -> String in
+            var time = "-"
+            if let started = r.started { time = Reports.seconds((r.ended ?? now) - started) }
+            let state = r.state.padding(to: 18)
+            let painted = r.ended == nil ? state : Terminal.paint(state, r.failed ? "31" : "32", on: 2)
+            let markers = "\(r.seen)/\(r.required)".padding(to: 7)
+            let plain = "  \(r.lane.padding(to: laneWidth))  \(state)  \(markers)  \(time)"
+            guard plain.count < width else { return truncated(plain, to: width - 1) }
+            return "  \(r.lane.padding(to: laneWidth))  \(painted)  \(markers)  \(time)"
+        }
+        let new = [header] + body
+        var text = ""
+        if drawn.count == new.count {
+            for (i, row) in new.enumerated() where row != drawn[i] {
+                let up = new.count - i
+                text += "\u{1B}[\(up)A\r\u{1B}[2K\(row)\r\u{1B}[\(up)B"
+            }
+        } else {
+            for row in new { text += "\u{1B}[2K\(row)\n" }
+        }
+        drawn = new
+        if !text.isEmpty { try? writeAll(2, Array(text.utf8)) }
+    }
+}

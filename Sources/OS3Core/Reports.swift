@@ -1,6 +1,7 @@
 /// Renders records for people (a table) and for CI (JUnit XML). Pure functions of the records.
 public enum Reports {
-    public static func table(_ records: [RunRecord]) -> String {
+    /// `width`: the screen's, to cut DETAIL at (an ellipsis marks the cut) instead of wrapping it.
+    public static func table(_ records: [RunRecord], width: Int? = nil) -> String {
         let header = ["LANE", "VERDICT", "TIME", "MARKERS", "DETAIL"]
         let rows = records.map { r in
             [r.lane, r.verdict.kind.rawValue, r.verdict.kind == .skipped ? "-" : seconds(r.duration),
@@ -9,7 +10,9 @@ public enum Reports {
         var widths = header.map(\.count)
         for row in rows { for (i, cell) in row.enumerated() where i < 4 { widths[i] = max(widths[i], cell.count) } }
         func render(_ row: [String]) -> String {
-            row.enumerated().map { i, cell in i < 4 ? cell.padding(to: widths[i]) : cell }.joined(separator: "  ")
+            let line = row.enumerated().map { i, cell in i < 4 ? cell.padding(to: widths[i]) : cell }.joined(separator: "  ")
+            guard let width, line.count >= width, width > 1 else { return line }
+            return String(line.prefix(width - 2)) + "…"
         }
         return ([render(header)] + rows.map(render)).joined(separator: "\n")
     }

@@ -48,15 +48,16 @@ struct TerminalViewTests {
     }
 
     /// Runs `os3ctl boot` in a detached tmux session of `columns`×`rows` and returns the whole
-    /// screen and scrollback (wrapped rows left as the terminal shows them), with escapes if `escapes`.
+    /// screen and scrollback (rows the terminal wrapped joined again, so a wrap shows as a long line),
+    /// with escapes if `escapes`.
     static func watch(columns: Int, rows: Int, markers count: Int, seen: Int, exit: Int = 33, environment: String = "",
-                      extra: String = "", escapes: Bool = false, split: Bool = false) throws -> (text: String, status: Int32) {
+                      extra: String = "", escapes: Bool = false, split: Bool = false, gate: Bool = false) throws -> (text: String, status: Int32) {
         let (root, kernel) = try project(markers: count)
         let qemu = try fake(markers: count, last: seen, exit: exit, split: split)
         let session = "os3-view-\(UUID().uuidString.prefix(8))"
         let done = "\(root)/exit-status"
         let state = "\(root)/state"
-        let command = "env \(environment) OS3_STATE_DIR=\(state) TERM=xterm-256color \(Fixture.binary) boot --project \(root) --lane view " +
+        let command = "env \(environment) OS3_STATE_DIR=\(state) TERM=xterm-256color \(Fixture.binary) \(gate ? "gate --skip-host-tests" : "boot") --project \(root) --lane view " +
             "--kernel \(kernel) --qemu \(qemu) \(extra); echo $? > \(done).tmp; mv \(done).tmp \(done); sleep 600"
         let start = try RecordTests.run(tmux!, ["new-session", "-d", "-s", session, "-x", "\(columns)", "-y", "\(rows)", command], environment: [:])
         #expect(start.status == 0, "\(start.stderr)")
@@ -64,7 +65,7 @@ struct TerminalViewTests {
         // Waits for the command's end (bounded: a boot that never ends fails the test below).
         for _ in 0..<1200 where !FileManager.default.fileExists(atPath: done) { usleep(50_000) }
         let status = Int32((try? String(contentsOfFile: done, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? -1
-        let capture = try RecordTests.run(tmux!, ["capture-pane", "-p", "-t", session, "-S", "-", "-E", "-"] + (escapes ? ["-e"] : []),
+        let capture = try RecordTests.run(tmux!, ["capture-pane", "-p", "-J", "-t", session, "-S", "-", "-E", "-"] + (escapes ? ["-e"] : []),
                                           environment: [:])
         return (capture.stdout, status)
     }
@@ -123,5 +124,19 @@ struct TerminalViewTests {
             #expect(line.hasPrefix("os3: step") && line.hasSuffix("tail"), "a console line was cut: \(line)")
         }
         #expect(Self.occurrences("os3: step", in: text) == 8, "\(text)")
+    }
+
+    @Test("gate on a terminal: a live lane table (lane, state, markers n/m, time), each lane's result once, the final table cut to the width",
+          .enabled(if: tmux != nil, "needs tmux (installed by .ci/setup --tests)"))
+    func gateTable() throws {
+        let (text, status) = try Self.watch(columns: 60, rows: 40, markers: 5, seen: 5, gate: true)
+        #expect(status == 0, "\(text)")
+        let rows = text.split(separator: "\n")
+        #expect(rows.filter { $0.contains("LANE") && $0.contains("STATE") && $0.contains("MARKERS") }.count == 1, "\(text)")
+        #expect(rows.filter { $0.hasPrefix("  view") && $0.contains("pass") && $0.contains("5/5") }.count == 1, "\(text)")
+        #expect(!text.contains("gate: PASS view"), "the result is in the table, not printed twice:\n\(text)")
+        // (The dynamic loader's own warning about libswiftCore's protected symbols is not os3ctl's line.)
+        #expect(rows.filter { !$0.hasPrefix("warning: direct reference to protected function") }.allSatisfy { $0.count <= 60 }, "\(text)")
+        #expect(text.contains("gate: PASS (1/1 lanes passed"), "\(text)")
     }
 }
