@@ -140,4 +140,32 @@ struct ContractTests {
         #expect(xml.contains("<testsuite name=\"os3ctl-stress.rec.run-000\"") && xml.contains("<testsuite name=\"os3ctl-stress.rec.run-001\""), "\(xml)")
         #expect(!xml.contains("name=\"os3ctl-stress.rec.run-000-") && xml.contains("<property name=\"seed\" value=\""), "\(xml)")
     }
+
+    /// The enumerations the schema lists, read from the schema file.
+    struct SchemaEnums: Decodable {
+        struct Defs: Decodable {
+            struct Values: Decodable { var `enum`: [String?] }
+            struct Verdict: Decodable {
+                struct Properties: Decodable { var evidence: Values }
+                var properties: Properties
+            }
+            struct Record: Decodable {
+                struct Properties: Decodable { var lifecycle: Values }
+                var properties: Properties
+            }
+            var verdictKind: Values
+            var verdict: Verdict
+            var record: Record
+        }
+        var defs: Defs
+        enum CodingKeys: String, CodingKey { case defs = "$defs" }
+    }
+
+    @Test("the schema lists exactly the verdict kinds, evidence and lifecycle values os3ctl has (a new one must be documented)")
+    func schemaEnumsMatchTheCode() throws {
+        let schema = try JSONDecoder().decode(SchemaEnums.self, from: Data(contentsOf: URL(fileURLWithPath: Self.jsonSchema))).defs
+        #expect(Set(schema.verdictKind.enum.compactMap { $0 }) == Set(VerdictKind.allCases.map(\.rawValue)))
+        #expect(Set(schema.verdict.properties.evidence.enum.compactMap { $0 }) == Set(VerdictEvidence.allCases.map(\.rawValue)))
+        #expect(Set(schema.record.properties.lifecycle.enum.compactMap { $0 }) == Set(GuestLifecycle.allCases.map(\.rawValue)))
+    }
 }
