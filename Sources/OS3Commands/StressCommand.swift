@@ -200,10 +200,14 @@ struct StressCommand: ParsableCommand {
         Outputs.write("\(experiment)/report.html", html, failures: &failures)
         if let report { Outputs.write(absolutePath(report), html, failures: &failures) }
         if let junit {
-            // Suite names from the run's place in the experiment, never its seed: stable across runs for CI.
-            let boots = all.map { r in
-                Reports.JUnitBoot(record: r.record, suite: "os3ctl-stress.\(r.record.lane).\(r.underLoad ? "run" : "idle")-\(String(r.index).leftPadded(to: 3, with: "0"))",
-                                  seed: String(r.seed), consoleTail: r.failed ? Outputs.consoleTail(r.record.serialLog) : "")
+            // Suite names from the run's place among the loaded (or idle) runs, never its seed or the
+            // seed-drawn block order: the same names in every experiment, for CI to track.
+            var ordinal: [Bool: Int] = [:]
+            let boots = all.sorted { $0.index < $1.index }.map { r in
+                let n = ordinal[r.underLoad, default: 0]
+                ordinal[r.underLoad] = n + 1
+                return Reports.JUnitBoot(record: r.record, suite: "os3ctl-stress.\(r.record.lane).\(r.underLoad ? "run" : "idle")-\(String(n).leftPadded(to: 3, with: "0"))",
+                                         seed: String(r.seed), consoleTail: r.failed ? Outputs.consoleTail(r.record.serialLog) : "")
             }
             Outputs.write(absolutePath(junit), Reports.junit(boots, name: "os3ctl-stress", hostname: Outputs.hostname(), skippedFails: false),
                           failures: &failures)
