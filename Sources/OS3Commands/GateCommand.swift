@@ -119,19 +119,22 @@ struct GateCommand: ParsableCommand {
 }
 
 extension GateCommand {
-    /// How many tests a `swift test` run reported (Swift Testing's and XCTest's summary lines).
+    /// How many tests a `swift test` run reported: Swift Testing's "Test run with N tests" plus
+    /// XCTest's largest "Executed N tests" (it prints one per suite level, the outermost the total).
     static func testCount(_ output: String) -> Int? {
-        var total: Int?
-        for line in output.split(separator: "\n") {
+        var swiftTesting: Int?
+        var xctest: Int?
+        for raw in output.split(separator: "\n") {
+            let line = raw.drop { $0 == " " || $0 == "\t" }
             let words = line.split(separator: " ")
-            // "Test run with 12 tests in 3 suites passed after …" / "Executed 7 tests, with 0 failures …"
             if let i = words.firstIndex(of: "with"), line.contains("Test run with"), i + 1 < words.count, let n = Int(words[i + 1]) {
-                total = (total ?? 0) + n
-            } else if line.hasPrefix("Executed "), words.count > 1, let n = Int(words[1]), !line.contains("Test Suite") {
-                total = (total ?? 0) + n
+                swiftTesting = (swiftTesting ?? 0) + n
+            } else if line.hasPrefix("Executed "), words.count > 1, let n = Int(words[1]) {
+                xctest = max(xctest ?? 0, n)
             }
         }
-        return total
+        if swiftTesting == nil && xctest == nil { return nil }
+        return (swiftTesting ?? 0) + (xctest ?? 0)
     }
 }
 
