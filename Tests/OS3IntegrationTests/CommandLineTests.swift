@@ -343,6 +343,7 @@ struct HostileInputTests {
         #expect(err.contains("\(dir): error: this is a directory, not a log"), "\(err)")
         #expect(!out.contains("MISSING"), "\(out)")
     }
+}
 
 /// `gate --json` (docs/JSON.md): a summary and the records.
 struct GateDocument: Decodable {
