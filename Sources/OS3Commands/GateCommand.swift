@@ -118,26 +118,6 @@ struct GateCommand: ParsableCommand {
     }
 }
 
-extension GateCommand {
-    /// How many tests a `swift test` run reported: Swift Testing's "Test run with N tests" plus
-    /// XCTest's largest "Executed N tests" (it prints one per suite level, the outermost the total).
-    static func testCount(_ output: String) -> Int? {
-        var swiftTesting: Int?
-        var xctest: Int?
-        for raw in output.split(separator: "\n") {
-            let line = raw.drop { $0 == " " || $0 == "\t" }
-            let words = line.split(separator: " ")
-            if let i = words.firstIndex(of: "with"), line.contains("Test run with"), i + 1 < words.count, let n = Int(words[i + 1]) {
-                swiftTesting = (swiftTesting ?? 0) + n
-            } else if line.hasPrefix("Executed "), words.count > 1, let n = Int(words[1]) {
-                xctest = max(xctest ?? 0, n)
-            }
-        }
-        if swiftTesting == nil && xctest == nil { return nil }
-        return (swiftTesting ?? 0) + (xctest ?? 0)
-    }
-}
-
 /// Runs `work` for every item with at most `width` at once, each on its own thread (boots block
 /// in poll(), so they must not occupy the shared pool). Results keep the input order.
 func runParallel<T: Sendable, R: Sendable>(_ items: [T], width: Int, _ work: @escaping @Sendable (T) throws -> R) throws -> [R] {
