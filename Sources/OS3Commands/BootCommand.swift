@@ -61,7 +61,7 @@ extension BootRequest {
         let runner = LaneRunner(project: project, state: state, kernel: kernel, kernelOverridesLanes: self.kernel != nil, qemu: KernelOptions.qemuBinary(qemu),
                                 extraAppend: append, backend: backend)
         let progress = BootProgress(lane: lane.name, echoSerial: serial, quiet: json && !serial)
-        if Terminal.verbose, case let argv = runner.invocation(for: lane).argv, !argv.isEmpty {
+        if Terminal.verbose, let argv = try? runner.invocation(for: lane).argv, !argv.isEmpty {
             printErr("[\(lane.name)] \(argv.map(shellQuote).joined(separator: " "))")
         }
         // Marker files are parsed and compiled while QEMU starts (they are checked before any verdict).
