@@ -106,7 +106,26 @@ extension RunRecord {
             ("consoleBytes", .int(consoleBytes)), ("end", .orNull(end) { $0.jsonText }),
             ("stopLatency", .orNull(stopLatency) { .double($0) }), ("backend", .orNull(backend) { .string($0) }),
             ("domain", .orNull(domain) { .string($0) }), ("lifecycle", .orNull(lifecycle) { .string($0.rawValue) }),
-            ("recordError", .orNull(recordError) { .string($0) }),
+            ("recordError", .orNull(recordError) { .string($0) }), ("ktap", .orNull(ktap) { $0.jsonText }),
+        ])
+    }
+}
+
+extension KTAPReport {
+    var jsonText: JSONText {
+        .object([
+            ("plan", .orNull(plan) { .int($0) }), ("results", .array(results.map(\.jsonText))),
+            ("missing", .array(missing.map { .int($0) })), ("missingCount", .int(missingCount)),
+            ("headerSeen", .bool(headerSeen)), ("problems", .array(problems.map { .string($0) })),
+        ])
+    }
+}
+
+extension KTAPResult {
+    var jsonText: JSONText {
+        .object([
+            ("number", .int(number)), ("name", .string(name)), ("path", .string(path)), ("depth", .int(depth)),
+            ("status", .string(status.rawValue)), ("directive", .string(directive)), ("line", .int(line)),
         ])
     }
 }

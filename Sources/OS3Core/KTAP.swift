@@ -43,6 +43,19 @@ public struct KTAPReport: Sendable, Equatable, Codable {
 
     public init() {}
 
+    private enum CodingKeys: String, CodingKey { case plan, results, missing, missingCount, headerSeen, problems }
+
+    /// `plan` is `null` when none was seen: the keys of a record never depend on the outcome.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeOrNull(plan, forKey: .plan)
+        try c.encode(results, forKey: .results)
+        try c.encode(missing, forKey: .missing)
+        try c.encode(missingCount, forKey: .missingCount)
+        try c.encode(headerSeen, forKey: .headerSeen)
+        try c.encode(problems, forKey: .problems)
+    }
+
     public var failures: [KTAPResult] { results.filter(\.failed) }
 
     /// The judgement for the verdict: nil when the KTAP output proves every planned result ran

@@ -59,7 +59,7 @@ extension RunRecord {
     private enum Keys: String, CodingKey {
         case format, version
         case lane, laneFile, kernel, argv, kernelCommandLine, runDirectory, serialLog, startedAt, duration, verdict, end
-        case markers, requiredCount, consoleBytes, stopLatency, backend, domain, lifecycle, recordError
+        case markers, requiredCount, consoleBytes, stopLatency, backend, domain, lifecycle, recordError, ktap
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -85,6 +85,7 @@ extension RunRecord {
         try c.encodeOrNull(domain, forKey: .domain)
         try c.encodeOrNull(lifecycle, forKey: .lifecycle)
         try c.encodeOrNull(recordError, forKey: .recordError)
+        try c.encodeOrNull(ktap, forKey: .ktap)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -101,6 +102,7 @@ extension RunRecord {
                   backend: try c.decodeIfPresent(String.self, forKey: .backend), domain: try c.decodeIfPresent(String.self, forKey: .domain),
                   lifecycle: try c.decodeIfPresent(GuestLifecycle.self, forKey: .lifecycle))
         recordError = try c.decodeIfPresent(String.self, forKey: .recordError)
+        ktap = try c.decodeIfPresent(KTAPReport.self, forKey: .ktap)
     }
 }
 

@@ -52,12 +52,17 @@ public enum Reports {
         for boot in boots {
             let r = boot.record
             let outcome = junitOutcome(r.verdict.kind, skippedFails: skippedFails)
-            tests += 1
-            if outcome == .failure { failures += 1 }
+            // A KTAP lane's results are test cases of the same suite, after `boot`.
+            let ktap = r.ktap?.results ?? []
+            let ktapFailures = ktap.filter { $0.status == .notOk }.count
+            let ktapSkipped = ktap.filter { $0.status == .skip || $0.status == .todo }.count
+            let suiteFailures = (outcome == .failure ? 1 : 0) + ktapFailures
+            tests += 1 + ktap.count
+            failures += suiteFailures
             if outcome == .error { errors += 1 }
             total += r.duration
-            var x = "  <testsuite name=\"\(xml(boot.suite))\" tests=\"1\" failures=\"\(outcome == .failure ? 1 : 0)\" errors=\"\(outcome == .error ? 1 : 0)\""
-            x += " skipped=\"\(outcome == .skipped ? 1 : 0)\" time=\"\(decimal(r.duration))\" timestamp=\"\(xml(r.startedAt))\" hostname=\"\(xml(hostname))\">\n"
+            var x = "  <testsuite name=\"\(xml(boot.suite))\" tests=\"\(1 + ktap.count)\" failures=\"\(suiteFailures)\" errors=\"\(outcome == .error ? 1 : 0)\""
+            x += " skipped=\"\((outcome == .skipped ? 1 : 0) + ktapSkipped)\" time=\"\(decimal(r.duration))\" timestamp=\"\(xml(r.startedAt))\" hostname=\"\(xml(hostname))\">\n"
             var properties: [(String, String)] = [("lane", r.lane), ("verdict", r.verdict.kind.rawValue), ("kernel", r.kernel)]
             if let seed = boot.seed { properties.append(("seed", seed)) }
             if let backend = r.backend { properties.append(("backend", backend)) }
@@ -85,6 +90,18 @@ public enum Reports {
                 : boot.consoleTail
             if !out.isEmpty { x += "      <system-out>\(xml(out))</system-out>\n" }
             x += "    </testcase>\n"
+            for result in ktap {
+                // KTAP gives no time per result: 0, as the schema requires a number.
+                x += "    <testcase classname=\"\(xml(boot.suite)).ktap\" name=\"\(xml(result.path))\" time=\"0\""
+                switch result.status {
+                case .ok: x += "/>\n"
+                case .skip, .todo:
+                    x += ">\n      <skipped message=\"\(xml("\(result.status.rawValue.uppercased()) \(result.directive)"))\"/>\n    </testcase>\n"
+                case .notOk:
+                    x += ">\n      <failure type=\"ktap-not-ok\" message=\"\(xml("not ok \(result.number) \(result.path)"))\">"
+                    x += "\(xml("KTAP result not ok at console line \(result.line)\(result.directive.isEmpty ? "" : " (\(result.directive))")"))</failure>\n    </testcase>\n"
+                }
+            }
             x += "  </testsuite>\n"
             suites.append(x)
         }

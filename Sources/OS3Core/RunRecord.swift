@@ -29,6 +29,8 @@ public struct RunRecord: Sendable, Codable, Equatable {
     /// Why this record's `result.json` could not be written (nil when it was). The verdict stands;
     /// commands report this loudly and exit 5 (docs/VERDICTS.md).
     public var recordError: String?
+    /// A KTAP lane's plan and results (nil for other lanes); each result is a test case in JUnit.
+    public var ktap: KTAPReport?
 
     public init(lane: String, laneFile: String, kernel: String, argv: [String], kernelCommandLine: String,
                 runDirectory: String, serialLog: String, startedAt: String, duration: Double, verdict: Verdict,

@@ -423,7 +423,7 @@ struct LibvirtBoot {
                                markers: observation.hits.values.sorted { ($0.line, $0.time) < ($1.line, $1.time) },
                                requiredCount: markers.required.count, consoleBytes: observation.consoleBytes,
                                stopLatency: stopLatency, backend: backend.name, domain: name, lifecycle: observation.lifecycle)
-        return BootEnd.save(record, evidenceLost: observation.evidenceLost != nil)
+        return BootEnd.save(record, evidenceLost: observation.evidenceLost != nil, ktap: observation.ktap)
     }
 
     /// The last lines QEMU wrote to its log (embedded driver only: the file is local).

@@ -44,8 +44,9 @@ public enum BootEnd {
     /// Writes the record's `result.json` (atomically); a failure is kept in `recordError` for the
     /// command to report loudly — the verdict is never changed by it. A run directory that
     /// disappeared is not written into: the verdict already says it is gone.
-    public static func save(_ record: RunRecord, evidenceLost: Bool) -> RunRecord {
+    public static func save(_ record: RunRecord, evidenceLost: Bool, ktap: KTAPReport? = nil) -> RunRecord {
         var record = record
+        record.ktap = ktap
         guard !record.runDirectory.isEmpty, !(evidenceLost && !Path.exists(record.runDirectory)) else { return record }
         do {
             try writeFile("\(record.runDirectory)/result.json", encodeJSON(record) + "\n")

@@ -380,7 +380,7 @@ public struct BootRunner: Sendable {
                                requiredCount: markers.required.count, consoleBytes: observation.consoleBytes,
                                stopLatency: stopLatency, backend: "qemu")
         Trace.mark("verdict")
-        let saved = BootEnd.save(record, evidenceLost: observation.evidenceLost != nil)
+        let saved = BootEnd.save(record, evidenceLost: observation.evidenceLost != nil, ktap: observation.ktap)
         Trace.mark("result.json written")
         return saved
     }

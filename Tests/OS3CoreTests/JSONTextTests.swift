@@ -38,7 +38,7 @@ import Testing
         let verdict = Verdict(kind: kinds[Int(rng.next() % UInt64(kinds.count))], detail: text(&rng),
                               missing: (0..<Int(rng.next() % 3)).map { _ in text(&rng) }, forbiddenLine: maybe(text(&rng)),
                               evidence: maybe(evidence[Int(rng.next() % UInt64(evidence.count))]))
-        return RunRecord(
+        var r = RunRecord(
             lane: text(&rng), laneFile: text(&rng), kernel: text(&rng), argv: (0..<Int(rng.next() % 4)).map { _ in text(&rng) },
             kernelCommandLine: text(&rng), runDirectory: text(&rng), serialLog: text(&rng), startedAt: text(&rng),
             duration: number(&rng), verdict: verdict, end: maybe(ends[Int(rng.next() % UInt64(ends.count))]),
@@ -48,6 +48,18 @@ import Testing
             requiredCount: Int(rng.next() % 30), consoleBytes: Int(rng.next() % 1 << 40), stopLatency: maybe(number(&rng)),
             backend: maybe(text(&rng)), domain: maybe(text(&rng)),
             lifecycle: maybe(lifecycles[Int(rng.next() % UInt64(lifecycles.count))]))
+        // KTAP lanes: results of every status, names with whatever text() makes, a plan or none.
+        if rng.next() % 3 == 0 {
+            let statuses = ["ok", "not ok", "ok", "not ok"], directives = ["", "", " # SKIP \(text(&rng))", " # TODO"]
+            var lines = ["KTAP version 1"]
+            if rng.next() % 4 != 0 { lines.append("1..\(rng.next() % 6)") }
+            for n in 1...Int(1 + rng.next() % 4) {
+                let k = Int(rng.next() % 4)
+                lines.append("\(statuses[k]) \(n) \(text(&rng).filter { $0 != "\n" && $0 != "#" })\(directives[k])")
+            }
+            r.ktap = KTAPReport.parse(lines.joined(separator: "\n"))
+        }
+        return r
     }
 
     @Test func aRecordIsWrittenExactlyAsJSONEncoderWritesIt() throws {

@@ -62,6 +62,9 @@ struct ContractTests {
                               requiredCount: 2, consoleBytes: 42, stopLatency: i % 2 == 0 ? 0.003 : nil,
                               backend: i % 2 == 0 ? "qemu" : nil, domain: nil, lifecycle: i % 4 == 1 ? .guestReset : nil)
             if i == 3 { r.recordError = "No space left on device" }
+            // KTAP lanes: results of every status, nested, and one without a plan.
+            if i == 4 { r.ktap = KTAPReport.parse("KTAP version 1\n1..3\n    KTAP version 1\n    # Subtest: s<&>\n    1..1\n    ok 1 inner\nok 1 s<&>\nnot ok 2 \"bad\"\nok 3 skipped # SKIP no <hw>\n") }
+            if i == 5 { r.ktap = KTAPReport.parse("KTAP version 1\nok 1 a # TODO later\n") }
             return r
         }
     }
