@@ -17,13 +17,65 @@ final class QemuReaper: @unchecked Sendable {
     private var cancelled = false
     private var foundPid: pid_t = 0
 
-    /// Makes os3ctl a child subreaper (once; harmless to repeat).
-    static let becameSubreaper: Bool = os3_set_child_subreaper() == 0
+    /// Makes os3ctl a child subreaper (once; harmless to repeat), and starts the orphan sweeper.
+    static let becameSubreaper: Bool = {
+        guard os3_set_child_subreaper() == 0 else { return false }
+        startThread(name: "os3ctl-orphans") { sweepOrphans() }
+        return true
+    }()
+
+    /// Pid files of the QEMUs reapers are waiting for: their QEMUs are theirs to reap, never the sweeper's.
+    private static let watched = Lock()
+    nonisolated(unsafe) private static var watchedPidFiles: [String: Int] = [:]
+    nonisolated(unsafe) private static var watchedPids: Set<pid_t> = []
 
     init(pidFile: String, mailbox: BootMailbox) {
         self.pidFile = pidFile
         self.mailbox = mailbox
-        startThread(name: "os3ctl-qemu-reaper") { [self] in self.run() }
+        Self.watched.lock(); Self.watchedPidFiles[pidFile, default: 0] += 1; Self.watched.unlock()
+        startThread(name: "os3ctl-qemu-reaper") { [self] in
+            self.run()
+            Self.watched.lock()
+            Self.watchedPids.remove(self.pid)
+            Self.watchedPidFiles[self.pidFile, default: 1] -= 1
+            if Self.watchedPidFiles[self.pidFile] == 0 { Self.watchedPidFiles[self.pidFile] = nil }
+            Self.watched.unlock()
+        }
+    }
+
+    /// As a subreaper os3ctl also inherits libvirt's other daemonised QEMUs (its capability probes).
+    /// Left as zombies they never "go away", and libvirt, waiting for that, stalls for seconds per
+    /// probe (a test process that hosts embedded boots stalled for minutes). So every zombie
+    /// `qemu-system-*` child that no reaper is waiting for is reaped here, every 50 ms.
+    private static func sweepOrphans() {
+        let me = getpid()
+        while true {
+            usleep(50_000)
+            var zombies: [pid_t] = []
+            guard let dir = opendir("/proc") else { continue }
+            while let entry = readdir(dir) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                guard let pid = pid_t(name), let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                      let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { continue }
+                let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+                guard fields.count > 1, fields[0] == "Z", pid_t(fields[1]) == me,
+                      stat[stat.index(after: open)..<close].hasPrefix("qemu-system") else { continue }
+                zombies.append(pid)
+            }
+            closedir(dir)
+            guard !zombies.isEmpty else { continue }
+            watched.lock()
+            let files = Array(watchedPidFiles.keys)
+            var theirs = watchedPids
+            watched.unlock()
+            theirs.formUnion(files.compactMap { file in
+                (try? String(contentsOfFile: file, encoding: .utf8)).flatMap { pid_t($0.filter { !$0.isWhitespace }) }
+            })
+            for pid in zombies where !theirs.contains(pid) {
+                var status: Int32 = 0
+                _ = waitpid(pid, &status, WNOHANG)
+            }
+        }
     }
 
     /// QEMU's pid once known (0 before).
@@ -55,6 +107,7 @@ final class QemuReaper: @unchecked Sendable {
             usleep(1000)
         }
         lock.lock(); foundPid = pid; lock.unlock()
+        Self.watched.lock(); Self.watchedPids.insert(pid); Self.watched.unlock()
         // libvirt started this QEMU, not os3ctl's supervisors: a watchdog kills it if os3ctl dies
         // (SIGKILL included) before it ends; released once it has.
         let watchdog = ProcessWatchdog(target: pid)
