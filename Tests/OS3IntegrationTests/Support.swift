@@ -131,14 +131,17 @@ enum Fixture {
     /// Runs os3ctl as a real process (in `directory`, the repository by default); returns exit
     /// status, stdout, stderr.
     static func os3ctl(_ args: [String], environment: [String: String] = [:], directory: String = root) throws -> (status: Int32, stdout: String, stderr: String) {
+        try run(binary, args, environment: ["OS3_STATE_DIR": state.path].merging(environment) { $1 }, directory: directory)
+    }
+
+    /// Runs a program (stdin empty) with `environment` added to this process's; returns exit
+    /// status, stdout, stderr.
+    static func run(_ executable: String, _ args: [String], environment: [String: String], directory: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
+        p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = args
-        var env = ProcessInfo.processInfo.environment
-        env["OS3_STATE_DIR"] = state.path
-        for (k, v) in environment { env[k] = v }
-        p.environment = env
-        p.currentDirectoryURL = URL(fileURLWithPath: directory)
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
