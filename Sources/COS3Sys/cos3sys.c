@@ -302,19 +302,25 @@ static void kill_tree(pid_t self) {
     }
 }
 
-/// The supervisor's life: start the child, report it, and end everything when either the child
-/// exits or os3ctl goes away (its end of `life` closes, whatever killed it).
-static void supervise(const char *path, char *const argv[], char *const envp[], const char *cwd, int life, int report,
-                      int in, int out, int err, int fd3) {
+/// SIGINT, SIGTERM, SIGHUP and SIGPIPE ignored: a supervisor or watchdog ends only when os3ctl
+/// goes away (or its child does), never by a signal meant for os3ctl's process group.
+static void ignore_stop_signals(void) {
     struct sigaction ign;
     memset(&ign, 0, sizeof ign);
     ign.sa_handler = SIG_IGN;
-    // os3ctl decides when to stop: a terminal's ^C or a group-wide SIGTERM reaches os3ctl, which
-    // stops the child by the kill ladder; the supervisor ends by `life` alone.
     sigaction(SIGINT, &ign, NULL);
     sigaction(SIGTERM, &ign, NULL);
     sigaction(SIGHUP, &ign, NULL);
     sigaction(SIGPIPE, &ign, NULL);
+}
+
+/// The supervisor's life: start the child, report it, and end everything when either the child
+/// exits or os3ctl goes away (its end of `life` closes, whatever killed it).
+static void supervise(const char *path, char *const argv[], char *const envp[], const char *cwd, int life, int report,
+                      int in, int out, int err, int fd3) {
+    // os3ctl decides when to stop: a terminal's ^C or a group-wide SIGTERM reaches os3ctl, which
+    // stops the child by the kill ladder; the supervisor ends by `life` alone.
+    ignore_stop_signals();
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
@@ -438,13 +444,7 @@ int os3_watch(pid_t target, pid_t *watchdog, int *life_fd) {
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pid_t pid = fork();
     if (pid == 0) {
-        struct sigaction ign;
-        memset(&ign, 0, sizeof ign);
-        ign.sa_handler = SIG_IGN;
-        sigaction(SIGINT, &ign, NULL);
-        sigaction(SIGTERM, &ign, NULL);
-        sigaction(SIGHUP, &ign, NULL);
-        sigaction(SIGPIPE, &ign, NULL);
+        ignore_stop_signals();
         prctl(PR_SET_NAME, "os3ctl-watch");
         setpgid(0, 0);
         int keep[2] = { fcntl(life[0], F_DUPFD, 100), fcntl(pidfd, F_DUPFD, 100) };
