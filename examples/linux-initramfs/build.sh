@@ -11,17 +11,24 @@ mkdir -p "$out/debs"
 fetch() {  # fetch PACKAGE: download the .deb once (apt-get download needs no root)
   local pkg=$1
   if ! ls "$out/debs/${pkg}"_*.deb >/dev/null 2>&1; then
-    (cd "$out/debs" && apt-get download "$pkg" >"../apt.log" 2>&1) || { cat "$out/apt.log" >&2;
-      echo "build.sh: could not download $pkg; run 'apt-get update' (as root) and try again" >&2; exit 1; }
+    (cd "$out/debs" && apt-get download "$pkg" >"../apt.log" 2>&1) || return 1
   fi
   ls "$out/debs/${pkg}"_*.deb | head -n 1
 }
 
-# linux-image-amd64 is a metapackage: the kernel is in the package it depends on.
-kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
-[ -n "$kpkg" ] || { echo "build.sh: apt-cache knows no linux-image-amd64; run 'apt-get update' (as root)" >&2; exit 1; }
-kdeb=$(fetch "$kpkg")
-bdeb=$(fetch busybox-static)
+# linux-image-amd64 is a metapackage: the kernel is in the package it depends on. Package lists
+# older than the mirror name versions it no longer has (a 404): as root, refresh them once and retry.
+for attempt in 1 2; do
+  kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+  if [ -n "$kpkg" ] && kdeb=$(fetch "$kpkg") && bdeb=$(fetch busybox-static); then break; fi
+  if [ "$attempt" -eq 1 ] && [ "$(id -u)" -eq 0 ]; then
+    echo "build.sh: refreshing the package lists (apt-get update) and trying again" >&2
+    apt-get update -qq >&2 && continue
+  fi
+  [ -f "$out/apt.log" ] && cat "$out/apt.log" >&2
+  echo "build.sh: could not download ${kpkg:-linux-image-amd64} and busybox-static; run 'apt-get update' (as root) and try again" >&2
+  exit 1
+done
 
 if [ ! -f "$out/bzImage" ] || [ "$kdeb" -nt "$out/bzImage" ]; then
   rm -rf "$out/kernel" && mkdir -p "$out/kernel"
