@@ -42,7 +42,7 @@ public struct MarkerMatcher: Sendable {
 
     private struct RegexMarker: Sendable {
         let marker: Marker
-        let regex: MarkerRegex?
+        let regex: MarkerRegex
         let forbidden: Bool
         let requiredIndex: Int?
         let hasPrefilter: Bool
@@ -79,9 +79,14 @@ public struct MarkerMatcher: Sendable {
                 patterns.append(Array(t.utf8))
                 roles.append(forbidden ? .forbidden(index) : .required(index))
             case .regex(let r):
-                // Patterns are validated (and cached) when marker files are parsed.
-                let regex = try? RegexCache.shared.regex(r)
-                let pre = regex?.requiredLiteral
+                // Marker files validate (and cache) their patterns when parsed. A set built in code
+                // with an invalid pattern is a programming error: stop loudly rather than judge
+                // with a marker that can never match (a silently skipped check).
+                let regex: MarkerRegex
+                do { regex = try RegexCache.shared.regex(r) } catch {
+                    preconditionFailure("marker '\(m.id)': invalid regex reached the matcher unvalidated: \(error)")
+                }
+                let pre = regex.requiredLiteral
                 if let pre { patterns.append(Array(pre.utf8)); roles.append(.prefilter(regexes.count)) }
                 regexes.append(RegexMarker(marker: m, regex: regex, forbidden: forbidden,
                                            requiredIndex: forbidden ? nil : index, hasPrefilter: pre != nil))
@@ -271,14 +276,14 @@ public struct MarkerMatcher: Sendable {
             return !r.hasPrefilter || lineCandidates[x]
         }
         for x in needRegex where regexes[x].forbidden {
-            if let regex = regexes[x].regex, regex.matches(text) {
+            if regexes[x].regex.matches(text) {
                 record(forbidden: regexes[x].marker, text: Array(text), time: time, into: &events)
                 return
             }
         }
         var found = lineLiterals
         for x in needRegex where !regexes[x].forbidden {
-            if let regex = regexes[x].regex, let ri = regexes[x].requiredIndex, regex.matches(text) { found.append(ri) }
+            if let ri = regexes[x].requiredIndex, regexes[x].regex.matches(text) { found.append(ri) }
         }
         for r in found.sorted() where !seen[r] {
             seen[r] = true
