@@ -234,7 +234,13 @@ public struct Lane: Sendable, Equatable, Codable {
         let firmware = try r.optionalString("firmware")
         let extra = try r.strings("qemu-args", required: false)
         let (boot, exitDevice) = try parseBoot(r, arch: arch, machine: machine, append: append, firmware: firmware,
-                                               succeedsByExitCode: success != .poweroff)
+                                               succeedsByExitCode: success != .poweroff, ownQemuArgs: !extra.isEmpty)
+        // Off x86_64 no exit device is added by default: a lane there that waits for an exit code
+        // and names none could never pass (an explicit exit-device = "none" is refused in parseBoot).
+        if exitDevice == .none, success != .poweroff, extra.isEmpty {
+            throw r.fail("arch", "on \(arch.rawValue) QEMU gets no exit device unless the lane names one, so a lane that passes by an exit code (\(r.table["success-exit"] == nil ? "33, the default" : "success-exit")) could never pass",
+                         fix: "add [boot] exit-device = \(arch.profile.exitDevices.filter { $0 != .none }.map { "\"\($0.rawValue)\"" }.joined(separator: " or ")), or write success = \"poweroff\"")
+        }
         return try Lane(name: name, file: file, description: try r.string("description", required: false),
                         accelerator: accel, machine: machine, memory: memory, cpus: cpus, cpuModel: cpu,
                         append: append, markerFiles: markers, success: success,
@@ -245,7 +251,7 @@ public struct Lane: Sendable, Equatable, Codable {
     /// The `[boot]` table: the method, its images, and the exit device, each checked against the
     /// architecture (no table: direct kernel boot of os3ctl's kernel, as lanes always did).
     static func parseBoot(_ r: TOMLReader, arch: Arch, machine: String, append: String,
-                          firmware: String?, succeedsByExitCode: Bool) throws -> (BootMethod, ExitDevice) {
+                          firmware: String?, succeedsByExitCode: Bool, ownQemuArgs: Bool = false) throws -> (BootMethod, ExitDevice) {
         let profile = arch.profile
         let fallbackDevice = ExitDevice.defaultDevice(arch: arch, succeedsByExitCode: succeedsByExitCode)
         guard let b = try r.subtable("boot", allowed: bootKeys) else { return (.kernel(image: nil, initrd: nil), fallbackDevice) }
@@ -316,6 +322,12 @@ public struct Lane: Sendable, Equatable, Codable {
             if d == .sifiveTest, machine != "virt", !machine.hasPrefix("virt,") {
                 throw b.fail("exit-device", "sifive-test is part of the riscv64 \"virt\" machine, not of '\(machine)'",
                              fix: "use machine = \"virt\", or exit-device = \"semihosting\"")
+            }
+            // With no exit device QEMU has no way to exit with the code the lane waits for: such a
+            // lane could never pass (unless its own qemu-args add a device that can).
+            if d == .none, succeedsByExitCode, !ownQemuArgs {
+                throw b.fail("exit-device", "with exit-device = \"none\" QEMU cannot exit with the success exit code (\(r.table["success-exit"] == nil ? "33, the default" : "success-exit")), so this lane could never pass",
+                             fix: "write success = \"poweroff\" (the guest powers off cleanly), or use one of: \(profile.exitDevices.filter { $0 != .none }.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))")
             }
             device = d
         }

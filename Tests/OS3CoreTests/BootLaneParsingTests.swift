@@ -43,11 +43,12 @@ struct BootLaneParsingTests {
         #expect(lane.exitDevice == .isaDebugExit)
     }
 
-    @Test("aarch64 and riscv64 default to -M virt, a 64-bit CPU, their own QEMU, and no exit device")
+    @Test("aarch64 and riscv64 default to -M virt, a 64-bit CPU, their own QEMU, and no exit device (a lane passing by poweroff)")
     func foreignDefaults() throws {
-        let a = try Self.parse(Self.text(arch: "aarch64"))
+        let poweroff = "success = \"poweroff\"\n"
+        let a = try Self.parse(Self.text(arch: "aarch64", extra: poweroff))
         #expect((a.machine, a.cpuModel, a.binary, a.exitDevice) == ("virt", "cortex-a57", "qemu-system-aarch64", .none))
-        let r = try Self.parse(Self.text(arch: "riscv64", machine: "virt", cpu: "rv64,h=on"))
+        let r = try Self.parse(Self.text(arch: "riscv64", machine: "virt", cpu: "rv64,h=on", extra: poweroff))
         #expect((r.machine, r.cpuModel, r.binary, r.exitDevice) == ("virt", "rv64,h=on", "qemu-system-riscv64", .none))
     }
 
@@ -59,7 +60,7 @@ struct BootLaneParsingTests {
 
     @Test("qemu-binary overrides the architecture's binary")
     func qemuBinary() throws {
-        let lane = try Self.parse(Self.text(arch: "aarch64", extra: "qemu-binary = \"/opt/qemu/bin/qemu-system-aarch64\"\n"))
+        let lane = try Self.parse(Self.text(arch: "aarch64", extra: "qemu-binary = \"/opt/qemu/bin/qemu-system-aarch64\"\nsuccess = \"poweroff\"\n"))
         #expect(lane.binary == "/opt/qemu/bin/qemu-system-aarch64")
         let text = Self.text(arch: "aarch64", extra: "qemu-binary = \"-S\"\n")
         let e = try #require(Self.error(text))
@@ -84,7 +85,7 @@ struct BootLaneParsingTests {
 
     @Test("[boot] uefi: firmware code, variables template and ESP; a trailing slash marks a directory until resolved")
     func uefiMethod() throws {
-        let lane = try Self.parse(Self.text(machine: "q35", cpu: "qemu64", boot: """
+        let lane = try Self.parse(Self.text(machine: "q35", cpu: "qemu64", extra: "success = \"poweroff\"\n", boot: """
             method = "uefi"
             firmware-code = "/usr/share/OVMF/OVMF_CODE_4M.fd"
             firmware-vars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
@@ -107,8 +108,18 @@ struct BootLaneParsingTests {
                       ("riscv64", "sifive-test"), ("aarch64", "none")])
     func exitDevices(_ arch: String, _ device: String) throws {
         let lane = try Self.parse(Self.text(arch: arch, machine: arch == "x86_64" ? "pc" : nil, cpu: arch == "x86_64" ? "qemu64" : nil,
+                                            extra: device == "none" ? "success = \"poweroff\"\n" : "",
                                             boot: "exit-device = \"\(device)\""))
         #expect(lane.exitDevice.rawValue == device)
+    }
+
+    @Test("exit-device = \"none\" with an exit code to wait for is accepted only when the lane's own qemu-args add the device")
+    func noExitDeviceWithOwnQemuArgs() throws {
+        let lane = try Self.parse(Self.text(machine: "pc", cpu: "qemu64",
+                                            extra: "qemu-args = [\"-device\", \"isa-debug-exit,iobase=0x501\"]\n",
+                                            boot: "exit-device = \"none\""))
+        #expect(lane.exitDevice == ExitDevice.none)
+        #expect(lane.successExitCode == 33)
     }
 
     struct Refusal: Sendable, CustomTestStringConvertible {
@@ -126,6 +137,13 @@ struct BootLaneParsingTests {
                 message: "exit device \"semihosting\" does not exist on x86_64", fix: "use one of: \"isa-debug-exit\", \"none\""),
         Refusal(text: text(arch: "riscv64", machine: "spike", boot: "exit-device = \"sifive-test\""), key: "exit-device",
                 message: "sifive-test is part of the riscv64 \"virt\" machine", fix: "use machine = \"virt\""),
+        Refusal(text: text(machine: "pc", cpu: "qemu64", boot: "exit-device = \"none\""), key: "exit-device",
+                message: "QEMU cannot exit with the success exit code (33, the default), so this lane could never pass",
+                fix: "write success = \"poweroff\""),
+        Refusal(text: text(arch: "aarch64", extra: "success-exit = 7\n", boot: "exit-device = \"none\""), key: "exit-device",
+                message: "QEMU cannot exit with the success exit code (success-exit)", fix: "or use one of: \"semihosting\""),
+        Refusal(text: text(arch: "riscv64"), key: "arch",
+                message: "on riscv64 QEMU gets no exit device unless the lane names one", fix: "add [boot] exit-device = \"semihosting\" or \"sifive-test\""),
         Refusal(text: text(machine: "pc", cpu: "qemu64", boot: "exit-device = \"debugcon\""), key: "exit-device",
                 message: "exit device 'debugcon' is not supported", fix: "use one of: \"isa-debug-exit\", \"none\" (on x86_64)"),
         Refusal(text: text(machine: "q35", cpu: "qemu64", boot: "method = \"uefi\"\nesp = \"esp\""), key: "[boot]",
