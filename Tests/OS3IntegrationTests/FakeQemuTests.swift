@@ -18,7 +18,7 @@ struct FakeQemuTests {
         let recorded = try String(contentsOfFile: pids, encoding: .utf8).split(separator: " ").compactMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         #expect(recorded.count == 2)
         // The group was killed; give init a moment to reap the reparented sleep.
-        let deadline = Date().addingTimeInterval(5)
+        let deadline = Date().addingTimeInterval(20)
         while recorded.contains(where: Fixture.isAlive) && Date() < deadline { usleep(10_000) }
         for pid in recorded { #expect(!Fixture.isAlive(pid), "process \(pid) survived") }
     }

@@ -67,10 +67,11 @@ struct FaultMatrixTests {
             #expect(got == want, "log has \(got.count) bytes, expected \(want.count)")
             #expect(r.consoleBytes == want.count)
         }
-        if c.verdict == .forbiddenMarker { #expect(r.duration < c.idle) }
+        // A forbidden line stops the guest at once (os3ctl stops it; no timeout decides).
+        if c.verdict == .forbiddenMarker { #expect(r.stopLatency != nil) }
         let started = try String(contentsOfFile: pids, encoding: .utf8).split(separator: "\n").compactMap { Int32($0) }
         #expect(!started.isEmpty)
-        let deadline = Date().addingTimeInterval(5)
+        let deadline = Date().addingTimeInterval(20)
         while started.contains(where: Fixture.isAlive) && Date() < deadline { usleep(10_000) }
         for pid in started { #expect(!Fixture.isAlive(pid), "pid \(pid) survived") }
     }

@@ -82,8 +82,9 @@ struct LaneBootTests {
         let r = try Fixture.boot("tiny", append: "os3.panic=1") { $0.idleTimeout = 20; $0.totalTimeout = 60 }
         #expect(r.verdict.kind == .forbiddenMarker)
         #expect(r.verdict.forbiddenLine == "os3: PANIC: deliberate panic requested by os3.panic=1")
-        // Decided by the panic line, not by a timeout: well before the idle timeout could fire.
-        #expect(r.duration < 20)
+        // Decided by the panic line, not by a timeout (whose verdict would be hang or timeout): os3ctl
+        // stopped the halted guest itself. How fast is for bench/run, not for a test's clock.
+        #expect(r.stopLatency != nil)
         let log = try String(contentsOfFile: r.serialLog, encoding: .utf8)
         #expect(log.contains("os3: PANIC: deliberate panic"))
     }

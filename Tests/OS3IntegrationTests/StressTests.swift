@@ -124,7 +124,7 @@ struct StressTests {
         let load = try #require(try JSONDecoder().decode(Output.self, from: Data(out.utf8)).load)
         #expect(load.recipe.hasPrefix("stress-ng --hdd 1"))
         #expect(load.cpuSeconds > 0)
-        let gone = Date().addingTimeInterval(5)
+        let gone = Date().addingTimeInterval(20)
         while !stressNGPIDs().subtracting(before).isEmpty && Date() < gone { usleep(20_000) }
         #expect(stressNGPIDs().subtracting(before).isEmpty, "stress-ng workers survived")
     }
@@ -179,7 +179,7 @@ struct StressTests {
         p.waitUntilExit()
         if sig != SIGKILL { #expect(p.terminationStatus == 128 + sig) }
         let qemus = (try String(contentsOfFile: pids, encoding: .utf8)).split(separator: "\n").compactMap { Int32($0) }
-        let gone = Date().addingTimeInterval(5)
+        let gone = Date().addingTimeInterval(20)
         while Date() < gone && (!Self.hogPIDs().isEmpty || qemus.contains(where: Fixture.isAlive)) { usleep(20_000) }
         #expect(Self.hogPIDs().isEmpty, "hogs survived")
         for q in qemus { #expect(!Fixture.isAlive(q), "fake QEMU \(q) survived") }
