@@ -177,16 +177,23 @@ struct BisectCommand: ParsableCommand {
         func short(_ c: String) -> String { String(c.prefix(12)) }
         let interrupted = BisectConclusion(status: .interrupted, message: "interrupted: the steps measured so far are below; nothing is concluded")
 
-        let badStep = try test(chain.last!, subject: subject(chain.last!), role: .confirmBad, scratch: scratch, base: base)
-        steps.append(badStep)
-        if Interrupts.signal != nil { return interrupted }
+        // An interrupt (during a build or the boots) ends the search with what was measured so far.
+        func step(_ commit: String, _ role: BisectStep.Role) throws -> BisectStep? {
+            do {
+                let s = try test(commit, subject: subject(commit), role: role, scratch: scratch, base: base)
+                steps.append(s)
+            } catch let e as OS3Error where e.code == .interrupted {
+                printErr("bisect: \(e.message)")
+                return nil
+            }
+            return Interrupts.signal == nil ? steps.last : nil
+        }
+        guard let badStep = try step(chain.last!, .confirmBad) else { return interrupted }
         guard badStep.mark == .flaky else {
             return BisectConclusion(status: .badNotFlaky, message: "--bad \(short(badStep.commit)) was not shown flaky (\(describe(badStep))): "
                 + "nothing to bisect. Give a --bad where the lane fails at least \(pctText(p1)) of boots, lower --p1, or raise --max-runs")
         }
-        let goodStep = try test(good, subject: subject(good), role: .confirmGood, scratch: scratch, base: base)
-        steps.append(goodStep)
-        if Interrupts.signal != nil { return interrupted }
+        guard let goodStep = try step(good, .confirmGood) else { return interrupted }
         guard goodStep.mark == .notFlaky else {
             let why = goodStep.mark == .flaky
                 ? "--good \(short(good)) is already flaky (\(describe(goodStep))): the flake is older than --good. Give an older --good"
@@ -195,10 +202,8 @@ struct BisectCommand: ParsableCommand {
         }
         var bisection = Bisection(count: chain.count)
         while case .searching(let next) = bisection.outcome {
-            let step = try test(chain[next], subject: subject(chain[next]), role: .search, scratch: scratch, base: base)
-            steps.append(step)
-            if Interrupts.signal != nil { return interrupted }
-            bisection.mark(next, step.mark)
+            guard let tested = try step(chain[next], .search) else { return interrupted }
+            bisection.mark(next, tested.mark)
         }
         switch bisection.outcome {
         case .found(let i):
