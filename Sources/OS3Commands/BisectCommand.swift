@@ -164,7 +164,7 @@ struct BisectCommand: ParsableCommand {
             ["\(s.commit) \(s.mark.rawValue): \(s.subject)"] + s.boots.map { b in
                 let extra = [append, "os3.seed=\(b.seed)"].filter { !$0.isEmpty }.joined(separator: " ")
                 return "  #\(b.index) \(b.verdict) (\(b.counts.rawValue)) \(Reports.seconds(b.duration)) seed \(b.seed) \(b.serialLog)\n"
-                    + "    replay at \(s.commit.prefix(12)): os3ctl boot --lane \(shellQuote(lane)) --append \(shellQuote(extra))"
+                    + "    replay in a checkout of \(s.commit.prefix(12)): os3ctl boot --lane \(shellQuote(lane)) --append \(shellQuote(extra))"
             }
         }
     }

@@ -75,6 +75,27 @@ public struct BisectStep: Sendable, Codable, Equatable {
     }
 
     public var decided: Bool { mark == .flaky || mark == .notFlaky }
+
+    private enum CodingKeys: String, CodingKey {
+        case role, commit, subject, mark, runs, failures, excluded, afterDecision, end, note, buildSeconds, boots
+    }
+
+    /// Every key always present, `null` where it does not apply (docs/JSON.md).
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(role, forKey: .role)
+        try c.encode(commit, forKey: .commit)
+        try c.encode(subject, forKey: .subject)
+        try c.encode(mark, forKey: .mark)
+        try c.encode(runs, forKey: .runs)
+        try c.encode(failures, forKey: .failures)
+        try c.encode(excluded, forKey: .excluded)
+        try c.encode(afterDecision, forKey: .afterDecision)
+        try c.encodeOrNull(end, forKey: .end)
+        try c.encodeOrNull(note, forKey: .note)
+        try c.encodeOrNull(buildSeconds, forKey: .buildSeconds)
+        try c.encode(boots, forKey: .boots)
+    }
 }
 
 /// How the search ended.
@@ -102,6 +123,16 @@ public struct BisectConclusion: Sendable, Codable, Equatable {
         self.firstFlaky = firstFlaky
         self.candidates = candidates
         self.message = message
+    }
+
+    private enum CodingKeys: String, CodingKey { case status, firstFlaky, candidates, message }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(status, forKey: .status)
+        try c.encodeOrNull(firstFlaky, forKey: .firstFlaky)
+        try c.encode(candidates, forKey: .candidates)
+        try c.encode(message, forKey: .message)
     }
 }
 
@@ -164,9 +195,9 @@ public struct BisectSummary: Sendable, Codable, Equatable {
             ? "the answer is wrong with probability ≤ \(pct(b.total)) (union bound over the decisions taken)."
             : "any decision above is wrong with probability ≤ \(pct(b.total)) (union bound)."
         if skipped + undecided > 0 {
-            text += " \(skipped) skipped and \(undecided) undecided step(s) decided nothing and add no error; they can only leave several candidates."
+            text += "\n  \(skipped) skipped and \(undecided) undecided step(s) decided nothing and add no error; they can only leave several candidates."
         }
-        text += " A commit whose rate lies between p0 and p1 may be decided either way, and the search assumes the flake, once in, stays."
+        text += "\n  A commit whose rate lies between p0 and p1 may be decided either way, and the search assumes the flake, once in, stays."
         return text
     }
 

@@ -147,12 +147,12 @@ struct BisectTests {
         #expect(Self.scratchLeft(state).isEmpty)
     }
 
-    @Test("when the first commit is already flaky, bisect says so and that --good must be older, and names no commit")
-    func firstCommitAlreadyFlaky() throws {
+    /// Two commits, both flaky (the flake is in the first), each built by a command that copies the
+    /// kernel into place (no compiler): the cheap history for the tests that need no search.
+    static func repoFlakyFromTheStart() throws -> (repo: Repo, first: String, bad: String) {
         let repo = try Repo()
         let fm = FileManager.default
         for item in ["lanes", "markers"] { try fm.copyItem(atPath: "\(Fixture.root)/\(item)", toPath: "\(repo.root)/\(item)") }
-        // Built by a command this time: each revision's build copies the kernel into place.
         try repo.write(ProjectFile.fileName, """
         [build]
         command = ["cp", "\(try Fixture.kernelImage())", "os3.elf"]
@@ -162,7 +162,12 @@ struct BisectTests {
         try repo.write(".gitignore", "os3.elf\n")
         let first = try repo.commit("flaky from the start", edit: "lanes/tiny.toml", Self.tinyAppend, Self.flakyAppend)
         try repo.write("NOTES", "notes\n")
-        let bad = try repo.commit("add notes")
+        return (repo, first, try repo.commit("add notes"))
+    }
+
+    @Test("when the first commit is already flaky, bisect says so and that --good must be older, and names no commit")
+    func firstCommitAlreadyFlaky() throws {
+        let (repo, first, bad) = try Self.repoFlakyFromTheStart()
         let state = Self.stateDirectory()
         let (status, out, err) = try Fixture.os3ctl(["bisect", "--lane", "tiny", "--good", first, "--bad", bad, "--jobs", "2", "--seed", "3",
                                                      "--state-dir", state, "--json"], directory: repo.root)
@@ -181,6 +186,20 @@ struct BisectTests {
                                        "--state-dir", Self.stateDirectory()], directory: repo.root)
         #expect(text.status == 1)
         #expect(text.stdout.hasPrefix("bisect: --good \(first.prefix(12)) is already flaky"), "\(text.stdout)")
+    }
+
+    @Test("bisect --json and bisect.json validate against the documented schema",
+          .enabled(if: ContractTests.python != nil, "needs python3 with jsonschema (python3-jsonschema, installed by .ci/setup --tests)"))
+    func jsonValidates() throws {
+        let (repo, first, bad) = try Self.repoFlakyFromTheStart()
+        let state = Self.stateDirectory()
+        let (_, out, err) = try Fixture.os3ctl(["bisect", "--lane", "tiny", "--good", first, "--bad", bad, "--jobs", "2", "--seed", "5",
+                                                "--state-dir", state, "--json"], directory: repo.root)
+        #expect(try ContractTests.jsonProblem(out) == nil, "\(err)")
+        let file = try Data(contentsOf: URL(fileURLWithPath: "\(try Self.output(state).experimentDirectory)/bisect.json"))
+        #expect(try ContractTests.jsonProblem(String(decoding: file, as: UTF8.self)) == nil)
+        // The validator is not blind to this document: a step without its `note` key is refused.
+        #expect(try ContractTests.jsonProblem(out.replacingOccurrences(of: "\"note\" :", with: "\"notes\" :")) != nil)
     }
 
     @Test("revisions that are not commits, or not in order, are refused before anything is built (exit 2, naming the option)")
