@@ -129,7 +129,11 @@ struct BisectCommand: ParsableCommand {
         printProgress("bisect: lane \(lane), \(chain.count) commit(s) after \(goodCommit.prefix(12)) up to \(badCommit.prefix(12)); \(jobs) boot(s) at a time, \(hog) hog(s); base seed \(base)")
         printProgress("bisect: results in \(experiment)")
 
-        let scratch = try ScratchWorktree(repository: repo, under: "\(options.state.path)/bisect", at: badCommit)
+        let scratchDirectory = "\(options.state.path)/bisect"
+        for stale in ScratchWorktree.removeStale(under: scratchDirectory, repository: repo) {
+            printProgress("bisect: removed \(stale), left by a bisect that was killed")
+        }
+        let scratch = try ScratchWorktree(repository: repo, under: scratchDirectory, at: badCommit)
         printProgress("bisect: scratch worktree \(scratch.path)")
         var steps: [BisectStep] = []
         let conclusion: BisectConclusion

@@ -124,6 +124,25 @@ public final class ScratchWorktree: @unchecked Sendable {
         }
     }
 
+    /// Removes the scratch worktrees under `directory` that an os3ctl no longer running left behind
+    /// (killed with SIGKILL, it could not clean up): their directories, and their entries in this
+    /// repository's worktree list. Returns the paths removed.
+    @discardableResult
+    public static func removeStale(under directory: String, repository: GitRepository) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        var removed: [String] = []
+        for name in names where name.hasPrefix("scratch-") {
+            let parts = name.split(separator: "-")
+            // Still running (or the pid was reused): left alone.
+            guard parts.count == 3, let pid = Int32(parts[1]), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            let path = "\(directory)/\(name)"
+            try? FileManager.default.removeItem(atPath: path)
+            if !Path.exists(path) { removed.append(path) }
+        }
+        if !removed.isEmpty { _ = try? repository.git(["worktree", "prune"], in: repository.top) }
+        return removed
+    }
+
     /// The project's root inside the worktree.
     public var projectRoot: String { Path.standardize("\(path)/\(repository.prefix)") }
 

@@ -255,6 +255,41 @@ struct BisectTests {
         #expect(summary.conclusion.status == .interrupted)
     }
 
+    @Test("a scratch worktree left by a bisect killed with SIGKILL is removed by the next bisect, which then says why it names no commit")
+    func staleScratchRemoved() throws {
+        let repo = try Repo()
+        try FileManager.default.copyItem(atPath: "\(Fixture.root)/lanes", toPath: "\(repo.root)/lanes")
+        try FileManager.default.copyItem(atPath: "\(Fixture.root)/markers", toPath: "\(repo.root)/markers")
+        try repo.write(ProjectFile.fileName, "[build]\ncommand = [\"false\"]\n[images]\nkernel = \"os3.elf\"\n")
+        let first = try repo.commit("a build that fails")
+        let second = try repo.commit("still failing", edit: "lanes/tiny.toml", Self.tinyAppend, Self.tinyAppend + "\n# b")
+        let hanging = try repo.commit("a build that hangs", edit: ProjectFile.fileName, "[\"false\"]", "[\"sleep\", \"300\"]")
+        let state = Self.stateDirectory()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Fixture.binary)
+        p.arguments = ["bisect", "--lane", "tiny", "--good", first, "--bad", hanging, "--state-dir", state]
+        p.currentDirectoryURL = URL(fileURLWithPath: repo.root)
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        var building = false
+        for _ in 0..<600 where !building {
+            usleep(100_000)
+            building = Self.sleepers(state).count == 1
+        }
+        #expect(building, "bisect never reached the build")
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        #expect(Self.scratchLeft(state).count == 1, "SIGKILL leaves the scratch worktree")
+
+        let (status, out, err) = try Fixture.os3ctl(["bisect", "--lane", "tiny", "--good", first, "--bad", second, "--state-dir", state], directory: repo.root)
+        #expect(status == 1, "\(out)\n\(err)")
+        #expect(err.contains("left by a bisect that was killed"), "\(err)")
+        #expect(out.hasPrefix("bisect: --bad \(second.prefix(12)) was not shown flaky (skipped: "), "\(out)")
+        #expect(Self.scratchLeft(state).isEmpty)
+        #expect(try repo.git("worktree", "list", "--porcelain").components(separatedBy: "worktree ").count == 2)
+    }
+
     /// `sleep 300` processes whose working directory is in `state` (the scratch build).
     static func sleepers(_ state: String) -> [Int32] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
