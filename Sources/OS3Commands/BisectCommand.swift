@@ -137,8 +137,9 @@ struct BisectCommand: ParsableCommand {
         printProgress("bisect: scratch worktree \(scratch.path)")
         var steps: [BisectStep] = []
         let conclusion: BisectConclusion
+        let lostRecords = LostRecords()
         do {
-            conclusion = try search(chain: chain, good: goodCommit, repo: repo, scratch: scratch, base: base, steps: &steps)
+            conclusion = try search(chain: chain, good: goodCommit, repo: repo, scratch: scratch, base: base, lost: lostRecords, steps: &steps)
         } catch {
             scratch.remove()
             throw error
@@ -148,7 +149,7 @@ struct BisectCommand: ParsableCommand {
         let summary = BisectSummary(lane: lane, good: goodCommit, bad: badCommit, commits: chain.count, p0: p0, p1: p1, alpha: alpha, beta: beta,
                                     maxRuns: maxRuns, baseSeed: base, steps: steps, conclusion: conclusion)
         let output = Output(experimentDirectory: experiment, summary: summary)
-        var failures: [String] = []
+        var failures = lostRecords.all
         let document = encodeJSON(output)
         Outputs.write("\(experiment)/bisect.json", document, failures: &failures)
         let text = summary.text()
@@ -175,7 +176,7 @@ struct BisectCommand: ParsableCommand {
 
     /// Confirms --bad and --good, then halves the chain until one commit is left or only skipped
     /// and undecided commits separate the two sides.
-    private func search(chain: [String], good: String, repo: GitRepository, scratch: ScratchWorktree, base: UInt64,
+    private func search(chain: [String], good: String, repo: GitRepository, scratch: ScratchWorktree, base: UInt64, lost: LostRecords,
                         steps: inout [BisectStep]) throws -> BisectConclusion {
         func subject(_ c: String) -> String { (try? repo.subject(c)) ?? "" }
         func short(_ c: String) -> String { String(c.prefix(12)) }
@@ -184,7 +185,7 @@ struct BisectCommand: ParsableCommand {
         // An interrupt (during a build or the boots) ends the search with what was measured so far.
         func step(_ commit: String, _ role: BisectStep.Role) throws -> BisectStep? {
             do {
-                let s = try test(commit, subject: subject(commit), role: role, scratch: scratch, base: base)
+                let s = try test(commit, subject: subject(commit), role: role, scratch: scratch, base: base, lost: lost)
                 steps.append(s)
             } catch let e as OS3Error where e.code == .interrupted {
                 printErr("bisect: \(e.message)")
@@ -236,7 +237,8 @@ struct BisectCommand: ParsableCommand {
     /// One step: check out, build, boot until the sequential test decides. A commit that cannot be
     /// built or whose lane cannot be read is skipped (with the reason); a missing tool, an interrupt
     /// or a lane this machine cannot run stops the search.
-    private func test(_ commit: String, subject: String, role: BisectStep.Role, scratch: ScratchWorktree, base: UInt64) throws -> BisectStep {
+    private func test(_ commit: String, subject: String, role: BisectStep.Role, scratch: ScratchWorktree, base: UInt64,
+                      lost: LostRecords) throws -> BisectStep {
         let label = role == .search ? "" : " (\(role == .confirmBad ? "--bad" : "--good"))"
         printProgress("bisect: testing \(commit.prefix(12))\(label) \(subject)")
         try scratch.checkout(commit)
@@ -280,6 +282,7 @@ struct BisectCommand: ParsableCommand {
                     record = .infraError(lane: lane, markers: markers, kernel: runner.kernel, backend: runner.backend.name,
                                          startedAt: iso8601.string(from: Date()), detail: Outputs.describe(error))
                 }
+                if let e = record.recordError { lost.add("the record of \(lane.name) at \(short) run #\(index) (its result.json): \(e)") }
                 let boot = BisectBoot(index: index, seed: runSeed, record: record)
                 state.add(boot)
                 if boot.counts != .passed {
@@ -291,9 +294,11 @@ struct BisectCommand: ParsableCommand {
         let test = state.test
         let boots = state.boots.sorted { $0.index < $1.index }
         var note: String?
+        // What the search does with an undecided step: a confirmation must decide, a search step is gone around.
+        let then = role == .search ? "treated as skipped, the search went around it" : "a confirmation must decide: the search stopped"
         switch test.end {
-        case .cap?: note = "undecided after \(test.test.runs) runs (\(test.test.failures) failed): treated as skipped, the search went around it"
-        case .excludedCap?: note = "undecided: \(test.excluded) runs were no evidence (infrastructure errors or skipped boots): treated as skipped, the search went around it"
+        case .cap?: note = "undecided after \(test.test.runs) runs (\(test.test.failures) failed): \(then)"
+        case .excludedCap?: note = "undecided: \(test.excluded) runs were no evidence (infrastructure errors or skipped boots): \(then)"
         default: break
         }
         if Interrupts.signal != nil { note = "interrupted" }
@@ -334,4 +339,13 @@ private final class BisectStepState: @unchecked Sendable {
         _boots.append(boot)
         _test.add(index: boot.index, boot.counts == .passed ? .passed : boot.counts == .failed ? .failed : .excluded)
     }
+}
+
+/// The run records (result.json) a step's boots could not write: reported loudly at the end (exit 5);
+/// the verdicts stand.
+private final class LostRecords: @unchecked Sendable {
+    private let lock = Lock()
+    private var messages: [String] = []
+    func add(_ message: String) { lock.lock(); messages.append(message); lock.unlock() }
+    var all: [String] { lock.lock(); defer { lock.unlock() }; return messages }
 }
