@@ -301,8 +301,10 @@ struct BisectCommand: ParsableCommand {
         case .excludedCap?: note = "undecided: \(test.excluded) runs were no evidence (infrastructure errors or skipped boots): \(then)"
         default: break
         }
-        if Interrupts.signal != nil { note = "interrupted" }
-        let step = BisectStep(role: role, commit: commit, subject: subject, mark: Interrupts.signal != nil ? .undecided : test.mark,
+        // Interrupted before the test decided: undecided (a decision already taken stands).
+        let cut = Interrupts.signal != nil && test.end == nil
+        if cut { note = "interrupted before the test decided" }
+        let step = BisectStep(role: role, commit: commit, subject: subject, mark: cut ? .undecided : test.mark,
                               runs: test.test.runs, failures: test.test.failures, excluded: test.excluded, afterDecision: test.afterEnd,
                               end: test.end, note: note, buildSeconds: buildSeconds, boots: boots)
         printProgress("bisect: \(short) \(step.mark.rawValue): \(step.failures) of \(step.runs) runs failed\(step.excluded > 0 ? ", \(step.excluded) retried" : "")")
