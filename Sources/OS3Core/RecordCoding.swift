@@ -9,6 +9,7 @@ public enum JSONContract {
     public static let recordFormat = "os3ctl-record"
     public static let gateFormat = "os3ctl-gate"
     public static let stressFormat = "os3ctl-stress"
+    public static let bisectFormat = "os3ctl-bisect"
 }
 
 /// QEMU's end as `{"exit": 33}`, `{"signal": 9}` or `{"startError": "why"}` (records written before
