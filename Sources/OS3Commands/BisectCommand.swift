@@ -12,14 +12,15 @@ struct BisectCommand: ParsableCommand {
         commandName: "bisect",
         abstract: "Find the first commit between --good and --bad at which a lane became flaky, with a stated error bound.",
         discussion: """
-        Every commit tested is checked out into a scratch git worktree (your checkout is never touched),
-        built with its own os3ctl.toml, and booted with its own lane and markers, many times (seeded,
-        os3.seed=N), until Wald's sequential test decides "flaky" (rate ≥ --p1) or "not flaky" (rate ≤ --p0).
-        Infrastructure errors and skipped boots are never counted as failures: they are retried. --bad must
-        be shown flaky and --good not flaky first. A commit that does not build is skipped (as git bisect skip),
-        and so is a step still undecided after --max-runs runs. stdout begins with the first flaky commit's full
-        hash alone on a line, then its subject; then every step and the search's error bound (union bound over
-        the decisions taken). Exit 0 when one commit is named, 1 when the search could not name one.
+        Every commit tested is checked out into a scratch git worktree (your checkout is never touched), built with its own os3ctl.toml, and booted with its own lane and markers, many times (seeded, os3.seed=N), until Wald's sequential test decides "flaky" (rate ≥ --p1) or "not flaky" (rate ≤ --p0). Infrastructure errors and skipped boots are never counted as failures: they are retried.
+
+        --bad must be shown flaky and --good not flaky first. A commit that does not build is skipped (as git bisect skip), and so is a step still undecided after --max-runs runs.
+
+        stdout begins with the first flaky commit's full hash alone on a line, then its subject; then every step and the search's error bound (union bound over the decisions taken). Exit 0 when one commit is named, 1 when the search could not name one.
+
+        EXAMPLES:
+          os3ctl bisect --lane tiny --good v1.0 --bad HEAD
+          os3ctl bisect --lane kvm --good HEAD~20 --hog 2 --p1 0.2 --json > bisect.json
         """)
 
     @OptionGroup var options: ProjectOptions
