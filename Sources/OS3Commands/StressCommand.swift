@@ -117,9 +117,10 @@ struct StressCommand: ParsableCommand {
         var experimentDirectory: String
         var summary: StressSummary
         var load: LoadRecord?
+        var hostTrace: HostTrace
         var runs: [StressRun]
 
-        private enum Keys: String, CodingKey { case format, version, lane, baseSeed, experimentDirectory, summary, load, runs }
+        private enum Keys: String, CodingKey { case format, version, lane, baseSeed, experimentDirectory, summary, load, hostTrace, runs }
 
         func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: Keys.self)
@@ -130,6 +131,7 @@ struct StressCommand: ParsableCommand {
             try c.encode(experimentDirectory, forKey: .experimentDirectory)
             try c.encode(summary, forKey: .summary)
             try c.encodeOrNull(load, forKey: .load)
+            try c.encode(hostTrace, forKey: .hostTrace)
             try c.encode(runs, forKey: .runs)
         }
     }
@@ -166,37 +168,53 @@ struct StressCommand: ParsableCommand {
         if compareIdle { printProgress("stress: \(runs) idle and \(runs) loaded runs in \(phases.count / 2) randomised blocks") }
         var load: LoadRecord?
         var sequential: StressSummary.Sequential?
-        for phase in phases where Interrupts.signal == nil {
-            let sprt = untilConfident ? RunOrderSequentialTest(SPRT(p0: p0, p1: p1, alpha: alpha, beta: beta), cap: maxRuns) : nil
-            guard phase.underLoad else {
-                all += try boots(count: phase.indices.count, firstIndex: phase.indices.lowerBound, underLoad: false, lane: lane, markers: markers,
-                                 runner: runner, base: base, start: clockStart, replayPrefix: replayPrefix, sprt: nil).runs
-                continue
+        // The host's load is sampled for the whole experiment, so the report can show failures
+        // against load spikes; it stops with the experiment, at an interrupt, or on an error.
+        let sampler = HostSampler.start(origin: clockStart)
+        do {
+            for phase in phases where Interrupts.signal == nil {
+                let sprt = untilConfident ? RunOrderSequentialTest(SPRT(p0: p0, p1: p1, alpha: alpha, beta: beta), cap: maxRuns) : nil
+                guard phase.underLoad else {
+                    all += try boots(count: phase.indices.count, firstIndex: phase.indices.lowerBound, underLoad: false, lane: lane, markers: markers,
+                                     runner: runner, base: base, start: clockStart, replayPrefix: replayPrefix, sprt: nil).runs
+                    continue
+                }
+                let hostLoad = try HostLoad.start(hogs: hog, recipe: HostLoad.Recipe(rawValue: self.load)!)
+                let loadStart = Clock.now
+                if hog > 0 { usleep(300_000) } // let the hogs reach the run queue before the first boot
+                let loaded: [StressRun]
+                do {
+                    (loaded, sequential) = try boots(count: phase.indices.count, firstIndex: phase.indices.lowerBound, underLoad: true, lane: lane,
+                                                     markers: markers, runner: runner, base: base, start: clockStart, replayPrefix: replayPrefix, sprt: sprt)
+                } catch {
+                    _ = hostLoad.stop()
+                    throw error
+                }
+                let stretch = hostLoad.stop()
+                if hog > 0 {
+                    load = load.map { $0.merged(with: stretch) } ?? stretch
+                    sampler.loadRan(from: loadStart, to: Clock.now)
+                }
+                all += loaded
             }
-            let hostLoad = try HostLoad.start(hogs: hog, recipe: HostLoad.Recipe(rawValue: self.load)!)
-            if hog > 0 { usleep(300_000) } // let the hogs reach the run queue before the first boot
-            let loaded: [StressRun]
-            do {
-                (loaded, sequential) = try boots(count: phase.indices.count, firstIndex: phase.indices.lowerBound, underLoad: true, lane: lane,
-                                                 markers: markers, runner: runner, base: base, start: clockStart, replayPrefix: replayPrefix, sprt: sprt)
-            } catch {
-                _ = hostLoad.stop()
-                throw error
-            }
-            let stretch = hostLoad.stop()
-            if hog > 0 { load = load.map { $0.merged(with: stretch) } ?? stretch }
-            all += loaded
+        } catch {
+            _ = sampler.stop()
+            throw error
         }
+        let hostTrace = sampler.stop()
         let summary = StressSummary.make(lane: lane.name, runs: all, baselineRate: baseline, alternative: Stats.Alternative(rawValue: alternative)!,
                                          alpha: alpha, hogs: hog, sequential: sequential, targetRate: targetRate)
-        let output = Output(lane: lane.name, baseSeed: base, experimentDirectory: experiment, summary: summary, load: load, runs: all)
+        let output = Output(lane: lane.name, baseSeed: base, experimentDirectory: experiment, summary: summary, load: load, hostTrace: hostTrace, runs: all)
         // Everything measured is written, each file whatever became of the others, then printed.
         var failures: [String] = []
         Outputs.write("\(experiment)/stress.json", encodeJSON(output), failures: &failures)
         let failing = all.filter(\.failed).map { "#\($0.index) seed \($0.seed) \($0.record.verdict.kind.rawValue) \($0.record.serialLog)\n  \($0.replay)" }
         Outputs.write("\(experiment)/failing-runs.txt", failing.joined(separator: "\n") + "\n", failures: &failures)
         let title = "os3ctl stress: lane \(lane.name), \(hog) hog(s), \(summary.runs) runs"
-        let html = HTMLReport.render(summary: summary, runs: all, load: load, title: title)
+        // The console tail of each failure group's example run (read from its serial log).
+        let tails = FailureGroup.make(all).reduce(into: [Int: String]()) { $0[$1.runs[0].index] = Outputs.consoleTail($1.runs[0].record.serialLog, lines: 15) }
+        let html = HTMLReport.render(summary: summary, runs: all, load: load,
+                                     context: .init(title: title, lane: lane.name, kernel: runner.kernel, baseSeed: base, hostTrace: hostTrace, consoleTails: tails))
         Outputs.write("\(experiment)/report.html", html, failures: &failures)
         if let report { Outputs.write(absolutePath(report), html, failures: &failures) }
         if let junit {

@@ -1,0 +1,74 @@
+/// Failures that look alike: the same verdict, the same first forbidden or missing marker and the
+/// same console line (numbers masked, so addresses and counters do not split a group).
+public struct FailureSignature: Sendable, Hashable {
+    public var kind: VerdictKind
+    /// The forbidden marker that fired, else the first required marker never seen.
+    public var marker: String?
+    /// The line with every run of digits replaced by "N".
+    public var line: String
+
+    public init(_ run: StressRun) {
+        let v = run.record.verdict
+        kind = v.kind
+        if let forbidden = v.forbiddenLine {
+            marker = Self.forbiddenID(v.detail)
+            line = Self.mask(forbidden)
+        } else {
+            marker = v.missing.first
+            line = Self.mask(Self.line(of: run))
+        }
+    }
+
+    /// The line shown for a run: the forbidden line, or the last marker line before the boot went wrong,
+    /// or (nothing seen) the verdict's detail.
+    public static func line(of run: StressRun) -> String {
+        let v = run.record.verdict
+        if let forbidden = v.forbiddenLine { return forbidden }
+        if let last = run.record.markers.last { return "last marker line: " + last.text }
+        return v.detail
+    }
+
+    /// The id in "forbidden marker 'ID' at console line …" (Verdict.judge's wording).
+    static func forbiddenID(_ detail: String) -> String? {
+        let prefix = "forbidden marker '"
+        guard detail.hasPrefix(prefix) else { return nil }
+        let rest = detail.dropFirst(prefix.count)
+        guard let end = rest.firstIndex(of: "'") else { return nil }
+        return String(rest[..<end])
+    }
+
+    static func mask(_ s: String) -> String {
+        var out = "", inDigits = false
+        for c in s {
+            if c.isASCII && c.isNumber {
+                if !inDigits { out += "N" }
+                inDigits = true
+            } else {
+                out.append(c)
+                inDigits = false
+            }
+        }
+        return out
+    }
+}
+
+public struct FailureGroup: Sendable {
+    public var signature: FailureSignature
+    /// In run order; the first is the example shown.
+    public var runs: [StressRun]
+
+    /// Every failed run in a group, the largest group first (ties: the earliest first failure).
+    public static func make(_ runs: [StressRun]) -> [FailureGroup] {
+        var order: [FailureSignature] = []
+        var members: [FailureSignature: [StressRun]] = [:]
+        for r in runs.sorted(by: { $0.index < $1.index }) where r.failed {
+            let s = FailureSignature(r)
+            if members[s] == nil { order.append(s) }
+            members[s, default: []].append(r)
+        }
+        return order.enumerated().sorted { a, b in
+            let x = members[a.element]!.count, y = members[b.element]!.count
+            return x != y ? x > y : a.offset < b.offset
+        }.map { FailureGroup(signature: $0.element, runs: members[$0.element]!) }
+    }
+}
