@@ -37,15 +37,19 @@ public struct FailureSignature: Sendable, Hashable {
         return String(rest[..<end])
     }
 
+    /// Each run of decimal digits, and each 0x-prefixed hex number, becomes one "N".
     static func mask(_ s: String) -> String {
-        var out = "", inDigits = false
-        for c in s {
-            if c.isASCII && c.isNumber {
-                if !inDigits { out += "N" }
-                inDigits = true
+        let chars = Array(s)
+        var out = "", i = 0
+        while i < chars.count {
+            let c = chars[i]
+            guard c.isASCII && c.isNumber else { out.append(c); i += 1; continue }
+            out += "N"
+            if c == "0", i + 2 < chars.count, chars[i + 1] == "x", chars[i + 2].isHexDigit {
+                i += 2
+                while i < chars.count, chars[i].isHexDigit { i += 1 }
             } else {
-                out.append(c)
-                inDigits = false
+                while i < chars.count, chars[i].isASCII && chars[i].isNumber { i += 1 }
             }
         }
         return out

@@ -60,7 +60,7 @@ public enum HTMLReport {
         h += "</section>\n"
 
         h += "<section id=\"sec-markers\"><h2>Where the time goes</h2>\n"
-        h += "<p class=\"note\">Every required marker on one axis, in the order of their median time; one dot per run, coloured by its verdict\(runs.contains { !$0.underLoad } ? "; each marker has a row for the runs under load and one for the idle runs" : ""). The black bar is the median. The second chart shows the time since the previous marker of the same run: the phase that stretches stands out.</p>\n"
+        h += "<p class=\"note\">Every marker on one axis, in the order the boot prints them; one dot per run, coloured by its verdict\(runs.contains { !$0.underLoad } ? "; each marker has a row for the runs under load and one for the idle runs" : ""). The black bar is the median; dots at the left end of the log axis are at or below its first tick. The second chart shows the time since the previous marker of the same run: the phase that stretches stands out.</p>\n"
         h += markerStrips(runs, gaps: false)
         h += markerStrips(runs, gaps: true)
         h += "</section>\n"
@@ -101,10 +101,10 @@ public enum HTMLReport {
     .chart text{font:11px system-ui,sans-serif;fill:#333} .chart .axis-title{font-size:12px;fill:#111}
     .chart .row-label{font-size:11px;fill:#222} .chart .annot{font-size:11px;fill:#444} .chart .annot.stretch{fill:#b00;font-weight:700}
     .chart .grid{stroke:#e8e8e8} .chart .tick,.chart .domain{stroke:#666} .chart .band{fill:#f6f6f6}
-    .chart .load-span{fill:#fff1c9} .chart .cpu-area{fill:#9ecae1;stroke:none;fill-opacity:.8} .chart .cpu-line{fill:none;stroke:#3182bd;stroke-width:1.2}
+    .chart .load-span{fill:#fff1c9} .chart .cpu-area{fill:#6baed6;stroke:none;fill-opacity:.45} .chart .cpu-line{fill:none;stroke:#3182bd;stroke-width:1.2}
     .chart .loadavg-line{fill:none;stroke:#111;stroke-width:1.6} .chart .median{stroke:#111;stroke-width:2}
     .chart .dot{fill-opacity:.75;stroke-width:.6;stroke:#fff} .chart .dot.failed{fill-opacity:1;stroke:#000}
-    .chart .whisker{stroke:#111;stroke-width:2} .chart .run.idle{fill-opacity:.9}
+    .chart .whisker{stroke:#111;stroke-width:2} .chart .rate-dot{fill:#111} .chart .run.idle{fill-opacity:.9}
     .failure-group{border:1px solid #ddd;border-left-width:6px;padding:8px 12px;margin:10px 0;break-inside:avoid}
     .failure-group h3{font-size:14px;margin:0 0 4px} .failure-group .seeds{font-size:12px;word-break:break-all}
     pre{background:#f6f6f6;padding:8px 10px;font-size:12px;white-space:pre-wrap;overflow-wrap:anywhere;margin:6px 0}
@@ -248,13 +248,21 @@ public enum HTMLReport {
         return out
     }
 
+    /// The markers in the order a boot prints them: by their median place in each run's console
+    /// order (times differ between runs under load and idle; the order of the phases does not).
+    public static func markerOrder(_ runs: [StressRun]) -> [String] {
+        var places: [String: [Double]] = [:]
+        for r in runs {
+            for (place, hit) in r.record.markers.sorted(by: { $0.time < $1.time }).enumerated() { places[hit.id, default: []].append(Double(place)) }
+        }
+        let median = places.mapValues { Stats.spread($0)!.median }
+        return median.keys.sorted { (median[$0]!, $0) < (median[$1]!, $1) }
+    }
+
     static func markerStrips(_ runs: [StressRun], gaps: Bool) -> String {
         let judged = runs.filter { !$0.infra }
         let times = judged.map { ($0, markerTimes($0, gaps: gaps)) }
-        // Marker order: by median time from the start, the order of a boot's phases.
-        var fromStart: [String: [Double]] = [:]
-        for r in judged { for (id, t) in markerTimes(r, gaps: false) { fromStart[id, default: []].append(t) } }
-        let ids = fromStart.keys.sorted { (Stats.spread(fromStart[$0]!)!.median, $0) < (Stats.spread(fromStart[$1]!)!.median, $1) }
+        let ids = markerOrder(judged)
         let id = gaps ? "chart-gaps" : "chart-markers"
         guard !ids.isEmpty else {
             return SVGChart.open(id: id, width: width, height: 40, label: "no marker was seen") + "<text x=\"10\" y=\"24\">No marker was seen in any run.</text></svg>\n"
@@ -265,8 +273,10 @@ public enum HTMLReport {
         let height = top + plotH + 46
         let maxT = times.flatMap { $0.1.values }.max() ?? 1
         let unit = SVGChart.TimeUnit.fitting(maxSeconds: maxT)
-        let ticks = SVGChart.ticks(0, maxT * unit.factor, count: 10)
-        let x = SVGChart.Scale(ticks, range: (left, width - right))
+        // Gaps on a log axis: a phase of 2 ms that doubles moves as far as one of 200 ms that doubles.
+        let smallest = max(0.1, (times.flatMap { $0.1.values }.filter { $0 > 0 }.min() ?? 0.001) * unit.factor)
+        let ticks = gaps ? SVGChart.logTicks(smallest, maxT * unit.factor) : SVGChart.ticks(0, maxT * unit.factor, count: 10)
+        let x: any SVGChart.AxisScale = gaps ? SVGChart.LogScale(ticks, range: (left, width - right)) : SVGChart.Scale(ticks, range: (left, width - right))
         let label = gaps ? "time since the previous marker of the same run, per marker" : "time from the boot's start to each marker"
         var svg = SVGChart.open(id: id, width: width, height: height, label: label)
         // The medians first, so the phase that stretches most under load can be marked.
@@ -274,7 +284,8 @@ public enum HTMLReport {
             Stats.spread(times.filter { $0.0.underLoad == underLoad }.compactMap { $0.1[m] })?.median
         }
         let stretch: [String: Double] = arms.count == 2 ? ids.reduce(into: [:]) { d, m in
-            if let l = median(m, true), let i = median(m, false), i > 0 { d[m] = l / i }
+            // A ratio of two zero-length phases (markers on one line) says nothing.
+            if let l = median(m, true), let i = median(m, false), i > 0, l > 0 { d[m] = l / i }
         } : [:]
         let most = stretch.max { $0.value < $1.value }.flatMap { $0.value >= 1.25 ? $0.key : nil }
         for row in ids.indices {
@@ -282,17 +293,20 @@ public enum HTMLReport {
             if row % 2 == 0 { svg += "<rect class=\"band\" x=\"0\" y=\"\(fixed(y0, 1))\" width=\"\(Int(width))\" height=\"\(fixed(bandH, 1))\"/>" }
         }
         svg += SVGChart.xAxis(ticks, x, y: top + plotH, gridTop: top,
-                              title: gaps ? "time since the previous marker of the same run (\(unit.name))" : "time since the boot started (\(unit.name))")
+                              title: gaps ? "time since the previous marker of the same run (\(unit.name), log scale)" : "time since the boot started (\(unit.name))")
         for (row, m) in ids.enumerated() {
             let y0 = top + Double(row) * bandH + 2
-            svg += "<text class=\"row-label\" x=\"\(fixed(left - 8, 1))\" y=\"\(fixed(y0 + bandH / 2 + 2, 1))\" text-anchor=\"end\">\(gaps && row > 0 ? "→ " : "")\(esc(m))</text>"
+            svg += "<text class=\"row-label\" x=\"\(fixed(left - (arms.count == 2 ? 30 : 8), 1))\" y=\"\(fixed(y0 + bandH / 2 + 2, 1))\" text-anchor=\"end\">\(gaps && row > 0 ? "→ " : "")\(esc(m))</text>"
             for (a, arm) in arms.enumerated() {
                 let cy = y0 + subH * (Double(a) + 0.5)
+                if !arm.name.isEmpty {
+                    svg += "<text class=\"annot\" x=\"\(fixed(left - 4, 1))\" y=\"\(fixed(cy + 3, 1))\" text-anchor=\"end\" font-size=\"9\">\(arm.name)</text>"
+                }
                 // Passes first, failures on top of them.
                 let points = times.filter { $0.0.underLoad == arm.underLoad }.sorted { !$0.0.failed && $1.0.failed }
                 for (r, t) in points {
                     guard let v = t[m] else { continue }
-                    let jitter = Double(Int(r.seed % 7) - 3) * subH / 9
+                    let jitter = Double(Int(r.seed % 7) - 3) * subH / 14
                     svg += "<circle class=\"dot \(VerdictColors.cssClass(r.record.verdict.kind))\(r.failed ? " failed" : "")\" cx=\"\(fixed(x(v * unit.factor), 1))\" cy=\"\(fixed(cy + jitter, 1))\" r=\"\(r.failed ? "3.2" : "2.6")\"><title>#\(r.index)\(r.underLoad ? "" : " idle") \(esc(m)): \(fixed(v * unit.factor, unit.factor > 1 ? 1 : 3)) \(unit.name)</title></circle>"
                 }
                 if let med = median(m, arm.underLoad) {
@@ -377,7 +391,7 @@ public enum HTMLReport {
             svg += "<line class=\"whisker\" x1=\"\(fixed(x(cp.lower * 100), 1))\" y1=\"\(fixed(cy, 1))\" x2=\"\(fixed(x(cp.upper * 100), 1))\" y2=\"\(fixed(cy, 1))\"/>"
             svg += "<line class=\"whisker\" x1=\"\(fixed(x(cp.lower * 100), 1))\" y1=\"\(fixed(cy - 6, 1))\" x2=\"\(fixed(x(cp.lower * 100), 1))\" y2=\"\(fixed(cy + 6, 1))\"/>"
             svg += "<line class=\"whisker\" x1=\"\(fixed(x(cp.upper * 100), 1))\" y1=\"\(fixed(cy - 6, 1))\" x2=\"\(fixed(x(cp.upper * 100), 1))\" y2=\"\(fixed(cy + 6, 1))\"/>"
-            svg += "<circle class=\"dot failed \(VerdictColors.cssClass(rate > 0 ? .forbiddenMarker : .pass))\" cx=\"\(fixed(x(rate * 100), 1))\" cy=\"\(fixed(cy, 1))\" r=\"5\"/>"
+            svg += "<circle class=\"rate-dot\" cx=\"\(fixed(x(rate * 100), 1))\" cy=\"\(fixed(cy, 1))\" r=\"5\"/>"
             svg += "<text class=\"annot\" x=\"\(fixed(width - right + 8, 1))\" y=\"\(fixed(cy + 4, 1))\">\(pct(rate)) (\(pct(cp.lower))–\(pct(cp.upper)))</text>\n"
         }
         h += svg + "</svg>\n"

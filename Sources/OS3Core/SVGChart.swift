@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The pieces every chart of the stress report is drawn with: "nice" axis ticks, a linear scale,
 /// axes with ticks, grid and units, and the one colour of each verdict. Pure string building, so
 /// each piece is tested on its own (ReportTests) and the page needs no script.
@@ -9,10 +13,31 @@ public enum SVGChart {
         public var step: Double
         /// Digits after the point that label every tick exactly.
         public var decimals: Int
+        /// Labels without trailing zeros (a log axis: 0.5, 1, 2, 5, 10).
+        public var trimmed = false
         public var lo: Double { values.first ?? 0 }
         public var hi: Double { values.last ?? 1 }
 
-        public func label(_ v: Double) -> String { fixed(v, decimals) }
+        public func label(_ v: Double) -> String { trimmed ? fixedTrim(v) : fixed(v, decimals) }
+    }
+
+    /// Ticks at 1, 2 and 5 of every decade from below `lo` (> 0) to above `hi`: a log axis, on which
+    /// a phase that takes twice as long moves by the same distance however short it is.
+    public static func logTicks(_ lo: Double, _ hi: Double) -> Ticks {
+        let lo = max(lo, 1e-9), hi = max(hi, lo * 1.0001)
+        // The sequence 1, 2, 5, 10, 20, … × 10^k, from the largest of them at or below lo.
+        var exponent = Int(log10(lo).rounded(.down))
+        var m = [5.0, 2, 1].firstIndex { $0 * pow(10, Double(exponent)) <= lo * (1 + 1e-9) }.map { 2 - $0 } ?? 0
+        if [1.0, 2, 5][m] * pow(10, Double(exponent)) > lo * (1 + 1e-9) { exponent -= 1; m = 2 }
+        var values: [Double] = []
+        while true {
+            let v = [1.0, 2, 5][m] * pow(10, Double(exponent))
+            values.append((v * 1e9).rounded() / 1e9)
+            if v >= hi * (1 - 1e-9) { break }
+            m += 1
+            if m == 3 { m = 0; exponent += 1 }
+        }
+        return Ticks(values: values, step: 0, decimals: 0, trimmed: true)
     }
 
     /// About `count` intervals over [lo, hi] (an empty or single-valued range gets a unit-wide axis).
@@ -36,8 +61,27 @@ public enum SVGChart {
         return Ticks(values: values, step: step, decimals: decimals)
     }
 
+    /// Maps data values onto pixels along one axis.
+    public protocol AxisScale: Sendable {
+        var range: (Double, Double) { get }
+        func callAsFunction(_ v: Double) -> Double
+    }
+
+    /// Logarithmic (base 10); values at or below the domain's start sit on the axis's start.
+    public struct LogScale: AxisScale {
+        public var domain: (Double, Double)
+        public var range: (Double, Double)
+        public init(_ ticks: Ticks, range: (Double, Double)) { domain = (ticks.lo, ticks.hi); self.range = range }
+
+        public func callAsFunction(_ v: Double) -> Double {
+            let a = log10(domain.0), b = log10(domain.1)
+            guard b > a else { return range.0 }
+            return range.0 + (log10(Swift.max(v, domain.0)) - a) / (b - a) * (range.1 - range.0)
+        }
+    }
+
     /// Maps a domain onto pixels, linearly.
-    public struct Scale: Sendable, Equatable {
+    public struct Scale: AxisScale, Equatable {
         public var domain: (Double, Double)
         public var range: (Double, Double)
         public init(domain: (Double, Double), range: (Double, Double)) { self.domain = domain; self.range = range }
@@ -63,7 +107,7 @@ public enum SVGChart {
     }
 
     /// An x axis along `y` with a tick, a label and a vertical grid line (up to `gridTop`) at every tick.
-    public static func xAxis(_ t: Ticks, _ x: Scale, y: Double, gridTop: Double, title: String) -> String {
+    public static func xAxis(_ t: Ticks, _ x: some AxisScale, y: Double, gridTop: Double, title: String) -> String {
         var s = "<g class=\"axis x-axis\">\n"
         for v in t.values {
             let px = fixed(x(v), 1)
@@ -135,6 +179,6 @@ public enum VerdictColors {
     /// A legend of the verdicts that occur, in severity order.
     public static func legend(_ kinds: Set<VerdictKind>) -> String {
         let items = kinds.sorted().map { "<span class=\"key\"><span class=\"sw \(cssClass($0))\"></span>\($0.rawValue)</span>" }
-        return "<div class=\"legend\">\(items.joined(separator: " "))</div>\n"
+        return "<span class=\"legend\">\(items.joined(separator: " "))</span>"
     }
 }

@@ -76,35 +76,53 @@ struct StressSummaryTests {
         #expect(!two.contains("refutes"))
     }
 
-    @Test("the HTML report is one self-contained page with both histograms, the timeline and escaped text")
+    static func context(_ title: String = "t", trace: HostTrace? = nil) -> HTMLReport.Context {
+        HTMLReport.Context(title: title, lane: "kvm", kernel: "/k/os3.elf", baseSeed: 2026, hostTrace: trace, consoleTails: [3: "os3: boot <ok>\nos3: last line"])
+    }
+
+    @Test("the HTML report is one self-contained page with every chart, one bar per run, escaped text and each verdict's colour defined once")
     func html() {
         let s = StressSummary.make(lane: "kvm", runs: Self.runs, baselineRate: nil, hogs: 2, sequential: nil, targetRate: 0.05)
-        let page = HTMLReport.render(summary: s, runs: Self.runs, load: nil, title: "stress <kvm>")
+        let trace = HostTrace(cores: 2, interval: 0.4, samples: [HostSample(t: 0, loadAverage: 0.5, cpuBusy: nil), HostSample(t: 0.4, loadAverage: 1.5, cpuBusy: 0.9)],
+                              loadSpans: [TimeSpan(start: 0, end: 3)])
+        let page = HTMLReport.render(summary: s, runs: Self.runs, load: nil, context: Self.context("stress <kvm>", trace: trace))
         #expect(page.hasPrefix("<!DOCTYPE html>"))
         #expect(page.contains("<title>stress &lt;kvm&gt;</title>"))
-        #expect(page.contains("id=\"hist-verdict\""))
-        #expect(page.contains("id=\"hist-marker-boot\""))
+        for id in ["chart-timeline", "chart-hostload", "chart-markers", "chart-gaps", "chart-compare", "chart-verdict-times"] {
+            #expect(page.contains("<svg id=\"\(id)\" class=\"chart\""), "\(id)")
+        }
         #expect(page.components(separatedBy: "<rect class=\"run ").count - 1 == Self.runs.count)
+        #expect(page.components(separatedBy: "<rect class=\"run v-pass passed idle\"").count - 1 == 16)
         #expect(!page.contains("<script"))
-        #expect(!page.contains("http://") || !page.contains("src=\"http"))
+        #expect(!page.contains("src=") && !page.contains("href=\"http"))
         #expect(page.contains("&lt;detail&gt;"))
-        // The histogram counts the headline's runs (15 judged under load); the 16 idle runs have their own.
-        #expect(page.contains("time to verdict (s), 15 runs under load"))
-        #expect(page.contains("id=\"hist-verdict-idle\""))
-        #expect(page.contains("time to verdict (s), 16 idle runs"))
+        #expect(!page.contains("<detail>"))
+        // One rule per verdict colour; nothing else on the page names a verdict's colour.
+        for k in VerdictKind.allCases {
+            #expect(page.components(separatedBy: "svg .v-\(k.rawValue){").count - 1 == 1, "\(k)")
+        }
+        #expect(page.contains("<p id=\"headline\" class=\"bad\">Flaky under load: 2 of 15 runs failed"))
         #expect(page.contains("two-sided 95% exact interval"))
+        // Failure groups: missing 'done', forbidden, infra-error; the example's console tail is escaped.
+        #expect(page.components(separatedBy: "<div class=\"failure-group\"").count - 1 == 3)
+        #expect(page.contains("<pre class=\"console\">os3: boot &lt;ok&gt;\nos3: last line</pre>"))
+        #expect(page.contains("href=\"file:///r/3/serial.log\""))
+        #expect(page.contains("<code class=\"replay\">os3ctl boot --lane kvm --append os3.seed=1003</code>"))
     }
 
     @Test("the HTML headline keeps the one-sided zero-failure bound apart from the two-sided interval, and says which is which")
     func htmlBound() {
         let clean = (0..<16).map { Self.run($0, .pass) }
         let s = StressSummary.make(lane: "kvm", runs: clean, baselineRate: nil, hogs: 0, sequential: nil, targetRate: 0.05)
-        let page = HTMLReport.render(summary: s, runs: clean, load: nil, title: "t")
+        let page = HTMLReport.render(summary: s, runs: clean, load: nil, context: Self.context())
         let headline = page.components(separatedBy: "<p id=\"headline\"")[1].components(separatedBy: "</p>")[0]
-        #expect(headline.contains("two-sided 95% exact interval 0.0–20.6%"))
-        #expect(!headline.contains("17.1"))
+        #expect(headline.contains("No failure in 16 runs: the failure rate is below 17.1% (one-sided exact 95% upper bound; two-sided 95% exact interval 0.0%–20.6%)"))
         #expect(!headline.contains("under load"))
-        #expect(page.contains("<p id=\"bound\">No failures: the rate is below 17.1% (one-sided exact 95% upper bound).</p>"))
+        #expect(page.contains("<p id=\"no-failures\">No run failed.</p>"))
+        #expect(!page.contains("id=\"sec-compare\""))
+        #expect(page.contains("No test was asked for"))
+        #expect(page.contains("No synthetic load (--hog 0)"))
+        #expect(page.contains("The host's load was not sampled in this record."))
     }
 
     @Test("the sequential line states α, β, the runs in run order, runs left out after the decision, and that the intervals are approximate")
