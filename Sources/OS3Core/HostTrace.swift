@@ -13,6 +13,16 @@ public struct HostSample: Sendable, Codable, Equatable {
         self.loadAverage = loadAverage
         self.cpuBusy = cpuBusy
     }
+
+    private enum CodingKeys: String, CodingKey { case t, loadAverage, cpuBusy }
+
+    /// Every key present, `cpuBusy` null on the first sample (docs/JSON.md).
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(t, forKey: .t)
+        try c.encode(loadAverage, forKey: .loadAverage)
+        try c.encodeOrNull(cpuBusy, forKey: .cpuBusy)
+    }
 }
 
 /// A stretch of the experiment's clock, in seconds.

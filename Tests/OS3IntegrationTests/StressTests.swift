@@ -11,6 +11,7 @@ struct StressTests {
         var experimentDirectory: String
         var summary: StressSummary
         var load: LoadRecord?
+        var hostTrace: HostTrace
         var runs: [StressRun]
     }
 
@@ -129,7 +130,7 @@ struct StressTests {
         #expect(stressNGPIDs().subtracting(before).isEmpty, "stress-ng workers survived")
     }
 
-    @Test("hogs load the host for the whole experiment, the load is recorded, and the report renders in a real browser",
+    @Test("hogs load the host for the whole experiment, the load and the host's load are recorded, and the report renders every chart in a real browser without errors",
           .enabled(if: Chromium.path != nil, "needs chromium (installed by .ci/setup)"))
     func realLoadAndReport() throws {
         let report = FileManager.default.temporaryDirectory.appendingPathComponent("stress-\(UUID().uuidString).html").path
@@ -144,13 +145,58 @@ struct StressTests {
         #expect(load.hogs == 2)
         #expect(load.cpuSeconds > 0)
         #expect(Self.hogPIDs().isEmpty)
+        // The host was sampled for the whole experiment, on the runs' clock; the load ran around the
+        // loaded runs only (one block of --compare-idle: one loaded phase).
+        let trace = result.hostTrace
+        #expect(trace.samples.count >= 2)
+        #expect(zip(trace.samples, trace.samples.dropFirst()).allSatisfy { $0.t <= $1.t })
+        #expect(trace.samples.dropFirst().allSatisfy { ($0.cpuBusy ?? -1) >= 0 && ($0.cpuBusy ?? 2) <= 1 })
+        #expect(trace.loadSpans.count == 1)
+        let last = result.runs.map { $0.offset + $0.record.duration }.max() ?? 0
+        #expect(trace.samples.last!.t >= last - trace.interval * 2, "sampled until the last run ended")
+        for r in result.runs {
+            let inside = trace.loadSpans.contains { $0.start <= r.offset && r.offset + r.record.duration <= $0.end }
+            #expect(inside == r.underLoad, "#\(r.index) \(r.underLoad ? "loaded" : "idle") at \(r.offset)")
+        }
+        // The page loads without a console message, and every chart is there.
+        #expect(try Chromium.consoleMessages(Chromium.brokenPage).isEmpty == false, "the console check can fail")
+        #expect(try Chromium.consoleMessages(report) == [])
         let dom = try Chromium.dumpDOM(report)
-        #expect(dom.contains("<svg id=\"timeline\""))
-        #expect(dom.components(separatedBy: "class=\"run passed\"").count - 1 == 8)
-        #expect(dom.contains("id=\"hist-verdict\""))
-        #expect(dom.contains("0 of 4"))
+        for id in ["chart-timeline", "chart-hostload", "chart-markers", "chart-gaps", "chart-compare", "chart-verdict-times"] {
+            #expect(dom.contains("<svg id=\"\(id)\" class=\"chart\""), "\(id) missing")
+        }
+        #expect(dom.components(separatedBy: "class=\"run v-pass passed").count - 1 == 8)
+        #expect(dom.components(separatedBy: "class=\"run v-pass passed idle\"").count - 1 == 4)
+        #expect(dom.contains("<path class=\"cpu-area\"") && dom.contains("<polyline class=\"loadavg-line\""))
+        #expect(dom.contains("No failure in 4 runs under load"))
+        #expect(dom.contains("<p id=\"no-failures\">"))
+        // Every marker the tiny lane requires has a row in both marker charts.
+        for m in ["boot", "memory", "tiny", "interrupts", "threads", "ring3"] {
+            #expect(dom.components(separatedBy: "class=\"row-label\"").contains { $0.contains(">\(m)</text>") || $0.contains(">→ \(m)</text>") }, "\(m)")
+        }
         let png = try Chromium.screenshot(report)
         #expect(png.count > 10_000)
+    }
+
+    @Test("the report groups failures by signature, each with its count, seeds, console tail, log link and replay command")
+    func failureGroupsInReport() throws {
+        let fake = try Self.seededFake()
+        let project = try Fixture.fakeProject.get().root
+        let report = FileManager.default.temporaryDirectory.appendingPathComponent("stress-\(UUID().uuidString).html").path
+        let (_, out, err) = try Fixture.os3ctl(["stress", "--project", project, "--lane", "fake", "--runs", "20", "--jobs", "2", "--seed", "7",
+                                                "--qemu", fake, "--kernel", try Fixture.kernelImage(), "--report", report, "--json"])
+        let result = try JSONDecoder().decode(Output.self, from: Data(out.utf8))
+        let failed = result.runs.filter(\.failed).sorted { $0.index < $1.index }
+        #expect(!failed.isEmpty, "seed 7 gives failures in 20 runs: \(err)")
+        let page = try String(contentsOfFile: report, encoding: .utf8)
+        // One signature: forbidden marker 'panic' on the same line.
+        #expect(page.components(separatedBy: "<div class=\"failure-group\"").count - 1 == 1)
+        #expect(page.contains("<span class=\"count\">\(failed.count) run(s)</span>"))
+        for r in failed { #expect(page.contains("#\(r.index) <code>\(r.seed)</code>")) }
+        #expect(page.contains("<pre class=\"console\">") && page.contains("os3: PANIC: seeded failure</pre>"))
+        #expect(page.contains("href=\"file://\(failed[0].record.serialLog)\""))
+        #expect(page.contains("<code class=\"replay\">\(failed[0].replay.replacingOccurrences(of: "'", with: "&apos;"))</code>"))
+        #expect(FileManager.default.fileExists(atPath: failed[0].record.serialLog))
     }
 
     @Test("killing os3ctl mid-stress (SIGTERM, SIGINT or SIGKILL) leaves no hog or QEMU running", arguments: [SIGTERM, SIGINT, SIGKILL])
@@ -189,21 +235,40 @@ struct StressTests {
 enum Chromium {
     static let path: String? = ["chromium", "chromium-browser", "google-chrome"].lazy.compactMap { resolveExecutable($0) }.first
 
-    static func run(_ args: [String]) throws -> Data {
+    /// Runs headless Chromium at 1280 px; stdout, and stderr (its log, console messages included).
+    static func run(_ args: [String]) throws -> (out: Data, log: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path!)
-        p.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1100,1400"] + args
-        let out = Pipe()
+        p.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,1400"] + args
+        let out = Pipe(), log = FileManager.default.temporaryDirectory.appendingPathComponent("chromium-\(UUID().uuidString).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let logHandle = try FileHandle(forWritingTo: log)
+        defer { try? FileManager.default.removeItem(at: log) }
         p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
+        p.standardError = logHandle
         try p.run()
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        return data
+        try logHandle.close()
+        return (data, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
     }
 
     static func dumpDOM(_ file: String) throws -> String {
-        String(decoding: try run(["--dump-dom", "file://\(file)"]), as: UTF8.self)
+        String(decoding: try run(["--dump-dom", "file://\(file)"]).out, as: UTF8.self)
+    }
+
+    /// What the page wrote to the browser's console (script errors, failed checks): Chromium logs
+    /// each as a line with ":CONSOLE" at --enable-logging=stderr.
+    static func consoleMessages(_ file: String) throws -> [String] {
+        try run(["--enable-logging=stderr", "--v=0", "--dump-dom", "file://\(file)"]).log
+            .split(separator: "\n").filter { $0.contains(":CONSOLE") }.map(String.init)
+    }
+
+    /// A page with a script error, to show that `consoleMessages` sees one.
+    static var brokenPage: String {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("broken-\(UUID().uuidString).html").path
+        FileManager.default.createFile(atPath: file, contents: Data("<html><body><script>undefinedFunction()</script></body></html>".utf8))
+        return file
     }
 
     static func screenshot(_ file: String) throws -> Data {
