@@ -7,14 +7,16 @@ public struct FailureSignature: Sendable, Hashable {
     /// The line with every run of digits replaced by "N".
     public var line: String
 
-    public init(_ run: StressRun) {
+    /// `order`: each marker's place in the boot (`MarkerOrder`), so that the first missing marker is
+    /// the first the boot did not reach, not the first in the marker files.
+    public init(_ run: StressRun, order: [String: Int] = [:]) {
         let v = run.record.verdict
         kind = v.kind
         if let forbidden = v.forbiddenLine {
             marker = Self.forbiddenID(v.detail)
             line = Self.mask(forbidden)
         } else {
-            marker = v.missing.first
+            marker = v.missing.enumerated().min { (order[$0.element] ?? Int.max, $0.offset) < (order[$1.element] ?? Int.max, $1.offset) }?.element
             line = Self.mask(Self.line(of: run))
         }
     }
@@ -63,10 +65,11 @@ public struct FailureGroup: Sendable {
 
     /// Every failed run in a group, the largest group first (ties: the earliest first failure).
     public static func make(_ runs: [StressRun]) -> [FailureGroup] {
+        let place = Dictionary(uniqueKeysWithValues: MarkerOrder.of(runs).enumerated().map { ($0.element, $0.offset) })
         var order: [FailureSignature] = []
         var members: [FailureSignature: [StressRun]] = [:]
         for r in runs.sorted(by: { $0.index < $1.index }) where r.failed {
-            let s = FailureSignature(r)
+            let s = FailureSignature(r, order: place)
             if members[s] == nil { order.append(s) }
             members[s, default: []].append(r)
         }
@@ -74,5 +77,18 @@ public struct FailureGroup: Sendable {
             let x = members[a.element]!.count, y = members[b.element]!.count
             return x != y ? x > y : a.offset < b.offset
         }.map { FailureGroup(signature: $0.element, runs: members[$0.element]!) }
+    }
+}
+
+public enum MarkerOrder {
+    /// The markers in the order a boot prints them: by their median place in each run's console
+    /// order (times differ between runs under load and idle; the order of the phases does not).
+    public static func of(_ runs: [StressRun]) -> [String] {
+        var places: [String: [Double]] = [:]
+        for r in runs {
+            for (place, hit) in r.record.markers.sorted(by: { $0.time < $1.time }).enumerated() { places[hit.id, default: []].append(Double(place)) }
+        }
+        let median = places.mapValues { Stats.spread($0)!.median }
+        return median.keys.sorted { (median[$0]!, $0) < (median[$1]!, $1) }
     }
 }

@@ -248,16 +248,7 @@ public enum HTMLReport {
         return out
     }
 
-    /// The markers in the order a boot prints them: by their median place in each run's console
-    /// order (times differ between runs under load and idle; the order of the phases does not).
-    public static func markerOrder(_ runs: [StressRun]) -> [String] {
-        var places: [String: [Double]] = [:]
-        for r in runs {
-            for (place, hit) in r.record.markers.sorted(by: { $0.time < $1.time }).enumerated() { places[hit.id, default: []].append(Double(place)) }
-        }
-        let median = places.mapValues { Stats.spread($0)!.median }
-        return median.keys.sorted { (median[$0]!, $0) < (median[$1]!, $1) }
-    }
+    public static func markerOrder(_ runs: [StressRun]) -> [String] { MarkerOrder.of(runs) }
 
     static func markerStrips(_ runs: [StressRun], gaps: Bool) -> String {
         let judged = runs.filter { !$0.infra }

@@ -160,6 +160,9 @@ struct ReportTests {
         #expect(groups[2].runs.map(\.index) == [4])
         #expect(groups[3].signature.kind == .hang)
         #expect(FailureSignature.line(of: runs[2]) == "last marker line: os3: smp ok cores=2")
+        // The first missing marker is the first the boot did not reach, whatever the marker files' order.
+        #expect(FailureSignature(runs[2], order: ["boot": 0, "ring3": 1, "done": 2]).marker == "ring3")
+        #expect(FailureSignature(runs[2], order: ["boot": 0, "done": 1, "ring3": 2]).marker == "done")
         #expect(FailureGroup.make([Self.stressRun(0, .pass)]).isEmpty)
     }
 
