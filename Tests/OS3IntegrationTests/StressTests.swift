@@ -279,3 +279,34 @@ enum Chromium {
         return try Data(contentsOf: URL(fileURLWithPath: png))
     }
 }
+
+@Suite("the host sampler of stress experiments")
+struct HostSamplerTests {
+    @Test("a sampler past its deadline stops by itself after one sample, and stop() returns what it saw")
+    func deadline() {
+        let origin = Clock.now
+        let sampler = HostSampler.start(origin: origin, interval: 0.05, deadline: origin)
+        let trace = sampler.stop()
+        #expect(trace.samples.count == 1)
+        #expect(trace.samples[0].cpuBusy == nil, "no earlier sample to compare with")
+        #expect(trace.samples[0].loadAverage >= 0 && trace.samples[0].t >= 0)
+        #expect(trace.cores == HostProbe.cores)
+        // stop() twice is harmless.
+        #expect(sampler.stop() == trace)
+    }
+
+    @Test("on a long experiment the samples stay under the cap: every other one is dropped and the interval doubles")
+    func thinning() {
+        let sampler = HostSampler.start(origin: Clock.now, interval: 0.001, cap: 16)
+        // Wait for enough samples to overflow the cap at least once (it thins at 16).
+        var seen = 0
+        while seen < 20 { usleep(20_000); seen += 1 }
+        sampler.loadRan(from: Clock.now - 0.01, to: Clock.now)
+        let trace = sampler.stop()
+        #expect(trace.samples.count < 16)
+        #expect(trace.interval > 0.001)
+        #expect(zip(trace.samples, trace.samples.dropFirst()).allSatisfy { $0.t < $1.t })
+        #expect(trace.samples.dropFirst().allSatisfy { $0.cpuBusy.map { (0...1).contains($0) } ?? true })
+        #expect(trace.loadSpans.count == 1)
+    }
+}
