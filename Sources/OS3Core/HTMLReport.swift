@@ -60,7 +60,8 @@ public enum HTMLReport {
         h += "</section>\n"
 
         h += "<section id=\"sec-markers\"><h2>Where the time goes</h2>\n"
-        h += "<p class=\"note\">Every marker on one axis, in the order the boot prints them; one dot per run, coloured by its verdict\(runs.contains { !$0.underLoad } ? "; each marker has a row for the runs under load and one for the idle runs" : ""). The black bar is the median; dots at the left end of the log axis are at or below its first tick. The second chart shows the time since the previous marker of the same run: the phase that stretches stands out.</p>\n"
+        h += "<p class=\"note\">First the time from each boot's start to its verdict; then every marker on one axis, in the order the boot prints them; one dot per run, coloured by its verdict\(runs.contains { !$0.underLoad } ? "; each marker has a row for the runs under load and one for the idle runs" : ""). The black bar is the median; dots at the left end of the log axis are at or below its first tick. The second chart shows the time since the previous marker of the same run: the phase that stretches stands out.</p>\n"
+        h += verdictTimes(runs)
         h += markerStrips(runs, gaps: false)
         h += markerStrips(runs, gaps: true)
         h += "</section>\n"
@@ -386,22 +387,22 @@ public enum HTMLReport {
             svg += "<text class=\"annot\" x=\"\(fixed(width - right + 8, 1))\" y=\"\(fixed(cy + 4, 1))\">\(pct(rate)) (\(pct(cp.lower))–\(pct(cp.upper)))</text>\n"
         }
         h += svg + "</svg>\n"
-        h += "<p class=\"note\">Time to verdict of every run, under load and idle, on one axis (the marker charts above show both arms on the same axes too).</p>\n"
-        h += verdictTimes(runs)
+        h += "<p class=\"note\">The time to verdict and the marker charts above show both arms on the same axes.</p>\n"
         return h
     }
 
-    /// Time to verdict, one row per arm, shared axis.
+    /// Time to verdict, one row per arm (under load; idle with --compare-idle), shared axis.
     static func verdictTimes(_ runs: [StressRun]) -> String {
         let judged = runs.filter { !$0.infra }
-        let left = 200.0, right = 190.0, top = 8.0, rowH = 26.0, plotH = rowH * 2
+        let arms = judged.contains { !$0.underLoad } ? [("under load", true), ("idle", false)] : [("all runs", true)]
+        let left = 200.0, right = 190.0, top = 8.0, rowH = 26.0, plotH = rowH * Double(arms.count)
         let maxT = judged.map(\.record.duration).max() ?? 1
         let unit = SVGChart.TimeUnit.fitting(maxSeconds: maxT)
         let ticks = SVGChart.ticks(0, maxT * unit.factor, count: 10)
         let x = SVGChart.Scale(ticks, range: (left, width - right))
         var svg = SVGChart.open(id: "chart-verdict-times", width: width, height: top + plotH + 46, label: "time to verdict under load and idle")
         svg += SVGChart.xAxis(ticks, x, y: top + plotH, gridTop: top, title: "time from the boot's start to its verdict (\(unit.name))")
-        for (row, (name, underLoad)) in [("under load", true), ("idle", false)].enumerated() {
+        for (row, (name, underLoad)) in arms.enumerated() {
             let cy = top + rowH * (Double(row) + 0.5)
             let arm = judged.filter { $0.underLoad == underLoad }.sorted { !$0.failed && $1.failed }
             svg += "<text class=\"row-label\" x=\"\(fixed(left - 8, 1))\" y=\"\(fixed(cy + 4, 1))\" text-anchor=\"end\">\(name)</text>"
