@@ -41,7 +41,7 @@ public enum HTMLReport {
         \(VerdictColors.css)
         </style></head><body>
         <h1 id="title">\(esc(c.title))</h1>
-        <p id="headline" class="\(s.failures == 0 ? "ok" : "bad")">\(esc(headline(s)))</p>
+        <p id="headline" class="\(s.runs == 0 ? "none" : s.failures == 0 ? "ok" : "bad")">\(esc(headline(s)))</p>
         <ul id="facts">
         """
         for t in tests(s) { h += "<li class=\"test\">\(esc(t))</li>\n" }
@@ -52,7 +52,7 @@ public enum HTMLReport {
         h += "<p class=\"legend-line\">Colours, on the whole page: " + VerdictColors.legend(kinds.union([.pass])) + "</p>\n"
 
         h += "<section id=\"sec-timeline\"><h2>Timeline of runs, over the host's load</h2>\n"
-        h += "<p class=\"note\">Each run is a bar from its start to its verdict on the experiment's clock (thin bars: idle runs of --compare-idle). Below, on the same clock: the share of all CPU cores busy and the 1-minute load average, sampled while the experiment ran; shaded: the synthetic load was on.</p>\n"
+        h += "<p class=\"note\">Each run is a bar from its start to its verdict on the experiment's clock\(runs.contains { !$0.underLoad } ? " (thin bars: idle runs of --compare-idle)" : ""). Below, on the same clock: the share of all CPU cores busy and the 1-minute load average, sampled while the experiment ran; shaded: the synthetic load was on.</p>\n"
         let end = max(runs.map { $0.offset + $0.record.duration }.max() ?? 0, c.hostTrace?.samples.last?.t ?? 0)
         let clock = SVGChart.ticks(0, max(end, 0.001), count: 10)
         h += timeline(runs, clock: clock, spans: c.hostTrace?.loadSpans ?? [])
@@ -93,7 +93,7 @@ public enum HTMLReport {
     body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:20px auto;padding:0 16px;color:#1d1d1d;max-width:1200px}
     h1{font-size:21px;margin:0 0 6px} h2{font-size:17px;margin:30px 0 6px;border-bottom:1px solid #ddd;padding-bottom:3px}
     #headline{font-size:18px;font-weight:600;margin:6px 0;padding:8px 12px;border-left:6px solid #2e8540;background:#f3f8f4}
-    #headline.bad{border-left-color:#d62728;background:#fdf3f3}
+    #headline.bad{border-left-color:#d62728;background:#fdf3f3} #headline.none{border-left-color:#7f7f7f;background:#f4f4f4}
     #facts{margin:6px 0 4px;padding-left:20px} #facts li{margin:2px 0}
     .note{color:#444;font-size:13px;margin:4px 0 8px}
     .legend{display:inline} .key{margin-right:12px;white-space:nowrap}
@@ -113,6 +113,7 @@ public enum HTMLReport {
     table{border-collapse:collapse;font-size:12px;width:100%} td,th{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top}
     .compare{display:flex;gap:24px;flex-wrap:wrap} .compare .arm{flex:1;min-width:300px;border:1px solid #ddd;padding:8px 12px}
     .compare .rate{font-size:20px;font-weight:600}
+    @page{size:A4 landscape;margin:10mm}
     @media print{body{max-width:none;margin:0;padding:0;font-size:11px} section{break-inside:avoid-page} h2{break-after:avoid}
     .chart{break-inside:avoid} #runs{font-size:9px} a{color:inherit;text-decoration:none}}
     """
