@@ -212,7 +212,7 @@ struct StressCommand: ParsableCommand {
         Outputs.write("\(experiment)/failing-runs.txt", failing.joined(separator: "\n") + "\n", failures: &failures)
         let title = "os3ctl stress: lane \(lane.name), \(hog) hog(s), \(summary.runs) runs"
         // The console tail of each failure group's example run (read from its serial log).
-        let tails = FailureGroup.make(all).reduce(into: [Int: String]()) { $0[$1.runs[0].index] = Outputs.consoleTail($1.runs[0].record.serialLog, lines: 15) }
+        let tails = FailureGroup.make(all).prefix(HTMLReport.maxGroups).reduce(into: [Int: String]()) { $0[$1.runs[0].index] = Outputs.consoleTail($1.runs[0].record.serialLog, lines: 15) }
         let html = HTMLReport.render(summary: summary, runs: all, load: load,
                                      context: .init(title: title, lane: lane.name, kernel: runner.kernel, baseSeed: base, hostTrace: hostTrace, consoleTails: tails))
         Outputs.write("\(experiment)/report.html", html, failures: &failures)

@@ -326,12 +326,16 @@ public enum HTMLReport {
 
     // MARK: failures
 
+    /// Groups shown in full (each with a console tail); the rest are counted, so a page of many
+    /// distinct failures stays readable.
+    public static let maxGroups = 30
+
     static func failureGroups(_ runs: [StressRun], tails: [Int: String]) -> String {
         let groups = FailureGroup.make(runs)
         guard !groups.isEmpty else { return "<p id=\"no-failures\">No run failed.</p>\n" }
         let failed = runs.filter(\.failed).count
         var h = "<p class=\"note\">\(failed) failed run(s) in \(groups.count) group(s) of the same verdict, the same first forbidden or missing marker and the same console line (digits ignored).</p>\n"
-        for (n, g) in groups.enumerated() {
+        for (n, g) in groups.prefix(maxGroups).enumerated() {
             let example = g.runs[0], k = g.signature.kind
             h += "<div class=\"failure-group\" id=\"group-\(n + 1)\" style=\"border-left-color:\(VerdictColors.color(k))\">\n"
             h += "<h3><span class=\"sw \(VerdictColors.cssClass(k))\"></span>\(k.rawValue)\(g.signature.marker.map { " · \(k == .forbiddenMarker ? "forbidden" : "first missing") marker <code>\(esc($0))</code>" } ?? "") — <span class=\"count\">\(g.runs.count) run(s)</span> (\(g.runs.filter { !$0.underLoad }.count) idle)</h3>\n"
@@ -345,6 +349,10 @@ public enum HTMLReport {
                 h += "<div><a class=\"log\" href=\"\(esc(fileURL(example.record.serialLog)))\">serial log of #\(example.index)</a> <code>\(esc(example.record.serialLog))</code></div>\n"
             }
             h += "<div>replay: <code class=\"replay\">\(esc(example.replay))</code></div>\n</div>\n"
+        }
+        if groups.count > maxGroups {
+            let rest = groups.dropFirst(maxGroups)
+            h += "<p id=\"more-groups\">… and \(rest.count) smaller group(s) of \(rest.reduce(0) { $0 + $1.runs.count }) run(s) in all: see the table of runs and failing-runs.txt.</p>\n"
         }
         return h
     }

@@ -166,6 +166,14 @@ struct ReportTests {
         #expect(FailureGroup.make([Self.stressRun(0, .pass)]).isEmpty)
     }
 
+    @Test("a page of many distinct failures shows the largest groups in full and counts the rest")
+    func manyGroups() {
+        let runs = (0..<(HTMLReport.maxGroups + 5)).map { Self.stressRun($0, .forbiddenMarker, forbidden: "os3: PANIC: case \(String(UnicodeScalar(UInt8(65 + $0 % 26)))) \($0 / 26 == 0 ? "a" : "b")") }
+        let html = HTMLReport.failureGroups(runs, tails: [:])
+        #expect(html.components(separatedBy: "<div class=\"failure-group\"").count - 1 == HTMLReport.maxGroups)
+        #expect(html.contains("… and 5 smaller group(s) of 5 run(s) in all"))
+    }
+
     @Test("CPU busy is read from /proc/stat's cpu line: idle and iowait are idle, guest time is not counted twice")
     func procStat() {
         let a = CPUTimes.parse(procStat: "cpu  100 0 50 800 50 0 0 0 30 0\ncpu0 50 0 25 400 25 0 0 0 0 0\nintr 1\n")
