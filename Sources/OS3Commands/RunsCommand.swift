@@ -48,11 +48,11 @@ struct RunsListCommand: ParsableCommand {
     func run() throws {
         view.apply()
         let store = RunStore(state: stateOptions.state)
-        let shown = try store.entries().filter { entry in
+        let shown = try store.entries(limit: limit) { entry in
             (lane == nil || entry.lane == lane) && (!failed || entry.failed)
-        }.prefix(limit)
+        }
         if json {
-            printOut(RunListing.json(Array(shown), stateDirectory: store.state.path).pretty)
+            printOut(RunListing.json(shown, stateDirectory: store.state.path).pretty)
             return
         }
         guard !shown.isEmpty else {
@@ -60,7 +60,7 @@ struct RunsListCommand: ParsableCommand {
             printErr("runs: no runs\(what.isEmpty ? "" : " \(what)") in \(store.runsPath)")
             return
         }
-        printOut(RunListing.table(Array(shown)))
+        printOut(RunListing.table(shown))
         if let latest = store.latest() { printProgress("runs: latest -> \(store.runsPath)/\(latest)") }
     }
 }

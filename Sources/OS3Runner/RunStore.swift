@@ -18,26 +18,47 @@ public struct RunStore: Sendable {
 
     /// Every run directory, newest first (none when `runs/` does not exist yet).
     public func entries() throws -> [RunEntry] {
+        try names().map(entry(name:)).sorted(by: RunEntry.newestFirst)
+    }
+
+    /// The newest `limit` runs that pass `include`, newest first. Records are read newest first
+    /// and only as far as needed: a state directory that has piled up thousands of runs is
+    /// listed without reading them all.
+    public func entries(limit: Int, where include: (RunEntry) -> Bool) throws -> [RunEntry] {
+        var found: [RunEntry] = []
+        for name in try names() {
+            let e = entry(name: name)
+            // Directories made in the same second are ordered by their records' start times, so
+            // the one second at the limit is read whole.
+            if found.count >= limit, e.stamp != found.last?.stamp { break }
+            if include(e) { found.append(e) }
+        }
+        return Array(found.sorted(by: RunEntry.newestFirst).prefix(limit))
+    }
+
+    /// The run directories' names, newest second first (`latest`, temporary links and anything
+    /// that is not a directory left out).
+    func names() throws -> [String] {
         guard let dir = opendir(runsPath) else {
             if errno == ENOENT { return [] }
             throw OS3Error(.io, "cannot read \(runsPath): \(String(cString: strerror(errno)))",
                            fix: "check its permissions, or point OS3_STATE_DIR / --state-dir at the right state directory")
         }
+        defer { closedir(dir) }
         var names: [String] = []
         while let entry = readdir(dir) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            // `latest` and the temporary links it is renamed from; anything that is not a directory.
             guard !name.hasPrefix("."), name != Self.latestName else { continue }
             var st = stat()
             guard lstat("\(runsPath)/\(name)", &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else { continue }
             names.append(name)
         }
-        closedir(dir)
-        return names.map { entry(name: $0) }.sorted(by: RunEntry.newestFirst)
+        let byStamp = names.map { (RunEntry(name: $0, path: "", status: .incomplete("")).stamp, $0) }
+        return byStamp.sorted { $0 > $1 }.map(\.1)
     }
 
     /// One run directory as its record (or the absence of one) says.
-    func entry(name: String) -> RunEntry {
+    public func entry(name: String) -> RunEntry {
         let path = "\(runsPath)/\(name)"
         let result = "\(path)/result.json"
         guard let bytes = readIfThere(result) else {
