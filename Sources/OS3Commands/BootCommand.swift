@@ -30,9 +30,22 @@ struct BootCommand: ParsableCommand {
     @Flag(help: "Print one JSON result on stdout instead of the human summary.")
     var json = false
 
+    @Option(name: .customLong("json-file"), help: ArgumentHelp("Also write the JSON result to this file (atomically; stdout is unchanged).", valueName: "file"))
+    var jsonFile: String?
+
+    @Option(help: ArgumentHelp("Boot under this many busy processes loading the host, as stress --hog does (stress's replay lines use it).", valueName: "n"))
+    var hog: Int = 0
+
+    @Option(help: ArgumentHelp("--hog: what the hogs do: cpu (os3ctl's own busy loops), or through stress-ng: vm, cache, io, mixed.", valueName: "recipe"))
+    var load: String = "cpu"
+
     func validate() throws {
         try NumericOptions.seconds(timeout, "--timeout")
         try NumericOptions.seconds(idleTimeout, "--idle-timeout")
+        try NumericOptions.count(hog, "--hog", NumericOptions.hogs)
+        if HostLoad.Recipe(rawValue: load) == nil {
+            throw ValidationError("--load must be one of: \(HostLoad.Recipe.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
     }
 
     /// What ArgumentParser made of the command line.
@@ -40,7 +53,7 @@ struct BootCommand: ParsableCommand {
         BootRequest(project: options.project, stateDir: options.stateDir, kernel: kernelOptions.kernel, qemu: kernelOptions.qemu,
                     append: kernelOptions.append, lane: lane, timeout: timeout, idleTimeout: idleTimeout, serial: serial, json: json,
                     backend: backendOptions.backend, connect: backendOptions.connect, color: view.color, quiet: view.quiet,
-                    verbose: view.verbose)
+                    verbose: view.verbose, jsonFile: jsonFile, hog: hog, load: load)
     }
 
     func run() throws { try request.run() }
@@ -50,6 +63,8 @@ extension BootRequest {
     /// Boots the lane, prints the verdict, and throws the verdict's exit code.
     func run() throws {
         ViewOptions.apply(color: color, quiet: quiet, verbose: verbose)
+        // Output paths are checked before the boot: a typo must not cost it.
+        try Outputs.check(jsonFile, option: "--json-file")
         let project = try Project.locate(explicit: self.project)
         let state = ProjectOptions.state(stateDir)
         var lane = try project.loadLane(self.lane)
@@ -64,10 +79,23 @@ extension BootRequest {
         if Terminal.verbose, let argv = try? runner.invocation(for: lane).argv, !argv.isEmpty {
             printErr("[\(lane.name)] \(argv.map(shellQuote).joined(separator: " "))")
         }
-        // Marker files are parsed and compiled while QEMU starts (they are checked before any verdict).
-        let record = try runner.run(lane, markers: .deferred { [lane] in try project.markers(for: lane) }) { event in
-            progress.handle(event)
+        // --hog: the same synthetic load a stress run had (started before, stopped after the boot).
+        let hostLoad = try HostLoad.start(hogs: hog, recipe: HostLoad.Recipe(rawValue: load) ?? .cpu)
+        if hog > 0 {
+            printProgress("[\(lane.name)] booting under load: \(hog) hog(s) (\(load))")
+            usleep(300_000)  // as stress does: the hogs reach the run queue before the boot
         }
+        // Marker files are parsed and compiled while QEMU starts (they are checked before any verdict).
+        let record: RunRecord
+        do {
+            record = try runner.run(lane, markers: .deferred { [lane] in try project.markers(for: lane) }) { event in
+                progress.handle(event)
+            }
+        } catch {
+            _ = hostLoad.stop()
+            throw error
+        }
+        _ = hostLoad.stop()
         progress.finish(record)
         Trace.mark("record back")
         if json {
@@ -78,7 +106,9 @@ extension BootRequest {
         if record.verdict.kind == .skipped {
             printErr("[\(lane.name)] SKIPPED — this lane did NOT run: \(record.verdict.detail)")
         }
-        let lost = Outputs.reportFailures("boot", records: [record], failures: [])
+        var failures: [String] = []
+        if let jsonFile { Outputs.write(absolutePath(jsonFile), encodeJSON(record) + "\n", failures: &failures) }
+        let lost = Outputs.reportFailures("boot", records: [record], failures: failures)
         if let status = Interrupts.exitStatus { throw ExitCode(status) }
         if lost { throw ExitCode(ioErrorExit) }
         throw ExitCode(record.verdict.kind.exitCode)

@@ -16,6 +16,10 @@ struct BootRequest: Equatable {
     var color: ColorChoice = .auto
     var quiet = false
     var verbose = false
+    /// Options the plain reading leaves to ArgumentParser (it returns nil when it meets them).
+    var jsonFile: String?
+    var hog = 0
+    var load = "cpu"
 
     /// The request for `boot` followed only by the options below, each at most once, as
     /// `--name value` or `--name=value`, no value empty or starting with "-", the timeouts numbers

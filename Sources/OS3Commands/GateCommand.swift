@@ -28,6 +28,9 @@ struct GateCommand: ParsableCommand {
     @Flag(help: "Print the records as JSON on stdout instead of the table.")
     var json = false
 
+    @Option(name: .customLong("json-file"), help: ArgumentHelp("Also write the JSON of --json to this file (atomically; the table or --json still goes to stdout).", valueName: "file"))
+    var jsonFile: String?
+
     @Flag(name: .customLong("allow-skipped"), help: "Lanes this machine cannot run do not fail the gate (they are still reported).")
     var allowSkipped = false
 
@@ -42,6 +45,7 @@ struct GateCommand: ParsableCommand {
         view.apply()
         // Every output path is checked before anything runs: a typo must not cost the boots.
         try Outputs.check(junit, option: "--junit")
+        try Outputs.check(jsonFile, option: "--json-file")
         let project = try options.locate()
         // Load and check every lane and marker file before any work: a typo fails fast.
         // `gate = false` lanes (broken variants, slow lanes) run only when named.
@@ -84,8 +88,10 @@ struct GateCommand: ParsableCommand {
         if let junit {
             Outputs.write(absolutePath(junit), Outputs.gateJUnit(records, allowSkipped: allowSkipped), failures: &failures)
         }
+        let document = json || jsonFile != nil ? GateJSON.document(outcome, wall: wall).pretty : ""
+        if let jsonFile { Outputs.write(absolutePath(jsonFile), document + "\n", failures: &failures) }
         if json {
-            printOut(GateJSON.document(outcome, wall: wall).pretty)
+            printOut(document)
         } else {
             // On a terminal, DETAIL is cut to the screen's width rather than wrapped.
             printOut(Reports.table(records, width: isatty(1) == 1 ? terminalSize(1)?.columns : nil))
@@ -98,7 +104,9 @@ struct GateCommand: ParsableCommand {
         for r in records where !r.runDirectory.isEmpty && !r.verdict.kind.passed {
             printErr("gate: \(r.lane) evidence: \(r.serialLog)\(Path.exists(r.serialLog) ? "" : " (no longer exists)")")
         }
-        let lost = Outputs.reportFailures("gate", records: records, failures: failures)
+        // [runs] keep-passes: old passing runs go once this gate's are recorded.
+        let pruneFailed = RunsPruneCommand.automatic(project, state: options.state, command: "gate")
+        let lost = Outputs.reportFailures("gate", records: records, failures: failures) || pruneFailed
         if let status = Interrupts.exitStatus { throw ExitCode(status) }
         if lost { throw ExitCode(ioErrorExit) }
         throw ExitCode(outcome.exitCode)
@@ -112,9 +120,12 @@ struct GateCommand: ParsableCommand {
         }
         printProgress("gate: running the host tests ([test] in \(project.file.file): \(test.argv.joined(separator: " ")))")
         let start = Clock.now
-        // Their output is shown only when they fail (its tail), or as it comes with --verbose.
-        _ = try project.runTests(quiet: !Terminal.verbose)
-        printProgress("gate: host tests passed in \(Reports.seconds(Clock.now - start))")
+        // Their output is shown only when they fail (its tail), or as it comes with --verbose;
+        // when they pass, the count their runner's summary gives.
+        let output = try project.runTests(quiet: !Terminal.verbose)
+        let count = output.flatMap(HostTestCount.passed(in:)).map { ": \($0) test\($0 == 1 ? "" : "s")" }
+            ?? (output == nil ? "" : " (their output gives no test count os3ctl can read; --verbose shows it)")
+        printProgress("gate: host tests passed\(count) in \(Reports.seconds(Clock.now - start))")
     }
 }
 

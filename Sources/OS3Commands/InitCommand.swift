@@ -95,6 +95,11 @@ struct InitCommand: ParsableCommand {
     [images]
     kernel = "build/kernel.elf"
 
+    # Run directories pile up under the state directory; gate and stress can keep only each lane's
+    # newest N passing runs (every failure is kept). `os3ctl runs` lists them (docs/RUNS.md).
+    # [runs]
+    # keep-passes = 20
+
     """
 
     static let laneTemplate = """

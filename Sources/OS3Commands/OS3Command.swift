@@ -16,7 +16,7 @@ public struct OS3Command: ParsableCommand {
         error, 128+n interrupted by signal n. See docs/VERDICTS.md.
         """,
         version: "0.1.0",
-        subcommands: [InitCommand.self, BuildCommand.self, BootCommand.self, GateCommand.self, StressCommand.self, BisectCommand.self, ScanCommand.self, LanesCommand.self, DoctorCommand.self, HogCommand.self]
+        subcommands: [InitCommand.self, BuildCommand.self, BootCommand.self, GateCommand.self, StressCommand.self, BisectCommand.self, ScanCommand.self, LanesCommand.self, RunsCommand.self, DoctorCommand.self, HogCommand.self]
     )
 
     public init() {}

@@ -79,6 +79,9 @@ struct StressCommand: ParsableCommand {
     @Flag(help: "Print the summary, load and every run as JSON on stdout.")
     var json = false
 
+    @Option(name: .customLong("json-file"), help: ArgumentHelp("Also write the JSON of --json to this file (atomically; the summary or --json still goes to stdout).", valueName: "file"))
+    var jsonFile: String?
+
     @Option(help: ArgumentHelp("Write JUnit XML (one test case per run).", valueName: "file"))
     var junit: String?
 
@@ -141,6 +144,7 @@ struct StressCommand: ParsableCommand {
         // Every output path is checked before anything runs: a typo must not cost the boots.
         try Outputs.check(junit, option: "--junit")
         try Outputs.check(report, option: "--report")
+        try Outputs.check(jsonFile, option: "--json-file")
         let project = try options.locate()
         var lane = try project.loadLane(self.lane)
         if let timeout { lane.totalTimeout = timeout; lane.idleTimeout = min(lane.idleTimeout, timeout) }
@@ -158,7 +162,10 @@ struct StressCommand: ParsableCommand {
         printProgress("stress: lane \(lane.name), \(untilConfident ? "up to \(maxRuns)" : "\(runs)") runs, \(jobs) at a time, \(hog) hog(s) (\(load)); base seed \(base)")
         printProgress("stress: results in \(experiment)")
 
-        let replayPrefix = replayCommand()
+        let replay = StressReplay(project: project.root, state: options.state.path, lane: lane.name,
+                                  kernel: kernelOptions.kernel.map(absolutePath), qemu: kernelOptions.qemuBinary,
+                                  backend: backendOptions.backend, connect: backendOptions.connect, timeout: timeout,
+                                  hogs: hog, load: self.load, append: kernelOptions.append)
         var all: [StressRun] = []
         let clockStart = Clock.now
         // With --compare-idle, idle and loaded phases alternate in blocks whose order is drawn from the
@@ -176,7 +183,7 @@ struct StressCommand: ParsableCommand {
                 let sprt = untilConfident ? RunOrderSequentialTest(SPRT(p0: p0, p1: p1, alpha: alpha, beta: beta), cap: maxRuns) : nil
                 guard phase.underLoad else {
                     all += try boots(count: phase.indices.count, firstIndex: phase.indices.lowerBound, underLoad: false, lane: lane, markers: markers,
-                                     runner: runner, base: base, start: clockStart, replayPrefix: replayPrefix, sprt: nil).runs
+                                     runner: runner, base: base, start: clockStart, replay: replay, sprt: nil).runs
                     continue
                 }
                 let hostLoad = try HostLoad.start(hogs: hog, recipe: HostLoad.Recipe(rawValue: self.load)!)
@@ -185,7 +192,7 @@ struct StressCommand: ParsableCommand {
                 let loaded: [StressRun]
                 do {
                     (loaded, sequential) = try boots(count: phase.indices.count, firstIndex: phase.indices.lowerBound, underLoad: true, lane: lane,
-                                                     markers: markers, runner: runner, base: base, start: clockStart, replayPrefix: replayPrefix, sprt: sprt)
+                                                     markers: markers, runner: runner, base: base, start: clockStart, replay: replay, sprt: sprt)
                 } catch {
                     _ = hostLoad.stop()
                     throw error
@@ -230,32 +237,23 @@ struct StressCommand: ParsableCommand {
             Outputs.write(absolutePath(junit), Reports.junit(boots, name: "os3ctl-stress", hostname: Outputs.hostname(), skippedFails: false),
                           failures: &failures)
         }
+        if let jsonFile { Outputs.write(absolutePath(jsonFile), encodeJSON(output) + "\n", failures: &failures) }
         if json { printOut(encodeJSON(output)) } else { printOut(summary.text(runs: all, load: load)) }
         printProgress("stress: report \(report.map(absolutePath) ?? "\(experiment)/report.html")")
-        let lost = Outputs.reportFailures("stress", records: all.map(\.record), failures: failures)
+        // [runs] keep-passes: old passing runs go once this experiment's files are written.
+        let pruneFailed = RunsPruneCommand.automatic(project, state: options.state, command: "stress")
+        let lost = Outputs.reportFailures("stress", records: all.map(\.record), failures: failures) || pruneFailed
         if let status = Interrupts.exitStatus { throw ExitCode(status) }
         if lost { throw ExitCode(ioErrorExit) }
         let worst = all.map(\.record.verdict.kind).max() ?? .pass
         throw ExitCode(worst.exitCode)
     }
 
-    /// The command that replays a run, given its seed.
-    private func replayCommand() -> [String] {
-        var argv = ["os3ctl", "boot", "--lane", lane]
-        if let k = kernelOptions.kernel { argv += ["--kernel", absolutePath(k)] }
-        if let q = kernelOptions.qemu { argv += ["--qemu", q] }
-        if let p = options.project { argv += ["--project", absolutePath(p)] }
-        if let b = backendOptions.backend { argv += ["--backend", b.rawValue] }
-        for uri in backendOptions.connect { argv += ["--connect", uri] }
-        return argv
-    }
-
     private func boots(count: Int, firstIndex: Int, underLoad: Bool, lane: Lane, markers: MarkerSet, runner: LaneRunner,
-                       base: UInt64, start: Double, replayPrefix: [String],
+                       base: UInt64, start: Double, replay: StressReplay,
                        sprt: RunOrderSequentialTest?) throws -> (runs: [StressRun], sequential: StressSummary.Sequential?) {
         let state = StressState(sprt: sprt)
         let total = count
-        let append = kernelOptions.append
         _ = try runParallel(Array(0..<jobs), width: jobs) { _ in
             while let i = state.next(limit: total) {
                 let index = firstIndex + i
@@ -271,10 +269,8 @@ struct StressCommand: ParsableCommand {
                     record = .infraError(lane: lane, markers: markers, kernel: runner.kernel, backend: runner.backend.name,
                                          startedAt: iso8601.string(from: Date()), detail: Outputs.describe(error))
                 }
-                let fullAppend = [append, seedArg].filter { !$0.isEmpty }.joined(separator: " ")
-                let replay = (replayPrefix + ["--append", fullAppend]).map(shellQuote).joined(separator: " ")
                 let run = StressRun(index: index, seed: runSeed, offset: offset, underLoad: underLoad, host: record.backend ?? runner.backend.name,
-                                    record: record, replay: replay)
+                                    record: record, replay: replay.command(seed: runSeed, underLoad: underLoad, host: record.backend))
                 let done = state.add(run, at: i)
                 printProgress("stress: [\(done)/\(total)\(underLoad ? "" : " idle")] #\(index) \(record.verdict.kind.rawValue) \(Reports.seconds(record.duration)) seed \(runSeed)\(run.failed ? " — \(record.verdict.detail)" : "")")
             }
@@ -315,5 +311,47 @@ private final class StressState: @unchecked Sendable {
         runs.append(run)
         test?.add(index: position, run.infra ? .excluded : (run.failed ? .failed : .passed))
         return runs.count
+    }
+}
+
+/// The `os3ctl boot` command line that replays one stress run exactly: the same project, state
+/// directory, lane, kernel, QEMU, backend (the pool member the run went to), timeout, load and
+/// kernel command line with its seed. Everything is explicit, so the line works from any
+/// directory and any environment (issue 17: the replay once dropped --timeout and --state-dir).
+struct StressReplay: Sendable {
+    var project: String
+    var state: String
+    var lane: String
+    var kernel: String?
+    var qemu: String?
+    var backend: BackendOptions.Kind?
+    var connect: [String]
+    var timeout: Double?
+    var hogs: Int
+    var load: String
+    var append: String
+
+    /// The argv (`os3ctl` first). `host`: the record's backend ("libvirt URI") — with several
+    /// `--connect`, the replay boots on the one the run went to.
+    func argv(seed: UInt64, underLoad: Bool, host: String?) -> [String] {
+        var argv = ["os3ctl", "boot", "--project", project, "--state-dir", state, "--lane", lane]
+        if let kernel { argv += ["--kernel", kernel] }
+        if let qemu { argv += ["--qemu", qemu] }
+        if let backend { argv += ["--backend", backend.rawValue] }
+        if connect.count > 1, let host, host.hasPrefix("libvirt "), connect.contains(String(host.dropFirst("libvirt ".count))) {
+            argv += ["--connect", String(host.dropFirst("libvirt ".count))]
+        } else {
+            for uri in connect { argv += ["--connect", uri] }
+        }
+        if let timeout { argv += ["--timeout", String(timeout)] }
+        // The idle runs of --compare-idle ran without the load.
+        if underLoad && hogs > 0 { argv += ["--hog", String(hogs), "--load", load] }
+        argv += ["--append", [append, "os3.seed=\(seed)"].filter { !$0.isEmpty }.joined(separator: " ")]
+        return argv
+    }
+
+    /// The same, quoted for a POSIX shell.
+    func command(seed: UInt64, underLoad: Bool, host: String?) -> String {
+        argv(seed: seed, underLoad: underLoad, host: host).map(shellQuote).joined(separator: " ")
     }
 }

@@ -43,6 +43,16 @@ public struct ProjectFile: Sendable, Equatable {
         }
     }
 
+    /// `[runs]`: how many passing runs of each lane to keep (docs/RUNS.md).
+    public struct Retention: Sendable, Equatable {
+        public var keepPasses: Int
+        public var line: Int?
+        public init(keepPasses: Int, line: Int? = nil) {
+            self.keepPasses = keepPasses
+            self.line = line
+        }
+    }
+
     /// The file's name for messages ("os3ctl.toml", or wherever it was read from).
     public var file: String
     public var lanes: String
@@ -51,15 +61,18 @@ public struct ProjectFile: Sendable, Equatable {
     public var test: Command?
     /// In the order the file lists them.
     public var images: [Image]
+    /// nil: runs are kept until `os3ctl runs prune` is asked to remove some.
+    public var retention: Retention?
 
     public init(file: String = ProjectFile.fileName, lanes: String = "lanes", markers: String = "markers",
-                build: Build? = nil, test: Command? = nil, images: [Image] = []) {
+                build: Build? = nil, test: Command? = nil, images: [Image] = [], retention: Retention? = nil) {
         self.file = file
         self.lanes = lanes
         self.markers = markers
         self.build = build
         self.test = test
         self.images = images
+        self.retention = retention
     }
 
     public func image(named name: String) -> Image? { images.first { $0.name == name } }
@@ -69,7 +82,10 @@ public struct ProjectFile: Sendable, Equatable {
         image(named: "kernel") ?? (images.count == 1 ? images[0] : nil)
     }
 
-    static let keys = ["project", "build", "test", "images"]
+    static let keys = ["project", "build", "test", "images", "runs"]
+    static let runsKeys = ["keep-passes"]
+    /// The most passes of one lane `keep-passes` may keep (more is a typo).
+    public static let keepPassesRange = 0...1_000_000
     static let projectKeys = ["lanes", "markers"]
     static let buildKeys = ["command", "directory", "env", "builder", "config"]
     static let testKeys = ["command", "directory", "env"]
@@ -133,6 +149,22 @@ public struct ProjectFile: Sendable, Equatable {
                              fix: "add `command = [\"make\", \"check\"]` (the program that runs your host tests and its arguments), or remove [test]")
             }
             result.test = try command(t)
+        }
+
+        if let runs = try r.subtable("runs", allowed: runsKeys) {
+            try runs.checkUnknownKeys()
+            guard let node = runs.table["keep-passes"] else {
+                throw runs.fail(nil, "[runs] does not say how many passing runs to keep",
+                                fix: "add `keep-passes = 20` (the newest passes of each lane kept by gate, stress and `os3ctl runs prune`), or remove [runs]")
+            }
+            guard let n = node.int else {
+                throw runs.fail("keep-passes", "keep-passes must be a whole number of runs", fix: "write it without quotes, e.g. keep-passes = 20")
+            }
+            guard keepPassesRange.contains(n) else {
+                throw runs.fail("keep-passes", "keep-passes = \(n) is out of range",
+                                fix: "give \(keepPassesRange.lowerBound) (keep no passing run) to \(keepPassesRange.upperBound), e.g. keep-passes = 20")
+            }
+            result.retention = Retention(keepPasses: n, line: runs.table.line(of: "keep-passes"))
         }
 
         if let node = doc.table["images"] {

@@ -10,6 +10,7 @@ public enum JSONContract {
     public static let gateFormat = "os3ctl-gate"
     public static let stressFormat = "os3ctl-stress"
     public static let bisectFormat = "os3ctl-bisect"
+    public static let runsFormat = "os3ctl-runs"
 }
 
 /// QEMU's end as `{"exit": 33}`, `{"signal": 9}` or `{"startError": "why"}` (records written before

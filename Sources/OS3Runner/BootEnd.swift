@@ -41,7 +41,7 @@ public enum BootEnd {
             : "the run directory \(runDirectory) disappeared during the boot (serial.log with it)"
     }
 
-    /// Writes the record's `result.json` (atomically); a failure is kept in `recordError` for the
+    /// Writes the record's `result.json` (atomically) and points `runs/latest` at it; a failure is kept in `recordError` for the
     /// command to report loudly — the verdict is never changed by it. A run directory that
     /// disappeared is not written into: the verdict already says it is gone.
     public static func save(_ record: RunRecord, evidenceLost: Bool, ktap: KTAPReport? = nil) -> RunRecord {
@@ -50,6 +50,8 @@ public enum BootEnd {
         guard !record.runDirectory.isEmpty, !(evidenceLost && !Path.exists(record.runDirectory)) else { return record }
         do {
             try writeFile("\(record.runDirectory)/result.json", encodeJSON(record) + "\n")
+            // runs/latest: this run, now that its record is there to read.
+            try RunStore.pointLatest(at: record.runDirectory)
         } catch let error as OS3Error {
             record.recordError = error.message + (error.fix.map { " (fix: \($0))" } ?? "")
         } catch {

@@ -31,17 +31,20 @@ extension Project {
         }
     }
 
-    /// Runs `[test]`; false if the project file has none.
-    public func runTests(quiet: Bool = false) throws -> Bool {
-        guard let test = file.test else { return false }
-        try run(test, section: "test", quiet: quiet)
-        return true
+    /// Runs `[test]` (nothing if the project file has none). Returns the end of their output
+    /// when `quiet` kept it (its last 400 lines: where runners print their summary), else nil.
+    @discardableResult
+    public func runTests(quiet: Bool = false) throws -> String? {
+        guard let test = file.test else { return nil }
+        return try run(test, section: "test", quiet: quiet)
     }
 
     /// Runs a [build] or [test] command: no shell, in its directory, its env added to os3ctl's own.
     /// Its output goes to stderr as it comes, or (quiet) to an unlinked temporary file whose tail
-    /// is printed on stderr if it fails. A failure throws `build-failed` (exit 3).
-    func run(_ command: ProjectFile.Command, section: String, quiet: Bool) throws {
+    /// is printed on stderr if it fails. A failure throws `build-failed` (exit 3). Returns the
+    /// kept output's last 400 lines when it succeeds (nil when it went to stderr).
+    @discardableResult
+    func run(_ command: ProjectFile.Command, section: String, quiet: Bool) throws -> String? {
         let directory = absolute(command.directory)
         var st = stat()
         guard stat(directory, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
@@ -78,6 +81,7 @@ extension Project {
             throw OS3Error(.buildFailed, "\(what) failed: `\(Self.shellWords(command.argv))` \(Self.describe(end)); \(whereOutput)",
                            fix: "fix what it reports (the [\(section)] command of \(file.file), run in \(directory == root ? "the project root" : relative(directory)))")
         }
+        return output == 2 ? nil : Self.tail(of: output, maxLines: 400).0
     }
 
     /// Identity (inode, size, mtime) of every image in [images], to tell whether a build changed one.

@@ -23,8 +23,12 @@ public struct StateDirectory: Sendable {
     public init(path: String) { self.path = path }
 
     /// Creates a fresh run directory, unique even across concurrent os3ctl processes (mkdtemp).
+    /// It holds `os3ctl.pid` from the start, so that `os3ctl runs` can tell a run still going from
+    /// one whose os3ctl died before writing its record (RunStore).
     public func makeRunDirectory(label: String) throws -> String {
-        try makeDirectory(in: "runs", label: label)
+        let dir = try makeDirectory(in: "runs", label: label)
+        RunStore.markOwner(dir)
+        return dir
     }
 
     private func makeDirectory(in parent: String, label: String) throws -> String {

@@ -121,6 +121,12 @@ struct ProjectFileTests {
         ("[project]\nlane = \"l\"\n", 2, "did you mean 'lanes'?"),
         ("kernel = \"x.elf\"\n", 1, "unknown key 'kernel'"),
         ("[build]\ncommand = = [\"make\"]\n", 2, "not valid TOML"),
+        ("[runs]\nkeep-passes = -1\n", 2, "keep-passes = -1 is out of range"),
+        ("[runs]\nkeep-passes = 1000001\n", 2, "keep-passes = 1000001 is out of range"),
+        ("[runs]\nkeep-passes = \"20\"\n", 2, "keep-passes must be a whole number"),
+        ("[runs]\n\nkeep-passes = 2.5\n", 3, "keep-passes must be a whole number"),
+        ("[runs]\nkeep-pass = 3\n", 2, "did you mean 'keep-passes'?"),
+        ("[images]\nkernel = \"k\"\n[runs]\n", 3, "[runs] does not say how many passing runs to keep"),
     ])
     func rejects(text: String, line: Int, words: String) throws {
         let error = try failure(text)

@@ -62,6 +62,53 @@ struct StressTests {
         #expect(FileManager.default.fileExists(atPath: "\(result.experimentDirectory)/report.html"))
     }
 
+    @Test("the printed replay line, run by a shell from another directory and environment, boots the same seed with the same timeout, load, state directory and project")
+    func replayReproduces() throws {
+        // Fails when the seed's last digit is 0-4: it prints on and on, so only the total timeout
+        // (--timeout) ends it; without --timeout a replay would run into the lane's 30 s instead.
+        let fake = try Fixture.fakeQemu("""
+        seed=$(printf '%s\\n' "$@" | tr ' ' '\\n' | sed -n 's/^os3.seed=//p')
+        case "$seed" in *[0-4]) printf 'os3: boot ok entry=pvh mode=long64\\n'; while :; do echo tick; sleep 0.2; done;; esac
+        printf '\(Fixture.fakePassingConsole)\\n'
+        exit 33
+        """)
+        func fails(_ base: UInt64, _ i: Int) -> Bool { "01234".contains(String(SplitMix64.runSeed(base: base, index: i)).last!) }
+        let base = try #require((UInt64(0)..<1000).first { fails($0, 0) && !fails($0, 1) })
+        let project = try Fixture.fakeProject.get().root
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("os3-replay-\(UUID().uuidString)").path
+        let elsewhere = FileManager.default.temporaryDirectory.appendingPathComponent("os3-replay-elsewhere-\(UUID().uuidString)").path
+        let kernel = "\(state)-kernel.img"  // the fake never reads it
+        try "not a kernel".write(toFile: kernel, atomically: true, encoding: .utf8)
+        let (status, out, err) = try Fixture.os3ctl(["stress", "--project", project, "--lane", "fake", "--runs", "2", "--seed", String(base),
+                                                     "--timeout", "2", "--hog", "1", "--append", "extra.arg=1",
+                                                     "--qemu", fake, "--kernel", kernel, "--json"],
+                                                    environment: ["OS3_STATE_DIR": state])
+        #expect(status == 15, "\(err)")
+        let result = try JSONDecoder().decode(Output.self, from: Data(out.utf8))
+        let failing = try #require(result.runs.first { $0.failed })
+        #expect(failing.index == 0 && failing.record.verdict.kind == .timeout && failing.record.verdict.detail.contains("after 2 s"))
+        #expect(failing.replay.contains("--timeout 2.0") && failing.replay.contains("--hog 1 --load cpu") && failing.replay.contains("--state-dir \(state)"))
+
+        // The line as printed, through a shell, from / with another state directory in the environment.
+        let binDirectory = URL(fileURLWithPath: Fixture.binary).deletingLastPathComponent().path
+        let replay = try Fixture.run("/bin/sh", ["-c", failing.replay], environment: [
+            "PATH": "\(binDirectory):\(ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")", "OS3_STATE_DIR": elsewhere,
+        ], directory: "/")
+        #expect(replay.status == 15, "\(replay.stderr)")
+        #expect(replay.stderr.contains("booting under load: 1 hog(s) (cpu)"), "\(replay.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: elsewhere), "the replay ignored --state-dir")
+        // Its record is in the experiment's state directory: the same lane, kernel command line
+        // (seed and --append), QEMU command and verdict.
+        let latest = try FileManager.default.destinationOfSymbolicLink(atPath: "\(state)/runs/latest")
+        #expect("\(state)/runs/\(latest)" != failing.record.runDirectory)
+        let record = try JSONDecoder().decode(RunRecord.self, from: Data(contentsOf: URL(fileURLWithPath: "\(state)/runs/\(latest)/result.json")))
+        #expect(record.kernelCommandLine == failing.record.kernelCommandLine)
+        #expect(record.kernelCommandLine.contains("extra.arg=1 os3.seed=\(failing.seed)"))
+        #expect(record.argv == failing.record.argv)
+        #expect(record.verdict.kind == .timeout && record.verdict.detail == failing.record.verdict.detail)
+        #expect(Self.hogPIDs().isEmpty, "the replay's hog outlived it")
+    }
+
     @Test("one seed gives one sequential decision at --jobs 1 and --jobs 2 (boots finishing out of order), the one the seeds give in run order")
     func sequentialReproducible() throws {
         // Outcome from the seed as in seededFake (20% fail), and a duration from it too, so that with
