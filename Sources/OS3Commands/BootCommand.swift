@@ -52,7 +52,7 @@ struct BootCommand: ParsableCommand {
     var request: BootRequest {
         BootRequest(project: options.project, stateDir: options.stateDir, kernel: kernelOptions.kernel, qemu: kernelOptions.qemu,
                     append: kernelOptions.append, lane: lane, timeout: timeout, idleTimeout: idleTimeout, serial: serial, json: json,
-                    backend: backendOptions.backend, connect: backendOptions.connect, color: view.color, quiet: view.quiet,
+                    backend: backendOptions.backend, connect: backendOptions.connect, tokenFile: backendOptions.tokenFile, color: view.color, quiet: view.quiet,
                     verbose: view.verbose, jsonFile: jsonFile, hog: hog, load: load)
     }
 
@@ -72,7 +72,7 @@ extension BootRequest {
         if let idleTimeout { lane.idleTimeout = idleTimeout }
         Trace.mark("lane read")
         let kernel = try KernelOptions.resolveKernel(self.kernel, project: project, lanes: [lane], quiet: json || Terminal.quiet)
-        let backend = BackendOptions.makeBackend(backend: self.backend, connect: connect, state: state)
+        let backend = try BackendOptions.makeBackend(backend: self.backend, connect: connect, tokenFile: tokenFile, state: state)
         let runner = LaneRunner(project: project, state: state, kernel: kernel, kernelOverridesLanes: self.kernel != nil, qemu: KernelOptions.qemuBinary(qemu),
                                 extraAppend: append, backend: backend)
         let progress = BootProgress(lane: lane.name, echoSerial: serial, quiet: json && !serial)

@@ -13,6 +13,7 @@ struct BootRequest: Equatable {
     var json = false
     var backend: BackendOptions.Kind?
     var connect: [String] = []
+    var tokenFile: String?
     var color: ColorChoice = .auto
     var quiet = false
     var verbose = false

@@ -62,7 +62,7 @@ struct GateCommand: ParsableCommand {
         let kernel = try kernelOptions.resolveKernel(project: project, lanes: selected, quiet: false)
         let runner = LaneRunner(project: project, state: options.state, kernel: kernel, kernelOverridesLanes: kernelOptions.kernel != nil,
                                 qemu: kernelOptions.qemuBinary,
-                                extraAppend: kernelOptions.append, backend: backendOptions.makeBackend(state: options.state))
+                                extraAppend: kernelOptions.append, backend: try backendOptions.makeBackend(state: options.state))
         let width = jobs ?? HostProbe.cores
         printProgress("gate: booting \(plans.count) lane(s), \(width) at a time")
         let start = Clock.now

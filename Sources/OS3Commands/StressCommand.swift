@@ -152,7 +152,7 @@ struct StressCommand: ParsableCommand {
         let kernel = try kernelOptions.resolveKernel(project: project, lanes: [lane], quiet: json)
         let runner = LaneRunner(project: project, state: options.state, kernel: kernel, kernelOverridesLanes: kernelOptions.kernel != nil,
                                 qemu: kernelOptions.qemuBinary,
-                                extraAppend: kernelOptions.append, backend: backendOptions.makeBackend(state: options.state))
+                                extraAppend: kernelOptions.append, backend: try backendOptions.makeBackend(state: options.state))
         if let why = runner.backend.skipReason(for: lane) {
             printErr("stress: lane \(lane.name) cannot run on this machine: \(why) — nothing was measured")
             throw ExitCode(VerdictKind.skipped.exitCode)
@@ -164,7 +164,8 @@ struct StressCommand: ParsableCommand {
 
         let replay = StressReplay(project: project.root, state: options.state.path, lane: lane.name,
                                   kernel: kernelOptions.kernel.map(absolutePath), qemu: kernelOptions.qemuBinary,
-                                  backend: backendOptions.backend, connect: backendOptions.connect, timeout: timeout,
+                                  backend: backendOptions.backend, connect: backendOptions.connect,
+                                  tokenFile: backendOptions.tokenFile.map(absolutePath), timeout: timeout,
                                   hogs: hog, load: self.load, append: kernelOptions.append)
         var all: [StressRun] = []
         let clockStart = Clock.now
@@ -326,6 +327,7 @@ struct StressReplay: Sendable {
     var qemu: String?
     var backend: BackendOptions.Kind?
     var connect: [String]
+    var tokenFile: String? = nil
     var timeout: Double?
     var hogs: Int
     var load: String
@@ -343,6 +345,7 @@ struct StressReplay: Sendable {
         } else {
             for uri in connect { argv += ["--connect", uri] }
         }
+        if let tokenFile { argv += ["--token-file", tokenFile] }
         if let timeout { argv += ["--timeout", String(timeout)] }
         // The idle runs of --compare-idle ran without the load.
         if underLoad && hogs > 0 { argv += ["--hog", String(hogs), "--load", load] }

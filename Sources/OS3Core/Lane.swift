@@ -47,6 +47,21 @@ public struct Lane: Sendable, Equatable, Codable {
     /// `gate = false`: `os3ctl gate` leaves the lane out unless it is named with `--lane` (a
     /// documented broken variant, a slow lane); `boot` and `stress` run it as any other.
     public var inGate: Bool
+    /// `lava-device-type` and `lava-tags`: what a LAVA lab must offer to run the lane
+    /// (`--backend lava`, docs/LAVA.md); ignored by the other backends.
+    public var lava: LAVANeeds = LAVANeeds()
+
+    /// What a lane needs from a LAVA lab: a device of this type carrying every tag (e.g. "kvm"
+    /// for a worker with KVM, "mem-16g" for the 16 GiB lane).
+    public struct LAVANeeds: Sendable, Equatable, Codable {
+        public static let defaultDeviceType = "qemu-os3ctl"
+        public var deviceType: String
+        public var tags: [String]
+        public init(deviceType: String = LAVANeeds.defaultDeviceType, tags: [String] = []) {
+            self.deviceType = deviceType
+            self.tags = tags
+        }
+    }
 
     /// The QEMU system binary this lane runs unless `--qemu` says otherwise.
     public var binary: String { qemuBinary ?? arch.profile.binary }
@@ -133,7 +148,7 @@ public struct Lane: Sendable, Equatable, Codable {
 
     static let keys = ["description", "accelerator", "machine", "memory", "cpus", "cpu", "append", "markers",
                        "success-exit", "success", "timeouts", "firmware", "qemu-args", "console-input",
-                       "arch", "qemu-binary", "boot", "ktap", "gate"]
+                       "arch", "qemu-binary", "boot", "ktap", "gate", "lava-device-type", "lava-tags"]
     static let timeoutKeys = ["total", "idle"]
     static let inputKeys = ["after", "text"]
     static let bootKeys = ["method", "kernel", "initrd", "firmware-code", "firmware-vars", "esp", "disk", "cdrom", "exit-device"]
@@ -241,11 +256,40 @@ public struct Lane: Sendable, Equatable, Codable {
             throw r.fail("arch", "on \(arch.rawValue) QEMU gets no exit device unless the lane names one, so a lane that passes by an exit code (\(r.table["success-exit"] == nil ? "33, the default" : "success-exit")) could never pass",
                          fix: "add [boot] exit-device = \(arch.profile.exitDevices.filter { $0 != .none }.map { "\"\($0.rawValue)\"" }.joined(separator: " or ")), or write success = \"poweroff\"")
         }
-        return try Lane(name: name, file: file, description: try r.string("description", required: false),
+        let lava = try parseLAVANeeds(r)
+        var lane = try Lane(name: name, file: file, description: try r.string("description", required: false),
                         accelerator: accel, machine: machine, memory: memory, cpus: cpus, cpuModel: cpu,
                         append: append, markerFiles: markers, success: success,
                         totalTimeout: total, idleTimeout: idle, firmware: firmware, qemuArgs: extra, consoleInput: input,
                         arch: arch, qemuBinary: qemuBinary, boot: boot, exitDevice: exitDevice, ktap: ktap, inGate: inGate)
+        lane.lava = lava
+        return lane
+    }
+
+    /// `lava-device-type` (default "qemu-os3ctl", a QEMU device type with os3ctl's wrapper) and `lava-tags`: names as LAVA spells them.
+    static func parseLAVANeeds(_ r: TOMLReader) throws -> LAVANeeds {
+        let type = try r.string("lava-device-type", required: false, default: LAVANeeds.defaultDeviceType)
+        guard isLAVAName(type) else {
+            throw r.fail("lava-device-type", "LAVA device type '\(excerpt(type))' is not a device type name",
+                         fix: "name a device type of the lab (letters, digits, '-', '_', '.'), e.g. \"qemu-os3ctl\"; or leave it out (default \"qemu-os3ctl\")")
+        }
+        let tags = try r.strings("lava-tags", required: false)
+        for tag in tags where !isLAVAName(tag) {
+            throw r.fail("lava-tags", "LAVA tag '\(excerpt(tag))' is not a tag name",
+                         fix: "use letters, digits, '-', '_' and '.', e.g. lava-tags = [\"kvm\"]")
+        }
+        var listed = Set<String>()
+        for tag in tags where !listed.insert(tag).inserted {
+            throw r.fail("lava-tags", "LAVA tag '\(excerpt(tag))' is listed twice", fix: "list each tag once")
+        }
+        return LAVANeeds(deviceType: type, tags: tags)
+    }
+
+    /// Device type and tag names as LAVA's database takes them.
+    static func isLAVAName(_ s: String) -> Bool {
+        !s.isEmpty && s.utf8.count <= 50 && s.utf8.allSatisfy {
+            ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45 || $0 == 95 || $0 == 46
+        }
     }
 
     /// The `[boot]` table: the method, its images, and the exit device, each checked against the

@@ -115,6 +115,11 @@ public enum VerdictEvidence: String, Sendable, Codable, CaseIterable {
     case console
     /// QEMU or the domain never started.
     case startFailure = "start-failure"
+    /// The line a LAVA device's QEMU wrapper printed after QEMU ended (`os3ctl-qemu-exit=N`,
+    /// `os3ctl-qemu-signal=N`): QEMU's exit status where LAVA records none (docs/LAVA.md).
+    case deviceExitLine = "device-exit-line"
+    /// LAVA's job log: LAVA never started QEMU, or ended the job before QEMU ended (its error, a cancel).
+    case lavaJob = "lava-job"
     /// The console log was deleted during the boot: what was seen can no longer be shown.
     case evidenceLost = "evidence-lost"
 }
