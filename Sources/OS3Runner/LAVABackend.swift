@@ -94,6 +94,15 @@ public final class LAVABackend: BootBackend, @unchecked Sendable {
         return result
     }
 
+    /// Why the lab cannot be used (it does not answer, or has no device), or nil.
+    public func labProblem() -> String? {
+        switch devices() {
+        case .failure(let e): return e.message
+        case .success(let d) where d.isEmpty: return "it has no devices"
+        case .success: return nil
+        }
+    }
+
     func worker(of device: String) -> String? {
         _ = devices()
         lock.lock(); defer { lock.unlock() }
