@@ -150,6 +150,15 @@ public struct LAVALog: Sendable, Equatable {
         var over = false
         for e in entries {
             if e.level == "error" { c.lavaErrors.append(e.message) }
+            // The exit line can reach LAVA's log as `feedback` once its monitor has matched it in
+            // its buffer and moved on to finalize: read there too, and even after the console ended.
+            if c.startTime != nil, c.end == nil, e.level == "target" || e.level == "feedback",
+               let end = Self.endOf(Self.unescapeConsole(e.message).trimmingSpaces()) {
+                c.end = end
+                c.endTime = e.time
+                over = true
+                continue
+            }
             if e.level != "target" {
                 if c.startTime != nil, !over {
                     if c.endTime == nil { c.endTime = e.time }
@@ -168,12 +177,6 @@ public struct LAVALog: Sendable, Equatable {
                 continue
             }
             guard !over else { continue }
-            if let end = Self.endOf(trimmed) {
-                c.end = end
-                c.endTime = e.time
-                over = true
-                continue
-            }
             c.endTime = nil
             c.lines.append(.init(time: e.time, text: text))
         }
@@ -228,6 +231,9 @@ public enum LAVAJudge {
                 // The guest never ended: LAVA stopped it at the test timeout (the lane's total).
                 let over = console.endTime ?? previous
                 stop = over - previous >= lane.idleTimeout ? .idleTimeout : .totalTimeout
+            } else if let t = console.endTime, t - previous >= lane.idleTimeout {
+                // Silent until LAVA stopped QEMU (its wrapper still said how): a hang.
+                stop = .idleTimeout
             } else if let t = console.endTime, t - start > lane.totalTimeout {
                 stop = .totalTimeout
             }
