@@ -18,6 +18,17 @@ struct InputValidationTests {
         }
     }
 
+    @Test("--backend lava takes exactly one http(s) --connect; a web address or --token-file alone is refused, saying what to add",
+          arguments: ["boot", "gate", "stress"])
+    func lavaOptions(_ command: String) {
+        #expect(Self.refusal([command, "--backend", "lava"])?.contains("--backend lava needs one --connect") == true)
+        #expect(Self.refusal([command, "--backend", "lava", "--connect", "qemu:///system"])?.contains("LAVA server's URL") == true)
+        #expect(Self.refusal([command, "--backend", "lava", "--connect", "http://a/", "--connect", "http://b/"]) != nil)
+        #expect(Self.refusal([command, "--connect", "http://lab:8787/"])?.contains("add --backend lava") == true)
+        #expect(Self.refusal([command, "--token-file", "t"])?.contains("--backend lava") == true)
+        #expect(Self.refusal([command, "--backend", "lava", "--connect", "http://lab:8787/", "--token-file", "t"]) == nil)
+    }
+
     static let badSeconds = ["nan", "-nan", "inf", "-inf", "1e400", "0", "-0", "-1", "1e9", "86401"]
 
     @Test("every timeout option refuses nan, infinities, zero, negatives and more than a day", arguments: [
