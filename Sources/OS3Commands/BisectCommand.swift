@@ -254,7 +254,7 @@ struct BisectCommand: ParsableCommand {
             try project.checkImages(for: [lane])
             let runner = LaneRunner(project: project, state: options.state, kernel: (try? project.defaultImage()) ?? "",
                                     qemu: KernelOptions.qemuBinary(qemu), extraAppend: append,
-                                    backend: backendOptions.makeBackend(state: options.state))
+                                    backend: try backendOptions.makeBackend(state: options.state))
             prepared = (runner, lane, markers)
         } catch let error as OS3Error where ![.toolMissing, .interrupted].contains(error.code) {
             let why = Outputs.describe(error)
