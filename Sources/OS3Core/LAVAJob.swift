@@ -4,7 +4,7 @@
 /// binary, `-m`, the console on stdio) and minus what only os3ctl's own QEMU has (the QMP socket).
 /// The job's monitor reads the console from the device's QEMU wrapper's first line
 /// (`os3ctl-qemu-start`) to its last (`os3ctl-qemu-exit=N`), which LAVA cannot give itself.
-public struct LAVAJob: Sendable, Equatable {
+public struct LAVAJob: Sendable {
     /// What the device type's QEMU wrapper prints before it starts QEMU, and after QEMU ended.
     public static let startLine = "os3ctl-qemu-start"
     public static let exitPrefix = "os3ctl-qemu-exit="
@@ -17,12 +17,43 @@ public struct LAVAJob: Sendable, Equatable {
     public var kernelURL: String
     public var initrdURL: String?
     public var jobName: String
+    /// The lane's `[console-input]`: typed by a LAVA interactive test once `prompt` (a Python regex:
+    /// the `after` marker's text, escaped) has appeared; LAVA adds a newline to what it types.
+    public var consoleInput: (prompt: String, text: String)?
 
-    public init(invocation: QemuInvocation, kernelURL: String, initrdURL: String? = nil, jobName: String) {
+    public init(invocation: QemuInvocation, kernelURL: String, initrdURL: String? = nil, jobName: String, markers: MarkerSet? = nil) {
         self.invocation = invocation
         self.kernelURL = kernelURL
         self.initrdURL = initrdURL
         self.jobName = jobName
+        if let input = invocation.lane.consoleInput {
+            let after = input.after.flatMap { id in markers?.required.first { $0.id == id } }
+            if case .literal(let text)? = after?.pattern {
+                consoleInput = (Self.pythonRegexEscaped(text), input.text)
+            } else if input.after == nil {
+                consoleInput = (Self.pythonRegexEscaped(Self.startLine), input.text)
+            }
+        }
+    }
+
+    /// A literal as a Python regular expression (what LAVA's prompts are).
+    static func pythonRegexEscaped(_ text: String) -> String {
+        var out = ""
+        for c in text {
+            if c.isLetter || c.isNumber || c == " " || c == "_" { out.append(c) } else { out += "\\\(c)" }
+        }
+        return out
+    }
+
+    /// Why this lane cannot become a LAVA job with these markers (nil: it can).
+    public static func unsupported(_ lane: Lane, markers: MarkerSet) -> String? {
+        if let why = unsupported(lane) { return why }
+        if let input = lane.consoleInput, let after = input.after {
+            guard let marker = markers.required.first(where: { $0.id == after }), case .literal = marker.pattern else {
+                return "types into the console after marker '\(after)', which is not a plain-text marker: a LAVA prompt is a Python regex, os3ctl's are its own"
+            }
+        }
+        return nil
     }
 
     /// Why a lane cannot become a LAVA job (nil: it can).
@@ -30,8 +61,8 @@ public struct LAVAJob: Sendable, Equatable {
         guard case .kernel = lane.boot else {
             return "boots with [boot] method \"\(lane.boot.name.rawValue)\"; os3ctl's LAVA jobs deploy a kernel (and initrd) only"
         }
-        if lane.consoleInput != nil {
-            return "types into the console ([console-input]); os3ctl's LAVA jobs only read the console (LAVA types whole lines and echoes them)"
+        if let text = lane.consoleInput?.text, text.contains("\n") || text.contains("\r") {
+            return "types a line break into the console ([console-input]); LAVA types one line, ending it itself"
         }
         if lane.success == .poweroff {
             return "passes by a clean guest poweroff, which only QEMU's QMP account tells apart from a reset; a LAVA device gives its exit code only"
@@ -136,6 +167,30 @@ public struct LAVAJob: Sendable, Equatable {
         - test:
             # The lane's total timeout: LAVA stops a guest that has not ended by then.
             timeout: {seconds: \(total)}
+
+        """
+        if let input = consoleInput {
+            // LAVA types the lane's input (plus a newline) once the prompt appeared, then waits
+            // for the wrapper's exit line as the monitor below would. (A test action's output is
+            // not judged by LAVA's results here either: os3ctl reads the console.)
+            y += """
+                interactive:
+                - name: os3ctl-console-input
+                  prompts: [\(s(input.prompt))]
+                  script:
+                  # LAVA sends a command at once: a first step without one waits for the prompt.
+                  - name: wait-for-prompt
+                    command: null
+                  - name: console-input
+                    command: \(s(input.text))
+                    wait_for_prompt: false
+                    successes:
+                    - message: \(s("os3ctl-qemu-(exit|signal)=\\d+"))
+
+            """
+            return y
+        }
+        y += """
             monitors:
             - name: os3ctl-qemu
               start: \(s(Self.startLine))

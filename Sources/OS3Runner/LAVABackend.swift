@@ -140,11 +140,17 @@ public final class LAVABackend: BootBackend, @unchecked Sendable {
         }
 
         // 1. The job, rendered from the lane, kept in the run directory.
+        if let why = LAVAJob.unsupported(lane, markers: markers) {
+            let r = RunRecord(lane: lane.name, laneFile: lane.file, kernel: invocation.kernel, argv: [], kernelCommandLine: invocation.kernelCommandLine,
+                              runDirectory: dir, serialLog: "", startedAt: startedAt, duration: 0, verdict: .skipped(why), end: nil,
+                              markers: [], requiredCount: markers.required.count, consoleBytes: 0, backend: name)
+            return BootEnd.save(r, evidenceLost: false)
+        }
         let yaml: String
         do {
             yaml = try LAVAJob(invocation: invocation, kernelURL: "file://" + absolutePath(invocation.kernel),
                                initrdURL: Self.initrd(invocation).map { "file://" + absolutePath($0) },
-                               jobName: "os3ctl \(lane.name)").render()
+                               jobName: "os3ctl \(lane.name)", markers: markers).render()
         } catch let error as OS3Error {
             return failed(error.message)
         }

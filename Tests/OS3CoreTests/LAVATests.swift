@@ -54,6 +54,19 @@ struct LAVATests {
         #expect(yaml.contains("end: \"os3ctl-qemu-(exit|signal)=\\\\d+\""))
     }
 
+    @Test("console input becomes a LAVA interactive test: typed after the marker's text (as a Python regex), ended by the wrapper's exit line")
+    func interactive() throws {
+        var lane = try Self.lane()
+        lane.consoleInput = .init(after: "boot", text: "ello")
+        let q = QemuInvocation(binary: "qemu-system-x86_64", lane: lane, kernel: "/k/os3.elf")
+        let yaml = try LAVAJob(invocation: q, kernelURL: "file:///k/os3.elf", jobName: "t", markers: Self.markers).render()
+        #expect(yaml.contains("    interactive:\n    - name: os3ctl-console-input\n      prompts: [\"os3\\\\: boot ok\"]\n"))
+        #expect(yaml.contains("      - name: wait-for-prompt\n        command: null\n"))
+        #expect(yaml.contains("        command: \"ello\"\n        wait_for_prompt: false\n"))
+        #expect(yaml.contains("        - message: \"os3ctl-qemu-(exit|signal)=\\\\d+\"\n"))
+        #expect(!yaml.contains("monitors:"))
+    }
+
     @Test("an argument LAVA's command-line splitter would garble is refused, not passed on altered")
     func quoting() throws {
         let q = QemuInvocation(binary: "qemu-system-x86_64", lane: try Self.lane(append: "it's"), kernel: "/k/os3.elf")
@@ -64,8 +77,13 @@ struct LAVATests {
     func unsupported() throws {
         var lane = try Self.lane()
         #expect(LAVAJob.unsupported(lane) == nil)
-        lane.consoleInput = .init(after: nil, text: "ello")
-        #expect(LAVAJob.unsupported(lane)?.contains("console-input") == true)
+        lane.consoleInput = .init(after: "boot", text: "ello")
+        #expect(LAVAJob.unsupported(lane, markers: Self.markers) == nil)
+        lane.consoleInput = .init(after: "boot", text: "two\nlines")
+        #expect(LAVAJob.unsupported(lane)?.contains("line break") == true)
+        lane.consoleInput = .init(after: "rx", text: "ello")
+        let regex = MarkerSet(required: [Marker(id: "rx", pattern: .regex("rx ready n=[0-9]+"))], forbidden: [], orders: [])
+        #expect(LAVAJob.unsupported(lane, markers: regex)?.contains("not a plain-text marker") == true)
         lane = try Self.lane()
         lane.boot = .disk(image: "d.img")
         #expect(LAVAJob.unsupported(lane)?.contains("method \"disk\"") == true)

@@ -139,6 +139,24 @@ struct LAVAIntegrationTests {
         #expect(r.domain?.contains("/scheduler/job/") == true)
     }
 
+    @Test("the kvm lane's console input is typed by LAVA once the kernel asks for it, and the lane passes",
+          .tags(.kvm), .enabled(if: Fixture.kvmUsable, "\(Fixture.kvmProblem ?? "")"),
+          .enabled(if: LAVAFixture.labProblem == nil || LAVAFixture.inCI, "\(LAVAFixture.labProblem ?? "")"))
+    func consoleInput() throws {
+        try #require(LAVAFixture.labProblem == nil, "\(LAVAFixture.labProblem ?? "")")
+        let (url, token) = try LAVAFixture.lab.get()
+        let project = try Fixture.scratchProject()
+        let lane = try Project(root: project).loadLane("kvm")
+        #expect(lane.consoleInput != nil)
+        let runner = LaneRunner(project: try Project(root: project), state: Fixture.state, kernel: try Fixture.kernelImage(),
+                                backend: LAVABackend(url: url, token: token))
+        let r = try runner.run(lane, markers: try Project(root: project).markers(for: lane))
+        #expect(r.verdict.kind == .pass, "\(r.verdict.detail)")
+        #expect(r.markers.contains { $0.id == "rx" })
+        let job = try String(contentsOfFile: "\(r.runDirectory)/job.yaml", encoding: .utf8)
+        #expect(job.contains("interactive:"))
+    }
+
     @Test("a lane needing tags or a device type the lab lacks is skipped loudly, naming what is missing",
           .enabled(if: LAVAFixture.labProblem == nil || LAVAFixture.inCI, "\(LAVAFixture.labProblem ?? "")"))
     func skipsWhatTheLabLacks() throws {
