@@ -18,9 +18,13 @@ let package = Package(
         // at every start (≈ 1.5 ms here, on the critical path of every `boot`; docs/BENCHMARKS.md).
         // `link/` holds a linker script named libstdc++.so that swiftc's `-lstdc++` finds first: the
         // C++ runtime the Swift runtime needs is linked in statically, not loaded (~0.9 ms a start).
+        // Its version names the commit it was built from (Plugins/BuildCommit, before every build).
         .executableTarget(name: "os3ctl", dependencies: ["OS3Commands"], exclude: ["link"],
                           linkerSettings: [.unsafeFlags(["-Xlinker", "-no-pie", "-L", "\(Context.packageDirectory)/Sources/os3ctl/link"],
-                                                        .when(platforms: [.linux]))]),
+                                                        .when(platforms: [.linux]))],
+                          plugins: ["BuildCommit"]),
+        // `git describe` of the checkout as `buildCommit` (a prebuild command: no tool to build).
+        .plugin(name: "BuildCommit", capability: .buildTool()),
         // One command per file; owns the CLI and terminal output.
         .target(name: "OS3Commands", dependencies: [
             "OS3Core", "OS3Runner", "OS3Libvirt",

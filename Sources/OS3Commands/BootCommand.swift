@@ -8,20 +8,31 @@ struct BootCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "boot",
         abstract: "Boot the kernel in one lane and judge it.",
-        discussion: "Exits with the verdict's code (0 = pass). The run directory keeps the full serial log and the exact QEMU argv.")
+        discussion: """
+        Builds the project first (unless --kernel is given), boots the lane, and exits with the \
+        verdict's code (0 = pass). The run directory keeps the full serial log, the exact QEMU command \
+        and result.json; its path is printed.
+
+        EXAMPLES:
+          os3ctl boot --lane tiny
+          os3ctl boot --lane kvm --serial --append os3.panic=1
+          os3ctl boot --lane tiny --kernel build/other.elf --json
+          os3ctl boot --lane tiny --backend libvirt
+        """)
 
     @OptionGroup var options: ProjectOptions
     @OptionGroup var kernelOptions: KernelOptions
     @OptionGroup var backendOptions: BackendOptions
+    @OptionGroup var laneAsArgument: LaneAsArgument
     @OptionGroup var view: ViewOptions
 
-    @Option(help: ArgumentHelp("The lane to boot (a file in lanes/).", valueName: "name"))
+    @Option(help: ArgumentHelp("The lane to boot (a file in lanes/, without .toml).", valueName: "name"), completion: LaneNames.completion)
     var lane: String = "kvm"
 
-    @Option(help: ArgumentHelp("Total timeout in seconds (overrides the lane's).", valueName: "seconds"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Total timeout in seconds (overrides the lane's).", valueName: "seconds"))
     var timeout: Double?
 
-    @Option(name: .customLong("idle-timeout"), help: ArgumentHelp("Seconds without console output that count as a hang (overrides the lane's).", valueName: "seconds"))
+    @Option(name: .customLong("idle-timeout"), parsing: .unconditional, help: ArgumentHelp("Seconds without console output that count as a hang (overrides the lane's).", valueName: "seconds"))
     var idleTimeout: Double?
 
     @Flag(help: "Echo the serial console to stderr as it arrives.")

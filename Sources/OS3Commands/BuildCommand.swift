@@ -7,12 +7,17 @@ struct BuildCommand: ParsableCommand {
         commandName: "build",
         abstract: "Build the project as its os3ctl.toml says ([build]), and check the images its lanes boot.",
         discussion: """
-        A [build] command always runs (make, cargo and the like have their own no-op); the embedded-swift \
-        builder (this repository's kernel) builds only when a source or flag changed. The path of the \
-        default image is printed on stdout. A failed build shows its output and exits 3.
+        A [build] command always runs (make, cargo and the like have their own no-op); the \
+        embedded-swift builder (this repository's kernel) builds only when a source or flag changed. \
+        The path of the default image is printed on stdout. A failed build shows its output, and the \
+        command to run it again by hand, and exits 3.
+
+        EXAMPLES:
+          os3ctl build
+          os3ctl build --force --project examples/aarch64-virt
         """)
 
-    @OptionGroup var options: ProjectOptions
+    @OptionGroup var options: ProjectLocation
     @OptionGroup var view: ViewOptions
 
     @Flag(help: "Rebuild even if nothing changed (the embedded-swift builder; a build command always runs).")

@@ -8,7 +8,16 @@ import OS3Runner
 struct DoctorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "doctor",
-        abstract: "Check QEMU, KVM and the toolchain, and say exactly what to install.")
+        abstract: "Check QEMU, KVM and the toolchain, and say exactly what to install.",
+        discussion: """
+        Exits 4 when something a boot needs is missing (QEMU, the toolchain); KVM, the qboot \
+        firmware and libvirt are optional, reported as warnings. The libvirt check opens the \
+        in-process driver under the state directory (--state-dir).
+
+        EXAMPLES:
+          os3ctl doctor
+          os3ctl doctor --connect qemu:///system
+        """)
 
     @OptionGroup var options: ProjectOptions
     @OptionGroup var view: ViewOptions

@@ -9,20 +9,30 @@ struct GateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gate",
         abstract: "Run the project's host tests, build it, boot every lane in parallel, and summarise (os3ctl.toml says how).",
-        discussion: "Exit 0 only if every lane passed. Skipped lanes fail the gate unless --allow-skipped is given.")
+        discussion: """
+        Exit 0 only if every lane passed. Skipped lanes (this machine cannot run them) fail the gate \
+        unless --allow-skipped is given. With --kernel the host tests and the build are skipped.
+
+        EXAMPLES:
+          os3ctl gate
+          os3ctl gate --lane tiny --lane kvm --jobs 2
+          os3ctl gate --junit junit.xml --allow-skipped
+          os3ctl gate --json > gate.json
+        """)
 
     @OptionGroup var options: ProjectOptions
     @OptionGroup var view: ViewOptions
     @OptionGroup var kernelOptions: KernelOptions
     @OptionGroup var backendOptions: BackendOptions
+    @OptionGroup var laneAsArgument: LaneAsArgument
 
-    @Option(name: .customLong("lane"), help: ArgumentHelp("Only these lanes (repeatable; default: every lane in lanes/ without gate = false).", valueName: "name"))
+    @Option(name: .customLong("lane"), help: ArgumentHelp("Only these lanes (repeatable; default: every lane in lanes/ without gate = false).", valueName: "name"), completion: LaneNames.completion)
     var lanes: [String] = []
 
-    @Option(help: ArgumentHelp("Lanes booted at once (default: the number of cores).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Lanes booted at once (default: the number of cores).", valueName: "n"))
     var jobs: Int?
 
-    @Option(help: ArgumentHelp("Write JUnit XML here.", valueName: "file"))
+    @Option(help: ArgumentHelp("Write JUnit XML here.", valueName: "file"), completion: .file(extensions: ["xml"]))
     var junit: String?
 
     @Flag(help: "Print the records as JSON on stdout instead of the table.")
@@ -64,6 +74,7 @@ struct GateCommand: ParsableCommand {
                                 qemu: kernelOptions.qemuBinary,
                                 extraAppend: kernelOptions.append, backend: try backendOptions.makeBackend(state: options.state))
         let width = jobs ?? HostProbe.cores
+        NumericOptions.warnAboveCores(jobs, command: "gate")
         printProgress("gate: booting \(plans.count) lane(s), \(width) at a time")
         let start = Clock.now
         let progress = GateProgress(plans)

@@ -9,10 +9,14 @@ struct InitCommand: ParsableCommand {
         commandName: "init",
         abstract: "Start a project: write a commented os3ctl.toml, and an example lane and marker file if there are none.",
         discussion: """
-        Writes os3ctl.toml (how the project is built and tested, which images it produces), and, where \
-        lanes/ or markers/ do not exist yet, lanes/default.toml and markers/boot.toml with placeholder \
-        markers. Never overwrites a file: an existing os3ctl.toml is an error, existing lanes/ and \
-        markers/ are kept. Then edit the files (docs/FORMATS.md) and run `os3ctl lanes`.
+        Writes os3ctl.toml (how the project is built and tested, which images it produces), and, \
+        where lanes/ or markers/ do not exist yet, lanes/default.toml and markers/boot.toml with \
+        placeholder markers. Never overwrites a file: an existing os3ctl.toml is an error, existing \
+        lanes/ and markers/ are kept. Then edit the files (docs/FORMATS.md) and run `os3ctl lanes`.
+
+        EXAMPLES:
+          os3ctl init
+          os3ctl init --project ~/src/mykernel
         """)
 
     @Option(name: .customLong("project"), help: ArgumentHelp("The project's root (default: the current directory).", valueName: "dir"))

@@ -7,9 +7,19 @@ import OS3Runner
 struct LanesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lanes",
-        abstract: "List the lanes, their settings, and whether this machine can run each one now.")
+        abstract: "List the lanes, their settings, and whether this machine can run each one now.",
+        discussion: """
+        Every lane file and the marker files it names are parsed: a mistake in any of them is \
+        reported with its file and line (exit 2). A lane this machine cannot run (no KVM, no QEMU for \
+        its architecture, missing firmware) says why.
 
-    @OptionGroup var options: ProjectOptions
+        EXAMPLES:
+          os3ctl lanes
+          os3ctl lanes --json
+          os3ctl lanes --project examples/aarch64-virt
+        """)
+
+    @OptionGroup var options: ProjectLocation
     @OptionGroup var view: ViewOptions
 
     @Flag(help: "Print JSON instead of a table.")

@@ -10,18 +10,27 @@ struct ScanCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "scan",
         abstract: "Check a saved serial log against a lane's markers (or marker files), without booting.",
-        discussion: "Exits 0 when every required marker appears (in order) and no forbidden one does, 10 if some are missing, 11 on a forbidden marker, 13 on an order violation.")
+        discussion: """
+        Exits 0 when every required marker appears (in order) and no forbidden one does, 10 if some \
+        are missing, 11 on a forbidden marker, 13 on an order violation. The log may be a file, a \
+        pipe, or - for standard input.
 
-    @OptionGroup var options: ProjectOptions
+        EXAMPLES:
+          os3ctl scan --lane tiny ~/.local/state/os3ctl/runs/LATEST/serial.log
+          os3ctl scan --markers markers/boot.toml serial.log
+          ssh board cat /var/log/console | os3ctl scan --lane tiny -
+        """)
+
+    @OptionGroup var options: ProjectLocation
     @OptionGroup var view: ViewOptions
 
-    @Option(help: ArgumentHelp("Use this lane's marker files.", valueName: "name"))
+    @Option(help: ArgumentHelp("Use this lane's marker files.", valueName: "name"), completion: LaneNames.completion)
     var lane: String?
 
-    @Option(name: .customLong("markers"), help: ArgumentHelp("A marker file (repeatable) instead of a lane's.", valueName: "file"))
+    @Option(name: .customLong("markers"), help: ArgumentHelp("A marker file (repeatable) instead of a lane's.", valueName: "file"), completion: .file(extensions: ["toml"]))
     var markerFiles: [String] = []
 
-    @Argument(help: ArgumentHelp("The log to scan.", valueName: "log"))
+    @Argument(help: ArgumentHelp("The log to scan; - reads standard input.", valueName: "log"), completion: .file())
     var log: String
 
     @Flag(help: "Print the result as JSON.")
@@ -106,6 +115,14 @@ struct ScanCommand: ParsableCommand {
     /// The log, opened for reading: a file, or a pipe or device (`scan /dev/stdin`). Anything that
     /// cannot be read is an input error (exit 2) — never an empty log judged `missing-markers`.
     static func openLog(_ log: String) throws -> Int32 {
+        // `-`: standard input (a pipe, a file or a terminal), duplicated so the scan may close it.
+        if log == "-" {
+            let fd = fcntl(0, F_DUPFD_CLOEXEC, 3)
+            guard fd >= 0 else {
+                throw OS3Error(.invalidInput, "standard input cannot be read: \(String(cString: strerror(errno)))", fix: "pipe the log in, e.g. os3ctl scan --lane tiny - < serial.log")
+            }
+            return fd
+        }
         // Non-blocking: opening a FIFO would otherwise wait for a writer, deaf to signals; the
         // reads wait (for a writer and for data) through `Cancellation` instead.
         let fd = open(log, O_RDONLY | O_CLOEXEC | O_NONBLOCK)

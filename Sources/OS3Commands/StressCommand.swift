@@ -9,83 +9,91 @@ struct StressCommand: ParsableCommand {
         commandName: "stress",
         abstract: "Boot a lane many times under synthetic host load and measure how often it flakes.",
         discussion: """
-        Every run gets its own kernel seed (os3.seed=N, a hash of the base seed and the run's index) so any
-        run can be replayed. The summary gives the failure rate with two-sided 95% intervals (Wilson and
-        exact Clopper–Pearson) and, on request, an exact binomial test against a baseline rate (the
-        alternative chosen in advance with --alternative, level --alpha), Fisher's exact test of load
-        versus idle runs interleaved in randomised blocks, and a sequential test (α --alpha, β --beta)
-        that takes the runs in run order and stops as soon as they decide. Exits 0 only if every run passed.
+        Every run gets its own kernel seed (os3.seed=N, a hash of the base seed and the run's index) so \
+        any run can be replayed. The summary gives the failure rate with two-sided 95% intervals \
+        (Wilson and exact Clopper–Pearson) and, on request, an exact binomial test against a baseline \
+        rate (the alternative chosen in advance with --alternative, level --alpha), Fisher's exact test \
+        of load versus idle runs interleaved in randomised blocks, and a sequential test (α --alpha, \
+        β --beta) that takes the runs in run order and stops as soon as they decide. Exits 0 only if \
+        every run passed. docs/STRESS.md says more.
+
+        EXAMPLES:
+          os3ctl stress --lane tiny --hog 2 --runs 50
+          os3ctl stress --lane tiny --hog 2 --load mixed --compare-idle --runs 40
+          os3ctl stress --lane kvm --until-confident --p0 0.02 --p1 0.2
+          os3ctl stress --lane tiny --runs 20 --baseline 0.1 --alternative less --report flakes.html
         """)
 
     @OptionGroup var options: ProjectOptions
     @OptionGroup var view: ViewOptions
     @OptionGroup var kernelOptions: KernelOptions
     @OptionGroup var backendOptions: BackendOptions
+    @OptionGroup var laneAsArgument: LaneAsArgument
 
-    @Option(help: ArgumentHelp("The lane to boot.", valueName: "name"))
+    @Option(help: ArgumentHelp("The lane to boot.", valueName: "name"), completion: LaneNames.completion)
     var lane: String = "kvm"
 
-    @Option(help: ArgumentHelp("Busy processes loading the host for the whole experiment.", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Busy processes loading the host for the whole experiment.", valueName: "n"))
     var hog: Int = 0
 
-    @Option(help: ArgumentHelp("What the hogs do: cpu (os3ctl's own busy loops), or through stress-ng: vm, cache, io, mixed.", valueName: "recipe"))
+    @Option(help: ArgumentHelp("What the hogs do: cpu (os3ctl's own busy loops), or through stress-ng: vm, cache, io, mixed.", valueName: "recipe"), completion: .list(HostLoad.Recipe.allCases.map(\.rawValue)))
     var load: String = "cpu"
 
-    @Option(help: ArgumentHelp("Boots under load.", valueName: "m"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Boots under load.", valueName: "m"))
     var runs: Int = 16
 
-    @Option(help: ArgumentHelp("Boots at once.", valueName: "j"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Boots at once.", valueName: "j"))
     var jobs: Int = 1
 
-    @Option(help: ArgumentHelp("Base seed for the per-run kernel seeds (default: random, printed).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Base seed for the per-run kernel seeds (default: random, printed).", valueName: "n"))
     var seed: UInt64?
 
-    @Option(help: ArgumentHelp("Test the result against this flake rate (exact binomial test; see --alternative).", valueName: "p"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Test the result against this flake rate (exact binomial test; see --alternative).", valueName: "p"))
     var baseline: Double?
 
-    @Option(help: ArgumentHelp("--baseline: the claim to test, chosen before the data: less (the rate is below the baseline — did the fix lower it?), greater, or two-sided.", valueName: "less|greater|two-sided"))
+    @Option(help: ArgumentHelp("--baseline: the claim to test, chosen before the data: less (the rate is below the baseline — did the fix lower it?), greater, or two-sided.", valueName: "less|greater|two-sided"), completion: .list(Stats.Alternative.allCases.map(\.rawValue)))
     var alternative: String = Stats.Alternative.twoSided.rawValue
 
-    @Option(help: ArgumentHelp("Level of every test (--baseline, --compare-idle, hosts' agreement) and the sequential test's α.", valueName: "a"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Level of every test (--baseline, --compare-idle, hosts' agreement) and the sequential test's α.", valueName: "a"))
     var alpha: Double = 0.05
 
     @Flag(name: .customLong("compare-idle"), help: "Also boot the same number of times without load, interleaved with the loaded runs in randomised blocks, and compare (Fisher's exact test).")
     var compareIdle = false
 
-    @Option(help: ArgumentHelp("--compare-idle: runs per idle or loaded phase of a block (default: 4, or --jobs if more).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("--compare-idle: runs per idle or loaded phase of a block (default: 4, or --jobs if more).", valueName: "n"))
     var block: Int?
 
     @Flag(name: .customLong("until-confident"), help: "Stop as soon as a sequential probability ratio test decides between --p0 and --p1 (at most --max-runs).")
     var untilConfident = false
 
-    @Option(help: ArgumentHelp("--until-confident: the acceptable flake rate.", valueName: "p"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("--until-confident: the acceptable flake rate.", valueName: "p"))
     var p0: Double = 0.02
 
-    @Option(help: ArgumentHelp("--until-confident: the flake rate that must be detected.", valueName: "p"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("--until-confident: the flake rate that must be detected.", valueName: "p"))
     var p1: Double = 0.2
 
-    @Option(help: ArgumentHelp("--until-confident: the probability of deciding 'rate ≥ p1' when the rate is p0 (the test's α is --alpha).", valueName: "b"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("--until-confident: the probability of deciding 'rate ≥ p1' when the rate is p0 (the test's α is --alpha).", valueName: "b"))
     var beta: Double = 0.05
 
-    @Option(name: .customLong("max-runs"), help: ArgumentHelp("--until-confident: the cap on runs.", valueName: "n"))
+    @Option(name: .customLong("max-runs"), parsing: .unconditional, help: ArgumentHelp("--until-confident: the cap on runs.", valueName: "n"))
     var maxRuns: Int = 200
 
-    @Option(name: .customLong("target-rate"), help: ArgumentHelp("Report how many passing runs would bound the rate below this.", valueName: "p"))
+    @Option(name: .customLong("target-rate"), parsing: .unconditional, help: ArgumentHelp("Report how many passing runs would bound the rate below this.", valueName: "p"))
     var targetRate: Double = 0.05
 
-    @Option(help: ArgumentHelp("Total timeout per boot in seconds (overrides the lane's).", valueName: "seconds"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Total timeout per boot in seconds (overrides the lane's).", valueName: "seconds"))
     var timeout: Double?
 
     @Flag(help: "Print the summary, load and every run as JSON on stdout.")
     var json = false
 
-    @Option(name: .customLong("json-file"), help: ArgumentHelp("Also write the JSON of --json to this file (atomically; the summary or --json still goes to stdout).", valueName: "file"))
+    @Option(name: .customLong("json-file"), help: ArgumentHelp("Also write the JSON of --json to this file (atomically; the summary or --json still goes to stdout).", valueName: "file"), completion: .file(extensions: ["json"]))
     var jsonFile: String?
 
-    @Option(help: ArgumentHelp("Write JUnit XML (one test case per run).", valueName: "file"))
+    @Option(help: ArgumentHelp("Write JUnit XML (one test case per run).", valueName: "file"), completion: .file(extensions: ["xml"]))
     var junit: String?
 
-    @Option(help: ArgumentHelp("Write a self-contained HTML report.", valueName: "file"))
+    @Option(help: ArgumentHelp("Write a self-contained HTML report.", valueName: "file"), completion: .file(extensions: ["html"]))
     var report: String?
 
     func validate() throws {
@@ -157,6 +165,7 @@ struct StressCommand: ParsableCommand {
             printErr("stress: lane \(lane.name) cannot run on this machine: \(why) — nothing was measured")
             throw ExitCode(VerdictKind.skipped.exitCode)
         }
+        NumericOptions.warnAboveCores(jobs, command: "stress")
         let base = seed ?? UInt64.random(in: 0...UInt64.max)
         let experiment = try options.state.makeExperimentDirectory(label: "stress-\(lane.name)")
         printProgress("stress: lane \(lane.name), \(untilConfident ? "up to \(maxRuns)" : "\(runs)") runs, \(jobs) at a time, \(hog) hog(s) (\(load)); base seed \(base)")

@@ -21,10 +21,11 @@ public struct Project: Sendable {
         guard Path.exists(root) else {
             throw OS3Error(.notFound, "\(root) does not exist", fix: "point --project (or OS3_PROJECT) at the project's root, the directory with \(ProjectFile.fileName)")
         }
-        guard let bytes = try InputFile.read(path, shown: ProjectFile.fileName, code: .invalidProject) else {
+        let shown = Path.shown(path)
+        guard let bytes = try InputFile.read(path, shown: shown, code: .invalidProject) else {
             throw missingProjectFile(root)
         }
-        return Project(root: root, file: try ProjectFile.parse(file: ProjectFile.fileName, bytes: bytes))
+        return Project(root: root, file: try ProjectFile.parse(file: shown, bytes: bytes))
     }
 
     public static func locate(explicit: String?, environment: [String: String]? = nil) throws -> Project {
@@ -155,8 +156,9 @@ public struct Project: Sendable {
         let file = "\(lanesDirectory)/\(name).toml"
         guard let bytes = try InputFile.read(file, shown: relative(file), code: .invalidLane) else {
             let known = (try? laneNames()) ?? []
+            let guess = Suggestions.closest(to: name, among: known).map { "did you mean '\($0)'? " } ?? ""
             throw OS3Error(.notFound, "no lane named '\(excerpt(name))' (looked for \(relative(file)))",
-                           fix: known.isEmpty ? "add a lane file in lanes/ (docs/FORMATS.md)" : "known lanes: \(known.joined(separator: ", "))")
+                           fix: known.isEmpty ? "add a lane file in lanes/ (docs/FORMATS.md)" : "\(guess)known lanes: \(known.joined(separator: ", "))")
         }
         return try Lane.parse(name: name, file: relative(file), bytes: bytes)
     }
@@ -186,10 +188,9 @@ public struct Project: Sendable {
         return merged
     }
 
-    /// A path relative to the project root, for messages.
-    public func relative(_ path: String) -> String {
-        path.hasPrefix(root + "/") ? String(path.dropFirst(root.count + 1)) : path
-    }
+    /// A path of the project for messages, as the user can open it from where they stand: relative
+    /// to the current directory when under it (lanes/tiny.toml from the root), else absolute.
+    public func relative(_ path: String) -> String { Path.shown(path) }
 }
 
 public func absolutePath(_ path: String) -> String {

@@ -79,7 +79,7 @@ extension Project {
                 whereOutput = tail.isEmpty ? "it printed nothing" : "its output is above"
             }
             throw OS3Error(.buildFailed, "\(what) failed: `\(Self.shellWords(command.argv))` \(Self.describe(end)); \(whereOutput)",
-                           fix: "fix what it reports (the [\(section)] command of \(file.file), run in \(directory == root ? "the project root" : relative(directory)))")
+                           fix: "fix what it reports (the [\(section)] command of \(file.file)); to run it again by hand: \(Self.reproduction(command, in: directory))")
         }
         return output == 2 ? nil : Self.tail(of: output, maxLines: 400).0
     }
@@ -99,6 +99,14 @@ extension Project {
         case .signaled(let sig): "was killed by \(signalName(sig))"
         case .failedToStart(let why): "did not start (\(why))"
         }
+    }
+
+    /// The shell line that runs `command` as os3ctl ran it, from the user's current directory:
+    /// `cd DIR && KEY=value program args` (no `cd` when it ran there).
+    static func reproduction(_ command: ProjectFile.Command, in directory: String) -> String {
+        let cd = directory == Path.currentDirectory ? "" : "cd \(shellWords([Path.shown(directory)])) && "
+        let env = command.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\(shellWords([$0.value])) " }.joined()
+        return cd + env + shellWords(command.argv)
     }
 
     /// argv as a user would type it (for messages; nothing is ever run through a shell).

@@ -115,6 +115,15 @@ public enum Path {
         return String(cString: cwd)
     }
 
+    /// An absolute `path` as the user can open it from where they stand (for messages): relative
+    /// to the current directory when it is under it, else absolute.
+    public static func shown(_ path: String) -> String {
+        let cwd = currentDirectory
+        guard path.hasPrefix("/") else { return path }
+        if cwd == "/" { return String(path.dropFirst()) }
+        return path.hasPrefix(cwd + "/") ? String(path.dropFirst(cwd.count + 1)) : path
+    }
+
     /// The path with every symlink resolved (realpath), or the path itself if that fails.
     public static func resolvingSymlinks(_ path: String) -> String {
         guard let resolved = realpath(path, nil) else { return path }

@@ -1,3 +1,4 @@
 import OS3Commands
 
-OS3Command.runMain()
+// `buildCommit`: generated before every build (Plugins/BuildCommit).
+OS3Command.runMain(commit: buildCommit)

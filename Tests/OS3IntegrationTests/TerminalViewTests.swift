@@ -5,11 +5,10 @@ import OS3Runner
 
 /// Issue 17, the terminal: `boot` watched in a real terminal (tmux), at the sizes the issue was
 /// filed at. A fake QEMU prints the markers slowly enough for the checklist to be redrawn.
-// Disabled, visibly: on a machine where no tmux server runs yet (CI), starting the first session
-// hangs the test for the session's whole `sleep 600` (seen at 06:20-06:50 on 2026-12-06; the
-// harness waits on the tmux server), so the suite cannot run in CI until that is fixed.
-@Suite("Terminal view: boot's checklist in a real terminal (tmux)", .tags(.integration), .serialized,
-       .disabled("hangs until tmux's sleep 600 ends when no tmux server is running yet (CI); see the session note"))
+/// Each watch runs on its own tmux server (its own socket, no config), started with no descriptor
+/// of this process and killed at the end: a server that inherited the harness's pipes held every
+/// test until the session's `sleep 600` ended (CI, where no server ran yet).
+@Suite("Terminal view: boot's checklist in a real terminal (tmux)", .tags(.integration), .serialized)
 struct TerminalViewTests {
     static let tmux = resolveExecutable("tmux")
 
@@ -63,20 +62,22 @@ struct TerminalViewTests {
         let state = "\(root)/state"
         let command = "env \(environment) OS3_STATE_DIR=\(state) TERM=xterm-256color \(Fixture.binary) \(gate ? "gate --skip-host-tests" : "boot") --project \(root) --lane view " +
             "--kernel \(kernel) --qemu \(qemu) \(extra); echo $? > \(done).tmp; mv \(done).tmp \(done); sleep 600"
-        // The first new-session starts the tmux server, which keeps the stdout and stderr it was
-        // given: pipes would then never reach EOF (the read hung for the session's `sleep 600` on a
-        // machine with no tmux server yet, as in CI). So its output goes to files.
-        let out = "\(root)/tmux-start"
-        let start = try RecordTests.run("/bin/sh", ["-c", "\"$0\" \"$@\" </dev/null >\(out).out 2>\(out).err", tmux!,
-                                                    "new-session", "-d", "-s", session, "-x", "\(columns)", "-y", "\(rows)", command],
-                                        environment: [:])
-        #expect(start.status == 0, "\((try? String(contentsOfFile: "\(out).err", encoding: .utf8)) ?? "")")
-        defer { _ = try? RecordTests.run(tmux!, ["kill-session", "-t", session], environment: [:]) }
+        // A private server (-L socket, -f /dev/null: no user config). The first new-session starts
+        // it and it lives on: so the shell closes every descriptor above 2 (the harness's pipes,
+        // however they were inherited) and gives it /dev/null and a file, never a pipe.
+        let socket = "os3ctl-test-\(getpid())-\(session)"
+        let tmux = [Self.tmux!, "-L", socket, "-f", "/dev/null"]
+        let errors = "\(root)/tmux-start.err"
+        let start = try Fixture.run("/bin/bash", ["-c", #"for fd in /proc/self/fd/*; do n=${fd##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-"; done; exec "$0" "$@" </dev/null >/dev/null 2>"$ERRORS""#]
+                                    + tmux + ["new-session", "-d", "-s", session, "-x", "\(columns)", "-y", "\(rows)", command],
+                                    environment: ["ERRORS": errors])
+        #expect(start.status == 0, "\((try? String(contentsOfFile: errors, encoding: .utf8)) ?? "")")
+        defer { _ = try? Fixture.run(tmux[0], Array(tmux.dropFirst()) + ["kill-server"], environment: [:]) }
         // Waits for the command's end (bounded: a boot that never ends fails the test below).
         for _ in 0..<1200 where !FileManager.default.fileExists(atPath: done) { usleep(50_000) }
         let status = Int32((try? String(contentsOfFile: done, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? -1
-        let capture = try RecordTests.run(tmux!, ["capture-pane", "-p", "-J", "-t", session, "-S", "-", "-E", "-"] + (escapes ? ["-e"] : []),
-                                          environment: [:])
+        let capture = try Fixture.run(tmux[0], Array(tmux.dropFirst()) + ["capture-pane", "-p", "-J", "-t", session, "-S", "-", "-E", "-"] + (escapes ? ["-e"] : []),
+                                      environment: [:])
         return (capture.stdout, status)
     }
 
