@@ -60,6 +60,7 @@ public struct OS3Command: ParsableCommand {
             if let plain = BootRequest.plain(Array(CommandLine.arguments.dropFirst())) {
                 try plain.run()
             } else {
+                try checkCommandName(Array(CommandLine.arguments.dropFirst()))
                 var command = try parseAsRoot()
                 try command.run()
             }
@@ -109,6 +110,18 @@ struct ProjectOptions: ParsableArguments {
     /// `--state-dir`, else the default (see StateDirectory).
     static func state(_ stateDir: String?) -> StateDirectory {
         stateDir.map { StateDirectory(path: absolutePath($0)) } ?? StateDirectory()
+    }
+}
+
+extension OS3Command {
+    /// A first word that is no command (`os3ctl bot`): the nearest command is suggested, where
+    /// ArgumentParser would only say "Unexpected argument".
+    static func checkCommandName(_ arguments: [String]) throws {
+        guard let first = arguments.first, !first.hasPrefix("-") else { return }
+        let commands = configuration.subcommands.filter { $0.configuration.shouldDisplay }.compactMap { $0.configuration.commandName }
+        guard !commands.contains(first), first != "help", first != HogCommand.configuration.commandName else { return }
+        let guess = Suggestions.closest(to: first, among: commands).map { " Did you mean '\($0)'?" } ?? ""
+        throw ValidationError("'\(excerpt(first))' is not an os3ctl command.\(guess) The commands: \(commands.joined(separator: ", ")).")
     }
 }
 

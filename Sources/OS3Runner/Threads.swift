@@ -119,8 +119,7 @@ public enum Path {
     /// to the current directory when it is under it, else absolute.
     public static func shown(_ path: String) -> String {
         let cwd = currentDirectory
-        guard path.hasPrefix("/") else { return path }
-        if cwd == "/" { return String(path.dropFirst()) }
+        guard path.hasPrefix("/"), cwd != "/" else { return path }
         return path.hasPrefix(cwd + "/") ? String(path.dropFirst(cwd.count + 1)) : path
     }
 

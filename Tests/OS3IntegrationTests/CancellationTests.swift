@@ -52,7 +52,7 @@ struct CancellationTests {
         // Prints now and then (so the verdict is the total timeout, not a hang: idle = total and the
         // idle deadline is renewed by output) and never reads stdin.
         let qemu = try Fixture.fakeQemu("while :; do echo still booting; sleep 0.2; done")
-        let (status, reason, err) = try Self.run(["boot", "--project", project, "--lane", "deaf", "--kernel", qemu, "--qemu", qemu])
+        let (status, reason, err) = try Self.run(["boot", "--project", project, "--lane", "deaf", "--kernel", try Fixture.fakeKernel(), "--qemu", qemu])
         #expect(reason == .exit)
         #expect(status == VerdictKind.timeout.exitCode, "\(err)")
     }

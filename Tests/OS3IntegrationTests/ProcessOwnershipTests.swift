@@ -54,8 +54,8 @@ struct ProcessOwnershipTests {
         let project = try Fixture.fakeProject.get().root
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Fixture.binary)
-        // The script stands in for the kernel image too: the fake QEMU never reads it.
-        p.arguments = ["boot", "--project", project, "--lane", "fake", "--kernel", qemu, "--qemu", qemu, "--timeout", "120", "--idle-timeout", "120"]
+        // The fake QEMU never reads the kernel: an ELF header is enough for os3ctl's check.
+        p.arguments = ["boot", "--project", project, "--lane", "fake", "--kernel", try Fixture.fakeKernel(), "--qemu", qemu, "--timeout", "120", "--idle-timeout", "120"]
         var env = ProcessInfo.processInfo.environment
         env["OS3_STATE_DIR"] = Fixture.state.path
         let parts = token.split(separator: "=", maxSplits: 1)

@@ -127,7 +127,7 @@ struct ProjectCommandTests {
         kernel = "out/kernel.img"
         """)
         let given = "\(dir)/given.img"
-        try "a kernel built elsewhere".write(toFile: given, atomically: true, encoding: .utf8)
+        try Fixture.writeFakeKernel(given, "a kernel built elsewhere")
         let (status, out, err) = try Fixture.os3ctl(["boot", "--project", dir, "--lane", "fake", "--kernel", given,
                                                      "--qemu", try Self.qemu(expecting: given), "--json"])
         #expect(status == 0, "\(err)")

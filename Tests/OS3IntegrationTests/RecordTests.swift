@@ -36,7 +36,7 @@ struct RecordTests {
         regex = 'os3: (PANIC|oops) .*'
         """.write(toFile: "\(dir)/markers/rec.toml", atomically: true, encoding: .utf8)
         let kernel = "\(dir)/kernel/fake.elf"
-        try "not a kernel".write(toFile: kernel, atomically: true, encoding: .utf8)
+        try Fixture.writeFakeKernel(kernel)
         return (Project(root: dir), kernel)
     }
 

@@ -112,6 +112,18 @@ enum Fixture {
         return project
     }
 
+    /// The start of an ELF file and nothing more: what os3ctl checks before it lets QEMU load a
+    /// `--kernel` (KernelImage), for fake QEMUs that never read it. `text` follows the header.
+    static func fakeKernel(_ text: String = "not a kernel") throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("fake-kernel-\(UUID().uuidString).elf").path
+        try writeFakeKernel(path, text)
+        return path
+    }
+
+    static func writeFakeKernel(_ path: String, _ text: String = "not a kernel") throws {
+        try Data([0x7F, 0x45, 0x4C, 0x46, 2, 1, 1, 0] + Array(text.utf8)).write(to: URL(fileURLWithPath: path))
+    }
+
     /// Writes an executable fake QEMU script and returns its path.
     static func fakeQemu(_ body: String) throws -> String {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("fake-qemu-\(UUID().uuidString).sh").path

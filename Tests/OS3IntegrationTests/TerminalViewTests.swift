@@ -34,7 +34,7 @@ struct TerminalViewTests {
         }
         try markers.write(toFile: "\(dir)/markers/view.toml", atomically: true, encoding: .utf8)
         let kernel = "\(dir)/kernel/fake.elf"
-        try "not a kernel".write(toFile: kernel, atomically: true, encoding: .utf8)
+        try Fixture.writeFakeKernel(kernel)
         return (dir, kernel)
     }
 
