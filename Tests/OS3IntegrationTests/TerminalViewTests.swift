@@ -60,25 +60,36 @@ struct TerminalViewTests {
         let session = "os3-view-\(UUID().uuidString.prefix(8))"
         let done = "\(root)/exit-status"
         let state = "\(root)/state"
-        let command = "env \(environment) OS3_STATE_DIR=\(state) TERM=xterm-256color \(Fixture.binary) \(gate ? "gate --skip-host-tests" : "boot") --project \(root) --lane view " +
+        // The harness's own NO_COLOR (a test runner may set it) must not decide the "auto" case.
+        let command = "env -u NO_COLOR -u CI \(environment) OS3_STATE_DIR=\(state) TERM=xterm-256color \(Fixture.binary) \(gate ? "gate --skip-host-tests" : "boot") --project \(root) --lane view " +
             "--kernel \(kernel) --qemu \(qemu) \(extra); echo $? > \(done).tmp; mv \(done).tmp \(done); sleep 600"
-        // A private server (-L socket, -f /dev/null: no user config). The first new-session starts
-        // it and it lives on: so the shell closes every descriptor above 2 (the harness's pipes,
-        // however they were inherited) and gives it /dev/null and a file, never a pipe.
-        let socket = "os3ctl-test-\(getpid())-\(session)"
-        let tmux = [Self.tmux!, "-L", socket, "-f", "/dev/null"]
+        // A private server (-S: its socket in the scratch project, -f /dev/null: no user config).
+        // The first new-session starts it and it lives on: so the shell closes every descriptor
+        // above 2 (the harness's pipes, however they were inherited) and gives it /dev/null and a
+        // file, never a pipe.
+        let tmux = [Self.tmux!, "-S", "\(root)/tmux.socket", "-f", "/dev/null"]
         let errors = "\(root)/tmux-start.err"
         let start = try Fixture.run("/bin/bash", ["-c", #"for fd in /proc/self/fd/*; do n=${fd##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-"; done; exec "$0" "$@" </dev/null >/dev/null 2>"$ERRORS""#]
                                     + tmux + ["new-session", "-d", "-s", session, "-x", "\(columns)", "-y", "\(rows)", command],
                                     environment: ["ERRORS": errors])
         #expect(start.status == 0, "\((try? String(contentsOfFile: errors, encoding: .utf8)) ?? "")")
-        defer { _ = try? Fixture.run(tmux[0], Array(tmux.dropFirst()) + ["kill-server"], environment: [:]) }
+        defer { Self.killServer(tmux) }
         // Waits for the command's end (bounded: a boot that never ends fails the test below).
         for _ in 0..<1200 where !FileManager.default.fileExists(atPath: done) { usleep(50_000) }
         let status = Int32((try? String(contentsOfFile: done, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? -1
         let capture = try Fixture.run(tmux[0], Array(tmux.dropFirst()) + ["capture-pane", "-p", "-J", "-t", session, "-S", "-", "-E", "-"] + (escapes ? ["-e"] : []),
                                       environment: [:])
         return (capture.stdout, status)
+    }
+
+    /// Ends a watch's tmux server and everything in it. kill-server alone is not enough: it sends
+    /// SIGHUP, which the panes' processes inherit blocked from the test harness (they never die,
+    /// and the server waits for them), so each pane's process group gets SIGKILL first.
+    static func killServer(_ tmux: [String]) {
+        let panes = (try? Fixture.run(tmux[0], Array(tmux.dropFirst()) + ["list-panes", "-a", "-F", "#{pane_pid}"], environment: [:]))?.stdout ?? ""
+        for pid in panes.split(separator: "\n").compactMap({ Int32($0) }) where pid > 1 { kill(-pid, SIGKILL) }
+        _ = try? Fixture.run(tmux[0], Array(tmux.dropFirst()) + ["kill-server"], environment: [:])
+        unlink(tmux[2])
     }
 
     static func occurrences(_ needle: String, in text: String) -> Int { text.components(separatedBy: needle).count - 1 }
