@@ -3,8 +3,8 @@
 /// script, an object file's neighbour) is a clear input error, not a boot that "fails" on evidence
 /// it never had a chance to produce.
 public enum KernelImage {
-    /// How many leading bytes `problem` reads (the Multiboot header lies in the first 8 KiB).
-    public static let headerSize = 8192 + 12
+    /// How many leading bytes `problem` reads (a Multiboot header lies wholly in the first 8 KiB).
+    public static let headerSize = 8192
 
     /// What a `-kernel` image for `arch` must be, as a message says it.
     public static func expected(for arch: Arch) -> String {
@@ -24,9 +24,10 @@ public enum KernelImage {
         if header.starts(with: [0x7F, 0x45, 0x4C, 0x46]) { return nil }  // ELF
         // Linux boot protocol: "HdrS" at 0x202.
         if header.count >= 0x206, Array(header[0x202..<0x206]) == Array("HdrS".utf8) { return nil }
-        // Multiboot (1): magic 0x1BADB002, 4-aligned, in the first 8192 bytes, its checksum sums to 0.
+        // Multiboot (1): magic 0x1BADB002, 4-aligned, wholly in the first 8192 bytes, with a
+        // checksum that makes magic + flags + checksum 0.
         var offset = 0
-        while offset + 12 <= min(header.count, 8192 + 12) {
+        while offset + 12 <= min(header.count, 8192) {
             if word(header, offset) == 0x1BAD_B002, word(header, offset) &+ word(header, offset + 4) &+ word(header, offset + 8) == 0 { return nil }
             offset += 4
         }
