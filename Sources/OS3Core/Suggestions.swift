@@ -1,9 +1,9 @@
 /// "Did you mean": the known name closest to a misspelt one.
 public enum Suggestions {
     /// The candidate nearest to `name` by edit distance (insertions, deletions, substitutions and
-    /// swaps of neighbours, case ignored), if it is near enough to be a typo: at most a third of
-    /// the longer name, and at least 1. Ties go to the first candidate (callers pass them sorted).
-    public static func closest(to name: String, among candidates: [String]) -> String? {
+    /// swaps of neighbours, case ignored), if it is near enough to be a typo: at most `maxDistance`,
+    /// by default a third of the longer name (at least 1). Ties go to the first candidate.
+    public static func closest(to name: String, among candidates: [String], maxDistance: Int? = nil) -> String? {
         let typed = Array(name.lowercased().unicodeScalars)
         // A name of megabytes is no typo (and must not cost quadratic time).
         guard !typed.isEmpty, typed.count <= 256 else { return nil }
@@ -12,7 +12,7 @@ public enum Suggestions {
             let other = Array(candidate.lowercased().unicodeScalars)
             guard other.count <= 256 else { continue }
             let d = distance(typed, other)
-            guard d <= max(1, max(typed.count, other.count) / 3) else { continue }
+            guard d <= (maxDistance ?? max(1, max(typed.count, other.count) / 3)) else { continue }
             if best == nil || d < best!.distance { best = (candidate, d) }
         }
         return best?.name

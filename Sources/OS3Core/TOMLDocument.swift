@@ -39,8 +39,7 @@ struct TOMLReader {
     func checkUnknownKeys() throws {
         // The first unknown key in file order (one pass: the file may hold a million keys).
         guard let key = table.keys.first(where: { !allowedKeys.contains($0) }) else { return }
-        let near = allowedKeys.compactMap { allowed in editDistance(allowed, key, atMost: 3).map { (allowed, $0) } }
-            .min { $0.1 < $1.1 }.map { "did you mean '\($0.0)'? " } ?? ""
+        let near = Suggestions.closest(to: key, among: allowedKeys, maxDistance: 3).map { "did you mean '\($0)'? " } ?? ""
         throw fail(key, "unknown key '\(excerpt(key))'\(section.isEmpty ? "" : " in [\(sectionName)]")",
                    fix: "\(near)allowed keys: \(allowedKeys.joined(separator: ", "))")
     }
@@ -131,26 +130,4 @@ extension StringProtocol {
         while let l = s.last, l == " " || l == "\t" || l == "\r" { s = s.dropLast() }
         return String(s)
     }
-}
-
-/// The edit distance of `a` and `b` if it is at most `limit`, else nil — cheaply for long strings:
-/// each edit changes the UTF-8 length by at most 4, so a length difference decides it unread.
-func editDistance(_ a: String, _ b: String, atMost limit: Int) -> Int? {
-    guard abs(a.utf8.count - b.utf8.count) <= 4 * limit else { return nil }
-    let d = editDistance(a, b)
-    return d <= limit ? d : nil
-}
-
-func editDistance(_ a: String, _ b: String) -> Int {
-    let a = Array(a), b = Array(b)
-    if a.isEmpty { return b.count }
-    var previous = Array(0...b.count)
-    for i in 1...a.count {
-        var current = [i] + Array(repeating: 0, count: b.count)
-        for j in stride(from: 1, through: b.count, by: 1) {
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-        }
-        previous = current
-    }
-    return previous[b.count]
 }
