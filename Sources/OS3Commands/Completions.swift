@@ -33,6 +33,8 @@ struct LaneAsArgument: ParsableArguments {
 
     func validate() throws {
         guard let word = words.first else { return }
+        // After `--` an option's name is a word too; it is no lane.
+        if word.hasPrefix("-") { throw ValidationError("unexpected argument '\(word)'") }
         if word.contains("/") {
             throw ValidationError("unexpected argument '\(word)': to boot a kernel image, write --kernel \(word) (and the lane as --lane NAME)")
         }
