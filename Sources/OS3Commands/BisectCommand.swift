@@ -26,8 +26,9 @@ struct BisectCommand: ParsableCommand {
     @OptionGroup var options: ProjectOptions
     @OptionGroup var view: ViewOptions
     @OptionGroup var backendOptions: BackendOptions
+    @OptionGroup var laneAsArgument: LaneAsArgument
 
-    @Option(help: ArgumentHelp("The lane to boot (as each commit defines it).", valueName: "name"))
+    @Option(help: ArgumentHelp("The lane to boot (as each commit defines it).", valueName: "name"), completion: LaneNames.completion)
     var lane: String
 
     @Option(help: ArgumentHelp("A commit where the lane is not flaky.", valueName: "rev"))
@@ -36,49 +37,49 @@ struct BisectCommand: ParsableCommand {
     @Option(help: ArgumentHelp("A later commit where the lane is flaky.", valueName: "rev"))
     var bad: String = "HEAD"
 
-    @Option(help: ArgumentHelp("Busy processes loading the host while a step boots.", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Busy processes loading the host while a step boots.", valueName: "n"))
     var hog: Int = 0
 
-    @Option(help: ArgumentHelp("What the hogs do: cpu (os3ctl's own busy loops), or through stress-ng: vm, cache, io, mixed.", valueName: "recipe"))
+    @Option(help: ArgumentHelp("What the hogs do: cpu (os3ctl's own busy loops), or through stress-ng: vm, cache, io, mixed.", valueName: "recipe"), completion: .list(HostLoad.Recipe.allCases.map(\.rawValue)))
     var load: String = "cpu"
 
-    @Option(help: ArgumentHelp("Boots at once.", valueName: "j"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Boots at once.", valueName: "j"))
     var jobs: Int = 1
 
     @Option(help: ArgumentHelp("Appended to every boot's kernel command line.", valueName: "args"))
     var append: String = ""
 
-    @Option(help: ArgumentHelp("The QEMU binary to run (default: the lane's qemu-binary, else qemu-system-<arch> on PATH).", valueName: "path"))
+    @Option(help: ArgumentHelp("The QEMU binary to run (default: the lane's qemu-binary, else qemu-system-<arch> on PATH).", valueName: "path"), completion: .file())
     var qemu: String?
 
-    @Option(help: ArgumentHelp("A rate at or below this is \"not flaky\".", valueName: "p"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("A rate at or below this is \"not flaky\".", valueName: "p"))
     var p0: Double = 0.02
 
-    @Option(help: ArgumentHelp("A rate at or above this is \"flaky\".", valueName: "p"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("A rate at or above this is \"flaky\".", valueName: "p"))
     var p1: Double = 0.2
 
-    @Option(help: ArgumentHelp("The probability of a step deciding \"flaky\" when the rate is p0.", valueName: "a"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("The probability of a step deciding \"flaky\" when the rate is p0.", valueName: "a"))
     var alpha: Double = 0.05
 
-    @Option(help: ArgumentHelp("The probability of a step deciding \"not flaky\" when the rate is p1.", valueName: "b"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("The probability of a step deciding \"not flaky\" when the rate is p1.", valueName: "b"))
     var beta: Double = 0.05
 
-    @Option(name: .customLong("max-runs"), help: ArgumentHelp("Counted runs per step; a step still undecided then is skipped.", valueName: "n"))
+    @Option(name: .customLong("max-runs"), parsing: .unconditional, help: ArgumentHelp("Counted runs per step; a step still undecided then is skipped.", valueName: "n"))
     var maxRuns: Int = 200
 
-    @Option(name: .customLong("max-retries"), help: ArgumentHelp("Runs per step that may end as no evidence (infrastructure error, skipped) and be retried.", valueName: "n"))
+    @Option(name: .customLong("max-retries"), parsing: .unconditional, help: ArgumentHelp("Runs per step that may end as no evidence (infrastructure error, skipped) and be retried.", valueName: "n"))
     var maxRetries: Int = 20
 
-    @Option(help: ArgumentHelp("Base seed for the per-run kernel seeds, the same at every commit (default: random, printed).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Base seed for the per-run kernel seeds, the same at every commit (default: random, printed).", valueName: "n"))
     var seed: UInt64?
 
-    @Option(help: ArgumentHelp("Total timeout per boot in seconds (overrides the lane's).", valueName: "seconds"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Total timeout per boot in seconds (overrides the lane's).", valueName: "seconds"))
     var timeout: Double?
 
     @Flag(help: "Print the search (steps, runs, conclusion, error bound) as JSON on stdout.")
     var json = false
 
-    @Option(help: ArgumentHelp("Also write the search's text summary and every boot here.", valueName: "file"))
+    @Option(help: ArgumentHelp("Also write the search's text summary and every boot here.", valueName: "file"), completion: .file())
     var report: String?
 
     func validate() throws {
@@ -125,6 +126,7 @@ struct BisectCommand: ParsableCommand {
         guard chain.last == badCommit else {
             throw OS3Error(.usage, "--bad \(bad) is not reached from --good \(good) along first parents", fix: "give a --good on the first-parent history of --bad")
         }
+        NumericOptions.warnAboveCores(jobs, command: "bisect")
         let base = seed ?? UInt64.random(in: 0...UInt64.max)
         let experiment = try options.state.makeExperimentDirectory(label: "bisect-\(lane)")
         printProgress("bisect: lane \(lane), \(chain.count) commit(s) after \(goodCommit.prefix(12)) up to \(badCommit.prefix(12)); \(jobs) boot(s) at a time, \(hog) hog(s); base seed \(base)")

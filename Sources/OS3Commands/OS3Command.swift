@@ -28,6 +28,7 @@ public struct OS3Command: ParsableCommand {
           os3ctl boot --lane tiny              build, boot one lane, print its verdict
           os3ctl gate --junit junit.xml        host tests, build, every lane
           os3ctl stress --lane tiny --hog 2    how often a lane flakes under load
+          os3ctl bisect --lane tiny --good v1  the first commit at which a lane flakes
           os3ctl scan --lane tiny serial.log   judge a saved console log
 
         ENVIRONMENT:

@@ -13,7 +13,7 @@ struct HelpAndMistakesTests {
             .filter { !$0.hasPrefix("warning: direct reference to protected function") }.joined(separator: "\n")
     }
 
-    static let commands = ["init", "build", "boot", "gate", "stress", "scan", "lanes", "doctor"]
+    static let commands = ["init", "build", "boot", "gate", "stress", "bisect", "scan", "lanes", "doctor"]
 
     // MARK: Help
 
@@ -60,7 +60,7 @@ struct HelpAndMistakesTests {
     }
 
     @Test("--state-dir is offered only by the commands that write runs or open libvirt under it",
-          arguments: [("boot", true), ("gate", true), ("stress", true), ("doctor", true), ("lanes", false), ("scan", false), ("build", false)])
+          arguments: [("boot", true), ("gate", true), ("stress", true), ("bisect", true), ("doctor", true), ("lanes", false), ("scan", false), ("build", false)])
     func stateDirWhereUsed(_ command: String, _ offered: Bool) throws {
         let help = try Fixture.os3ctl([command, "--help"]).stdout
         #expect(help.contains("--state-dir <dir>") == offered, "\(help)")
@@ -111,7 +111,7 @@ struct HelpAndMistakesTests {
           arguments: ["zsh", "fish"])
     func otherShellsCompletion(_ shell: String) throws {
         let script = try Fixture.os3ctl(["--generate-completion-script", shell]).stdout
-        for command in ["boot", "gate", "stress", "scan"] {
+        for command in ["boot", "gate", "stress", "bisect", "scan"] {
             #expect(script.contains("---completion \(command) -- --lane"), "\(shell): --lane of \(command) does not complete lanes")
         }
         #expect(script.contains(shell == "zsh" ? "('cpu' 'vm' 'cache' 'io' 'mixed')" : "'cpu vm cache io mixed'"), "\(script)")
@@ -151,7 +151,7 @@ struct HelpAndMistakesTests {
     func misspeltCommand() throws {
         let (status, _, err) = try Fixture.os3ctl(["bot", "--lane", "tiny"])
         #expect(status == 64)
-        #expect(Self.messages(err).hasPrefix("Error: 'bot' is not an os3ctl command. Did you mean 'boot'? The commands: init, build, boot, gate, stress, scan, lanes, doctor.\n"), "\(err)")
+        #expect(Self.messages(err).hasPrefix("Error: 'bot' is not an os3ctl command. Did you mean 'boot'? The commands: init, build, boot, gate, stress, bisect, scan, lanes, doctor.\n"), "\(err)")
     }
 
     @Test("a lane given without --lane: says to write --lane NAME, exit 64", arguments: ["boot", "gate", "stress"])
