@@ -41,7 +41,7 @@ struct BootCommand: ParsableCommand {
     @Flag(help: "Print one JSON result on stdout instead of the human summary.")
     var json = false
 
-    @Option(name: .customLong("json-file"), help: ArgumentHelp("Also write the JSON result to this file (atomically; stdout is unchanged).", valueName: "file"))
+    @Option(name: .customLong("json-file"), help: ArgumentHelp("Also write the JSON result to this file (atomically; stdout is unchanged).", valueName: "file"), completion: .file(extensions: ["json"]))
     var jsonFile: String?
 
     @Option(help: ArgumentHelp("Boot under this many busy processes loading the host, as stress --hog does (stress's replay lines use it).", valueName: "n"))

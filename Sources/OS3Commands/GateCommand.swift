@@ -38,7 +38,7 @@ struct GateCommand: ParsableCommand {
     @Flag(help: "Print the records as JSON on stdout instead of the table.")
     var json = false
 
-    @Option(name: .customLong("json-file"), help: ArgumentHelp("Also write the JSON of --json to this file (atomically; the table or --json still goes to stdout).", valueName: "file"))
+    @Option(name: .customLong("json-file"), help: ArgumentHelp("Also write the JSON of --json to this file (atomically; the table or --json still goes to stdout).", valueName: "file"), completion: .file(extensions: ["json"]))
     var jsonFile: String?
 
     @Flag(name: .customLong("allow-skipped"), help: "Lanes this machine cannot run do not fail the gate (they are still reported).")

@@ -8,13 +8,21 @@ struct RunsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "runs",
         abstract: "List recent runs (lane, verdict, time, directory), or remove old passing ones (runs prune).",
+        discussion: """
+        `os3ctl runs` is `os3ctl runs list`. Every run directory is read from its record (result.json); docs/RUNS.md says more.
+
+        EXAMPLES:
+          os3ctl runs
+          os3ctl runs --lane tiny --failed --limit 5
+          os3ctl runs prune --keep-passes 20 --dry-run
+        """,
         subcommands: [RunsListCommand.self, RunsPruneCommand.self],
         defaultSubcommand: RunsListCommand.self)
 }
 
 /// The state directory alone (no project needed to list runs).
 struct StateOptions: ParsableArguments {
-    @Option(name: .customLong("state-dir"), help: ArgumentHelp("The state directory whose runs/ to read (default: $OS3_STATE_DIR, else $XDG_STATE_HOME/os3ctl, else ~/.local/state/os3ctl).", valueName: "dir"))
+    @Option(name: .customLong("state-dir"), help: ArgumentHelp("The state directory whose runs/ to read (default: $OS3_STATE_DIR, else $XDG_STATE_HOME/os3ctl, else ~/.local/state/os3ctl).", valueName: "dir"), completion: .directory)
     var stateDir: String?
 
     var state: StateDirectory { ProjectOptions.state(stateDir) }
@@ -29,10 +37,10 @@ struct RunsListCommand: ParsableCommand {
     @OptionGroup var stateOptions: StateOptions
     @OptionGroup var view: ViewOptions
 
-    @Option(help: ArgumentHelp("At most this many runs (the newest).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("At most this many runs (the newest).", valueName: "n"))
     var limit: Int = 20
 
-    @Option(help: ArgumentHelp("Only runs of this lane.", valueName: "name"))
+    @Option(help: ArgumentHelp("Only runs of this lane.", valueName: "name"), completion: LaneNames.completion)
     var lane: String?
 
     @Flag(help: "Only failed runs (a record with a verdict other than pass or skipped).")
@@ -74,7 +82,7 @@ struct RunsPruneCommand: ParsableCommand {
     @OptionGroup var options: ProjectOptions
     @OptionGroup var view: ViewOptions
 
-    @Option(name: .customLong("keep-passes"), help: ArgumentHelp("Passing runs of each lane to keep (default: [runs] keep-passes of os3ctl.toml).", valueName: "n"))
+    @Option(name: .customLong("keep-passes"), parsing: .unconditional, help: ArgumentHelp("Passing runs of each lane to keep (default: [runs] keep-passes of os3ctl.toml).", valueName: "n"))
     var keepPasses: Int?
 
     @Flag(name: .customLong("dry-run"), help: "Say what would be removed, and remove nothing.")

@@ -13,7 +13,7 @@ struct HelpAndMistakesTests {
             .filter { !$0.hasPrefix("warning: direct reference to protected function") }.joined(separator: "\n")
     }
 
-    static let commands = ["init", "build", "boot", "gate", "stress", "bisect", "scan", "lanes", "doctor"]
+    static let commands = ["init", "build", "boot", "gate", "stress", "bisect", "scan", "lanes", "runs", "doctor"]
 
     // MARK: Help
 
@@ -60,9 +60,10 @@ struct HelpAndMistakesTests {
     }
 
     @Test("--state-dir is offered only by the commands that write runs or open libvirt under it",
-          arguments: [("boot", true), ("gate", true), ("stress", true), ("bisect", true), ("doctor", true), ("lanes", false), ("scan", false), ("build", false)])
+          arguments: [("boot", true), ("gate", true), ("stress", true), ("bisect", true), ("runs list", true), ("runs prune", true), ("doctor", true),
+                      ("lanes", false), ("scan", false), ("build", false)])
     func stateDirWhereUsed(_ command: String, _ offered: Bool) throws {
-        let help = try Fixture.os3ctl([command, "--help"]).stdout
+        let help = try Fixture.os3ctl(command.split(separator: " ").map(String.init) + ["--help"]).stdout
         #expect(help.contains("--state-dir <dir>") == offered, "\(help)")
         if !offered {
             // (scan's own check of --lane/--markers would speak first without a lane.)
@@ -151,7 +152,7 @@ struct HelpAndMistakesTests {
     func misspeltCommand() throws {
         let (status, _, err) = try Fixture.os3ctl(["bot", "--lane", "tiny"])
         #expect(status == 64)
-        #expect(Self.messages(err).hasPrefix("Error: 'bot' is not an os3ctl command. Did you mean 'boot'? The commands: init, build, boot, gate, stress, bisect, scan, lanes, doctor.\n"), "\(err)")
+        #expect(Self.messages(err).hasPrefix("Error: 'bot' is not an os3ctl command. Did you mean 'boot'? The commands: init, build, boot, gate, stress, bisect, scan, lanes, runs, doctor.\n"), "\(err)")
     }
 
     @Test("a lane given without --lane: says to write --lane NAME, exit 64", arguments: ["boot", "gate", "stress"])

@@ -19,7 +19,7 @@ struct RunsCommandTests {
             project = try ProjectCommandTests.project(sections)
             state = FileManager.default.temporaryDirectory.appendingPathComponent("os3-runs-\(UUID().uuidString)").path
             kernel = "\(project)/given.img"
-            try "not read by the fake".write(toFile: kernel, atomically: true, encoding: .utf8)
+            try Fixture.writeFakeKernel(kernel, "not read by the fake")
         }
 
         /// os3ctl with this state directory.

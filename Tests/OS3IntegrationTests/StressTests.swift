@@ -78,7 +78,7 @@ struct StressTests {
         let state = FileManager.default.temporaryDirectory.appendingPathComponent("os3-replay-\(UUID().uuidString)").path
         let elsewhere = FileManager.default.temporaryDirectory.appendingPathComponent("os3-replay-elsewhere-\(UUID().uuidString)").path
         let kernel = "\(state)-kernel.img"  // the fake never reads it
-        try "not a kernel".write(toFile: kernel, atomically: true, encoding: .utf8)
+        try Fixture.writeFakeKernel(kernel)
         let (status, out, err) = try Fixture.os3ctl(["stress", "--project", project, "--lane", "fake", "--runs", "2", "--seed", String(base),
                                                      "--timeout", "2", "--hog", "1", "--append", "extra.arg=1",
                                                      "--qemu", fake, "--kernel", kernel, "--json"],
