@@ -26,7 +26,7 @@ struct BackendOptions: ParsableArguments {
     @Option(name: .customLong("connect"), help: ArgumentHelp("libvirt URI to boot on (repeatable: several hypervisors form one pool). Default: the in-process driver qemu:///embed?root=STATE/libvirt (no daemon); also qemu:///system, qemu+tcp://HOST/system, qemu+ssh://HOST/system.", valueName: "uri"))
     var connect: [String] = []
 
-    @Option(name: .customLong("token-file"), help: ArgumentHelp("With --backend lava: a file holding the LAVA token (USER:TOKEN, or a token for $LAVA_USER). Default: $LAVA_TOKEN.", valueName: "file"))
+    @Option(name: .customLong("token-file"), help: ArgumentHelp("With --backend lava: a file holding the LAVA token (USER:TOKEN, or a token for $LAVA_USER). Default: $LAVA_TOKEN.", valueName: "file"), completion: .file())
     var tokenFile: String?
 
     func validate() throws {

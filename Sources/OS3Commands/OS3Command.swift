@@ -41,6 +41,8 @@ public struct OS3Command: ParsableCommand {
           OS3_SWIFTC        the swiftc that builds the Embedded Swift kernel (default: on PATH)
           OS3_TRACE         set: print where os3ctl's own time went, on exit
           TMPDIR            where temporary files go (default /tmp)
+          LAVA_TOKEN        --backend lava: USER:TOKEN (or TOKEN) for the lab, unless --token-file
+          LAVA_USER         --backend lava: the user of a token given without one (default os3ctl)
 
         Shell completion: os3ctl --generate-completion-script bash|zsh|fish (lanes complete \
         from the project). The manual page: .ci/manpage (docs/COMMANDS.md).
