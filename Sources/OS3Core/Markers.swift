@@ -19,6 +19,12 @@ public struct Marker: Sendable, Equatable, Codable, Hashable {
         self.line = line
     }
 
+    /// Throws when the pattern is a regex os3ctl's engine refuses: what marker files are checked
+    /// for when parsed, for markers built in code (the matcher stops on an unvalidated one).
+    public func validate() throws {
+        if case .regex(let r) = pattern { _ = try RegexCache.shared.regex(r) }
+    }
+
     public var patternText: String {
         switch pattern {
         case .literal(let s): return s

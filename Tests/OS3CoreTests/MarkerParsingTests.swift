@@ -136,4 +136,12 @@ struct MarkerParsingTests {
         let set = try MarkerSet.parse(file: "markers/m.toml", text: markers + order)
         #expect(set.orders.first?.count == n)
     }
+
+    @Test("a marker built in code is checked as a marker file would be: an invalid regex throws, a valid one and a literal do not")
+    func validateInCode() throws {
+        #expect(throws: RegexSyntaxError.self) { try Marker(id: "x", pattern: .regex("os3: (unclosed")).validate() }
+        #expect(throws: RegexSyntaxError.self) { try Marker(id: "x", pattern: .regex("(a)\\1")).validate() }
+        try Marker(id: "x", pattern: .regex("^os3: (\\w+\\s?)+$")).validate()
+        try Marker(id: "x", pattern: .literal("(unclosed")).validate()
+    }
 }

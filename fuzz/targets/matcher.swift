@@ -52,8 +52,10 @@ public func fuzzMatcher(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         // Empty literals are refused by MarkerSet.parse, so the matcher never sees one.
         case UInt8(ascii: "+") where !body.isEmpty: set.required.append(Marker(id: id, pattern: .literal(body)))
         case UInt8(ascii: "-") where !body.isEmpty: set.forbidden.append(Marker(id: id, pattern: .literal(body)))
-        case UInt8(ascii: "/"): set.required.append(Marker(id: id, pattern: .regex(body)))
-        case UInt8(ascii: "!"): set.forbidden.append(Marker(id: id, pattern: .regex(body)))
+        // Marker files refuse invalid regexes when parsed (the markers target fuzzes that), and the
+        // matcher stops on one that was not validated: only valid patterns reach it here.
+        case UInt8(ascii: "/") where (try? Marker(id: id, pattern: .regex(body)).validate()) != nil: set.required.append(Marker(id: id, pattern: .regex(body)))
+        case UInt8(ascii: "!") where (try? Marker(id: id, pattern: .regex(body)).validate()) != nil: set.forbidden.append(Marker(id: id, pattern: .regex(body)))
         case UInt8(ascii: "@") where line.count > 1: chunkSizes = line.dropFirst().map { $0 == 0 ? 4096 : Int($0) }
         default: break
         }
