@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import OS3Core
+import OS3Runner
 
 @Suite("The os3ctl command line", .tags(.integration), .serialized)
 struct CommandLineTests {
@@ -298,12 +299,26 @@ struct HostileInputTests {
         }
     }
 
-    @Test("a lane file that cannot be read says so, exit 2", .enabled(if: getuid() != 0, "root reads any file: this test needs another user"))
+    @Test("a lane file that cannot be read says so, exit 2 (as root, os3ctl runs as nobody: root reads any file)")
     func unreadable() throws {
         let project = try Fixture.scratchProject()
         chmod("\(project)/lanes/tiny.toml", 0)
-        let (status, _, err) = try Fixture.os3ctl(["boot", "--project", project, "--lane", "tiny"])
-        #expect(status == 2)
+        var command = [Fixture.binary]
+        var environment: [String: String] = [:]
+        if getuid() == 0 {
+            let setpriv = try #require(resolveExecutable("setpriv"), "setpriv (util-linux) runs os3ctl as another user")
+            // A copy nobody can run, wherever the checkout is (a clone under /root is not theirs to enter).
+            let place = FileManager.default.temporaryDirectory.appendingPathComponent("os3-nobody-\(UUID().uuidString)").path
+            let state = "\(place)/state"
+            try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
+            chmod(place, 0o755)
+            try FileManager.default.copyItem(atPath: Fixture.binary, toPath: "\(place)/os3ctl")
+            command = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "\(place)/os3ctl"]
+            environment["OS3_STATE_DIR"] = state
+        }
+        let (status, _, err) = try Fixture.run(command[0], Array(command.dropFirst()) + ["boot", "--project", project, "--lane", "tiny"],
+                                               environment: ["OS3_STATE_DIR": Fixture.state.path].merging(environment) { $1 }, directory: Fixture.root)
+        #expect(status == 2, "\(err)")
         #expect(err.contains("lanes/tiny.toml: error: the file exists but cannot be read: Permission denied"), "\(err)")
     }
 
