@@ -103,6 +103,15 @@ public final class LAVABackend: BootBackend, @unchecked Sendable {
         }
     }
 
+    /// What LAVA says of job `id`: its state and health (`lavacli jobs show`), or nil when it
+    /// cannot be asked.
+    public func jobStatus(_ id: String) -> (state: String, health: String)? {
+        guard let identity = try? Identity(self) else { return nil }
+        defer { identity.remove() }
+        guard let show = try? identity.lavacli(["jobs", "show", id, "--yaml"], what: "asking for job \(id)", cancellation: .after(30)) else { return nil }
+        return (Self.value(of: "state", in: show) ?? "?", Self.value(of: "health", in: show) ?? "?")
+    }
+
     func worker(of device: String) -> String? {
         _ = devices()
         lock.lock(); defer { lock.unlock() }
@@ -167,6 +176,10 @@ public final class LAVABackend: BootBackend, @unchecked Sendable {
             return failed(error.message)
         }
         guard !id.isEmpty, id.allSatisfy({ $0.isNumber || $0 == "." }) else { return failed("lavacli jobs submit gave no job id: \(id)") }
+        // If os3ctl dies from here on (SIGKILL included), the job is cancelled all the same.
+        let watchdog = LAVAJobWatchdog(jobID: id, identityDirectory: identity.directory)
+        defer { watchdog?.release() }
+        if watchdog == nil { events.note("no watcher for job \(id): it runs to LAVA's own timeout if os3ctl is killed") }
         let jobURL = "\(url)scheduler/job/\(id)"
         try writeFile("\(dir)/lava-job.txt", "id: \(id)\nurl: \(jobURL)\n")
         events.note("submitted job \(id): \(jobURL)")

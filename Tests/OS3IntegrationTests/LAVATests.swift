@@ -157,6 +157,47 @@ struct LAVAIntegrationTests {
         #expect(job.contains("interactive:"))
     }
 
+    @Test("a SIGKILLed os3ctl leaves no job running on the lab: the job's watcher cancels it",
+          .enabled(if: LAVAFixture.labProblem == nil || LAVAFixture.inCI, "\(LAVAFixture.labProblem ?? "")"))
+    func killedOs3ctlCancelsItsJob() throws {
+        try #require(LAVAFixture.labProblem == nil, "\(LAVAFixture.labProblem ?? "")")
+        let (url, token) = try LAVAFixture.lab.get()
+        let project = try Fixture.scratchProject()
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("os3-lava-kill-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        let tokenFile = "\(state)/token"
+        try token.write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        // A guest that hangs for two minutes: only a cancel ends its job sooner.
+        let os3ctl = Process()
+        os3ctl.executableURL = URL(fileURLWithPath: Fixture.binary)
+        os3ctl.arguments = ["boot", "--project", project, "--lane", "tiny", "--backend", "lava", "--connect", url, "--token-file", tokenFile,
+                            "--kernel", try Fixture.kernelImage(), "--append", "os3.hang=1", "--timeout", "120", "--idle-timeout", "120", "--quiet"]
+        os3ctl.environment = ProcessInfo.processInfo.environment.merging(["OS3_STATE_DIR": state]) { $1 }
+        os3ctl.standardOutput = FileHandle.nullDevice
+        os3ctl.standardError = FileHandle.nullDevice
+        try os3ctl.run()
+        var jobID: String?
+        let submitted = Date().addingTimeInterval(120)
+        while jobID == nil && os3ctl.isRunning && Date() < submitted {
+            let runs = (try? FileManager.default.contentsOfDirectory(atPath: "\(state)/runs")) ?? []
+            jobID = runs.lazy.compactMap { try? String(contentsOfFile: "\(state)/runs/\($0)/lava-job.txt", encoding: .utf8) }
+                .compactMap { $0.split(separator: "\n").first { $0.hasPrefix("id: ") }.map { String($0.dropFirst(4)) } }.first
+            if jobID == nil { usleep(100_000) }
+        }
+        let id = try #require(jobID, "os3ctl submitted no job")
+        kill(os3ctl.processIdentifier, SIGKILL)
+        os3ctl.waitUntilExit()
+        let backend = LAVABackend(url: url, token: token)
+        var status = backend.jobStatus(id)
+        let ended = Date().addingTimeInterval(90)
+        while status?.state != "Finished" && Date() < ended {
+            usleep(500_000)
+            status = backend.jobStatus(id)
+        }
+        #expect(status?.state == "Finished", "job \(id): \(String(describing: status))")
+        #expect(status?.health == "Canceled", "job \(id): \(String(describing: status))")
+    }
+
     @Test("a lane needing tags or a device type the lab lacks is skipped loudly, naming what is missing",
           .enabled(if: LAVAFixture.labProblem == nil || LAVAFixture.inCI, "\(LAVAFixture.labProblem ?? "")"))
     func skipsWhatTheLabLacks() throws {
