@@ -15,6 +15,13 @@ public enum BootMethod: Sendable, Equatable, Codable {
     /// An ISO the firmware boots from CD-ROM (SeaBIOS).
     case cdrom(image: String)
 
+    /// The same method with `image` as the kernel a direct kernel boot loads (the lane's initrd
+    /// kept); other methods boot their own images and are returned unchanged.
+    public func withKernel(_ image: String) -> BootMethod {
+        if case .kernel(_, let initrd) = self { return .kernel(image: image, initrd: initrd) }
+        return self
+    }
+
     /// The EFI system partition: a host directory (QEMU presents it as a FAT disk) or a disk image.
     public struct ESP: Sendable, Equatable, Codable {
         public var path: String

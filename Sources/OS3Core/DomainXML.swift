@@ -41,13 +41,7 @@ public struct DomainSpec: Sendable, Equatable, Codable {
         self.lane = lane
         self.kernel = kernel
         self.commandLine = commandLine
-        if let boot {
-            self.boot = boot
-        } else if case .kernel(_, let initrd) = lane.boot {
-            self.boot = .kernel(image: kernel, initrd: initrd)
-        } else {
-            self.boot = lane.boot
-        }
+        self.boot = boot ?? lane.boot.withKernel(kernel)
         self.nvram = nvram
         self.emulator = emulator
         self.owner = owner

@@ -25,13 +25,7 @@ public struct QemuInvocation: Sendable, Equatable, Codable {
         self.lane = lane
         self.kernel = kernel
         self.extraAppend = extraAppend
-        if let boot {
-            self.boot = boot
-        } else if case .kernel(_, let initrd) = lane.boot {
-            self.boot = .kernel(image: kernel, initrd: initrd)
-        } else {
-            self.boot = lane.boot
-        }
+        self.boot = boot ?? lane.boot.withKernel(kernel)
         self.varsCopy = varsCopy
     }
 

@@ -199,8 +199,7 @@ struct LibvirtBoot {
         defer { if listener >= 0 { close(listener); unlink("\(dir)/console.sock") } }
         // What is booted as the hypervisor sees it: the kernel perhaps uploaded, a UEFI lane's
         // variables copy made by libvirt from the template in the run directory.
-        var boot = invocation.boot
-        if case .kernel(_, let initrd) = boot { boot = .kernel(image: kernelPath, initrd: initrd) }
+        let boot = invocation.boot.withKernel(kernelPath)
         let spec = DomainSpec(name: name, lane: lane, kernel: kernelPath, commandLine: invocation.kernelCommandLine,
                               emulator: emulator, owner: owner, serialLog: consoleCopy, serialSocket: socketPath,
                               boot: boot, nvram: remote || !boot.needsVarsCopy ? nil : "\(dir)/\(QemuInvocation.varsCopyName)")

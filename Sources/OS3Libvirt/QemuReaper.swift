@@ -52,9 +52,7 @@ final class QemuReaper: @unchecked Sendable {
         while true {
             usleep(50_000)
             var zombies: [pid_t] = []
-            guard let dir = opendir("/proc") else { continue }
-            while let entry = readdir(dir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            for name in Path.entries("/proc") ?? [] {
                 guard let pid = pid_t(name), let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
                       let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { continue }
                 let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
@@ -62,7 +60,6 @@ final class QemuReaper: @unchecked Sendable {
                       stat[stat.index(after: open)..<close].hasPrefix("qemu-system") else { continue }
                 zombies.append(pid)
             }
-            closedir(dir)
             guard !zombies.isEmpty else { continue }
             watched.lock()
             let files = Array(watchedPidFiles.keys)

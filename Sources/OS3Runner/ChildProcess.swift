@@ -44,20 +44,9 @@ public final class ChildProcess: @unchecked Sendable {
         guard let path = resolveExecutable(first) else {
             throw SpawnError(errno: ENOENT, program: first)
         }
-        // nil: the child inherits os3ctl's environment as it is (`environ`).
-        let env = environment?.map { "\($0.key)=\($0.value)" }
-        var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-        var cEnv: [UnsafeMutablePointer<CChar>?]? = env.map { $0.map { strdup($0) } + [nil] }
-        defer {
-            cArgs.forEach { free($0) }
-            cEnv?.forEach { free($0) }
-        }
         var started = os3_supervised()
-        let r = cArgs.withUnsafeMutableBufferPointer { a in
-            guard cEnv != nil else { return os3_spawn_supervised(path, a.baseAddress, environ, directory, stdin, stdout, stderr, fd3, &started) }
-            return cEnv!.withUnsafeMutableBufferPointer { e in
-                os3_spawn_supervised(path, a.baseAddress, e.baseAddress, directory, stdin, stdout, stderr, fd3, &started)
-            }
+        let r = withExecArguments(argv, environment) { a, e in
+            os3_spawn_supervised(path, a, e, directory, stdin, stdout, stderr, fd3, &started)
         }
         guard r == 0 else { throw SpawnError(errno: started.child_errno != 0 ? started.child_errno : errno, program: first) }
         return ChildProcess(started)
@@ -175,6 +164,22 @@ public final class ProcessWatchdog: @unchecked Sendable {
     }
 
     deinit { release() }
+}
+
+/// `argv` and `environment` as the NULL-terminated C arrays exec takes, for the length of `body`;
+/// a nil environment is os3ctl's own (`environ`), inherited as it is.
+func withExecArguments<R>(_ argv: [String], _ environment: [String: String]?,
+                          _ body: (UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> R) -> R {
+    var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+    var cEnv: [UnsafeMutablePointer<CChar>?]? = environment.map { $0.map { strdup("\($0.key)=\($0.value)") } + [nil] }
+    defer {
+        cArgs.forEach { free($0) }
+        cEnv?.forEach { free($0) }
+    }
+    return cArgs.withUnsafeMutableBufferPointer { a in
+        guard cEnv != nil else { return body(a.baseAddress, environ) }
+        return cEnv!.withUnsafeMutableBufferPointer { e in body(a.baseAddress, e.baseAddress) }
+    }
 }
 
 public struct SpawnError: Error, CustomStringConvertible {

@@ -150,10 +150,8 @@ public struct KernelBuilder: Sendable {
     /// directly: FileManager's walk was a third of a no-op build's CPU. False if `directory`
     /// cannot be opened.
     static func walk(_ directory: String, suffix: String, into files: inout [String]) -> Bool {
-        guard let d = opendir(directory) else { return false }
-        defer { closedir(d) }
-        while let entry = readdir(d) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        guard let entries = Path.entries(directory) else { return false }
+        for name in entries {
             if name.hasPrefix(".") { continue }
             let path = "\(directory)/\(name)"
             var st = stat()

@@ -27,14 +27,10 @@ final class LAVAJobWatchdog {
         guard let setsid = resolveExecutable("setsid") else { close(fds[0]); close(fds[1]); return nil }
         var env = ProcessInfo.processInfo.environment
         env["XDG_CONFIG_HOME"] = identityDirectory
-        let argv = [setsid, "-f", "sh", "-c", script, "os3ctl-lava-watch", jobID]
-        let envp = env.map { "\($0.key)=\($0.value)" }
-        var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-        var cEnv: [UnsafeMutablePointer<CChar>?] = envp.map { strdup($0) } + [nil]
-        defer { cArgs.forEach { free($0) }; cEnv.forEach { free($0) } }
+        // os3_spawn, not ChildProcess: a supervisor kills what its child leaves behind.
         var childErrno: Int32 = 0
-        let pid = cArgs.withUnsafeMutableBufferPointer { a in
-            cEnv.withUnsafeMutableBufferPointer { e in os3_spawn(setsid, a.baseAddress, e.baseAddress, nil, fds[0], -1, -1, &childErrno) }
+        let pid = withExecArguments([setsid, "-f", "sh", "-c", script, "os3ctl-lava-watch", jobID], env) { a, e in
+            os3_spawn(setsid, a, e, nil, fds[0], -1, -1, &childErrno)
         }
         close(fds[0])
         guard pid > 0 else { close(fds[1]); return nil }

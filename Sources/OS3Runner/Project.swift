@@ -135,17 +135,11 @@ public struct Project: Sendable {
 
     /// Lane names, sorted. A lanes/ that cannot be listed is an error, not an empty list.
     public func laneNames() throws -> [String] {
-        guard let d = opendir(lanesDirectory) else {
+        guard let entries = Path.entries(lanesDirectory) else {
             throw OS3Error(.notFound, "cannot list \(relative(lanesDirectory))/: \(String(cString: strerror(errno)))",
                            fix: "make the directory readable, or point --project at another checkout")
         }
-        defer { closedir(d) }
-        var names: [String] = []
-        while let entry = readdir(d) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name.hasSuffix(".toml") && !name.hasPrefix(".") { names.append(String(name.dropLast(5))) }
-        }
-        return names.sorted()
+        return entries.filter { $0.hasSuffix(".toml") && !$0.hasPrefix(".") }.map { String($0.dropLast(5)) }.sorted()
     }
 
     public func loadLane(_ name: String) throws -> Lane {

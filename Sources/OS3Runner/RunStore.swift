@@ -39,19 +39,15 @@ public struct RunStore: Sendable {
     /// The run directories' names, newest second first (`latest`, temporary links and anything
     /// that is not a directory left out).
     func names() throws -> [String] {
-        guard let dir = opendir(runsPath) else {
+        guard let entries = Path.entries(runsPath) else {
             if errno == ENOENT { return [] }
             throw OS3Error(.io, "cannot read \(runsPath): \(String(cString: strerror(errno)))",
                            fix: "check its permissions, or point OS3_STATE_DIR / --state-dir at the right state directory")
         }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard !name.hasPrefix("."), name != Self.latestName else { continue }
+        let names = entries.filter { name in
             var st = stat()
-            guard lstat("\(runsPath)/\(name)", &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else { continue }
-            names.append(name)
+            return !name.hasPrefix(".") && name != Self.latestName
+                && lstat("\(runsPath)/\(name)", &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
         }
         let byStamp = names.map { (RunEntry(name: $0, path: "", status: .incomplete("")).stamp, $0) }
         return byStamp.sorted { $0 > $1 }.map(\.1)
@@ -145,12 +141,9 @@ public struct RunStore: Sendable {
     }
 
     private static func removeContents(_ fd: Int32, _ path: String) throws {
-        guard let dir = fdopendir(dup(fd)) else { throw removeError(path, errno) }
-        defer { closedir(dir) }
+        guard let entries = Path.entries(ofDescriptor: fd) else { throw removeError(path, errno) }
         var names: [(String, Bool)] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard name != ".", name != ".." else { continue }
+        for name in entries {
             var st = stat()
             guard fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
             names.append((name, (st.st_mode & S_IFMT) == S_IFDIR))

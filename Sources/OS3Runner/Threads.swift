@@ -130,6 +130,37 @@ public enum Path {
         return String(cString: resolved)
     }
 
+    /// The names in the directory `path` (without "." and ".."), or nil when it cannot be opened
+    /// (errno says why). readdir directly: FileManager's listing cost a third of a no-op build's CPU.
+    public static func entries(_ path: String) -> [String]? {
+        guard let dir = opendir(path) else { return nil }
+        return entries(of: dir)
+    }
+
+    /// The names in the directory open as `fd` (a duplicate is read, so `fd` stays open), or nil.
+    public static func entries(ofDescriptor fd: Int32) -> [String]? {
+        let copy = dup(fd)
+        guard copy >= 0 else { return nil }
+        guard let dir = fdopendir(copy) else {
+            let why = errno
+            close(copy)
+            errno = why  // the caller's message says why fdopendir failed, not close
+            return nil
+        }
+        return entries(of: dir)
+    }
+
+    /// Reads and closes `dir`.
+    private static func entries(of dir: OpaquePointer) -> [String] {
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
     /// The directory for temporary files: $TMPDIR, else /tmp (with a trailing slash).
     public static var temporaryDirectory: String {
         let dir = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
