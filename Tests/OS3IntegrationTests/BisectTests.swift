@@ -89,6 +89,28 @@ struct BisectTests {
         FileManager.default.temporaryDirectory.appendingPathComponent("os3-bisect-state-\(UUID().uuidString)").path
     }
 
+    /// `os3ctl bisect --lane tiny` started in `repo` (its output discarded), left running for the
+    /// test to stop.
+    static func startBisect(in repo: Repo, good: String, bad: String, state: String) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Fixture.binary)
+        p.arguments = ["bisect", "--lane", "tiny", "--good", good, "--bad", bad, "--state-dir", state]
+        p.currentDirectoryURL = URL(fileURLWithPath: repo.root)
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
+    /// Whether `condition` comes true within 60 s (checked every 0.1 s).
+    static func eventually(_ condition: () -> Bool) -> Bool {
+        for _ in 0..<600 {
+            if condition() { return true }
+            usleep(100_000)
+        }
+        return false
+    }
+
     /// The scratch worktrees bisect left in its state directory (none, once it has ended).
     static func scratchLeft(_ state: String) -> [String] {
         (try? FileManager.default.contentsOfDirectory(atPath: "\(state)/bisect")) ?? []
@@ -229,20 +251,9 @@ struct BisectTests {
         try repo.write("x", "x\n")
         try repo.commit("b")
         let state = Self.stateDirectory()
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Fixture.binary)
-        p.arguments = ["bisect", "--lane", "tiny", "--good", good, "--bad", "HEAD", "--state-dir", state]
-        p.currentDirectoryURL = URL(fileURLWithPath: repo.root)
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        // Wait (bounded) until the build's `sleep 300` runs in the scratch worktree.
-        var building = false
-        for _ in 0..<600 where !building {
-            usleep(100_000)
-            building = !Self.scratchLeft(state).isEmpty && Self.sleepers(state).count == 1
-        }
-        #expect(building, "bisect never reached the build")
+        let p = try Self.startBisect(in: repo, good: good, bad: "HEAD", state: state)
+        // The build's `sleep 300` runs in the scratch worktree.
+        #expect(Self.eventually { !Self.scratchLeft(state).isEmpty && Self.sleepers(state).count == 1 }, "bisect never reached the build")
         let sleeper = Self.sleepers(state).first
         kill(p.processIdentifier, SIGINT)
         p.waitUntilExit()
@@ -265,19 +276,8 @@ struct BisectTests {
         let second = try repo.commit("still failing", edit: "lanes/tiny.toml", Self.tinyAppend, Self.tinyAppend + "\n# b")
         let hanging = try repo.commit("a build that hangs", edit: ProjectFile.fileName, "[\"false\"]", "[\"sleep\", \"300\"]")
         let state = Self.stateDirectory()
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Fixture.binary)
-        p.arguments = ["bisect", "--lane", "tiny", "--good", first, "--bad", hanging, "--state-dir", state]
-        p.currentDirectoryURL = URL(fileURLWithPath: repo.root)
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        var building = false
-        for _ in 0..<600 where !building {
-            usleep(100_000)
-            building = Self.sleepers(state).count == 1
-        }
-        #expect(building, "bisect never reached the build")
+        let p = try Self.startBisect(in: repo, good: first, bad: hanging, state: state)
+        #expect(Self.eventually { Self.sleepers(state).count == 1 }, "bisect never reached the build")
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
         #expect(Self.scratchLeft(state).count == 1, "SIGKILL leaves the scratch worktree")
