@@ -89,6 +89,33 @@ func truncated(_ text: String, to width: Int) -> String {
     return width <= 1 ? String(text.prefix(max(0, width))) : String(text.prefix(width - 1)) + "…"
 }
 
+/// Rows kept in place directly above the cursor. A redraw rewrites only the rows that changed
+/// (the cursor goes up to each and back); a different number of rows, or rows after `forget()`,
+/// are drawn anew below.
+struct InPlaceRows {
+    private var rows: [String] = []
+
+    var isEmpty: Bool { rows.isEmpty }
+
+    /// What to write to bring the screen from the rows drawn last to `new`.
+    mutating func redraw(_ new: [String]) -> String {
+        var text = ""
+        if rows.count == new.count {
+            for (i, row) in new.enumerated() where row != rows[i] {
+                let up = new.count - i
+                text += "\u{1B}[\(up)A\r\u{1B}[2K\(row)\r\u{1B}[\(up)B"
+            }
+        } else {
+            for row in new { text += "\u{1B}[2K\(row)\n" }
+        }
+        rows = new
+        return text
+    }
+
+    /// Something else was written below the rows: the next redraw starts afresh.
+    mutating func forget() { rows = [] }
+}
+
 /// Shows a boot's markers as they arrive: a checklist redrawn in place on a terminal tall enough
 /// for it, plain lines otherwise. One writer: the console echo (`--serial`) and progress share
 /// this lock, and the echo is written in whole lines only, so neither cuts into the other.
@@ -101,9 +128,8 @@ final class BootProgress: @unchecked Sendable {
     private let echoSerial: Bool
     private let quiet: Bool
     private var seen: [String: MarkerHit] = [:]
-    /// Rows of the checklist on screen, directly above the cursor (0: none drawn).
-    private var drawn = 0
-    private var rows: [String] = []
+    /// The checklist on screen, directly above the cursor (empty: none drawn).
+    private var screen = InPlaceRows()
     private var width = 80
     /// Console bytes after the last newline, held back until their line is complete.
     private var partial: [UInt8] = []
@@ -155,7 +181,7 @@ final class BootProgress: @unchecked Sendable {
         defer { lock.unlock() }
         finished = true
         if !partial.isEmpty { writeErr(String(decoding: partial, as: UTF8.self) + "\n"); partial = [] }
-        if live && drawn > 0 { draw(missing: record.verdict.kind.passed ? [] : Set(record.verdict.missing)) }
+        if live && !screen.isEmpty { draw(missing: record.verdict.kind.passed ? [] : Set(record.verdict.missing)) }
         if !pending.isEmpty { writeErr(pending.map { $0 + "\n" }.joined()); pending = [] }
         guard !quiet, !echoSerial, !record.verdict.kind.passed, record.verdict.kind != .skipped else { return }
         let tail = Outputs.consoleTail(record.serialLog, lines: 10)
@@ -165,14 +191,14 @@ final class BootProgress: @unchecked Sendable {
             text += "  \(truncated(String(l), to: max(20, width - 3)))\n"
         }
         writeErr(text)
-        drawn = 0
+        screen.forget()
     }
 
     /// A progress line: under a live checklist, held until the end (the checklist stays in place).
     private func line(_ text: String) {
-        if live && drawn > 0 && !finished { pending.append(text); return }
+        if live && !screen.isEmpty && !finished { pending.append(text); return }
         writeErr(text + "\n")
-        drawn = 0
+        screen.forget()
     }
 
     private func echo(_ bytes: [UInt8]) {
@@ -224,18 +250,7 @@ final class BootProgress: @unchecked Sendable {
         let now = Clock.now
         var status = "  \(Reports.seconds(now - startedAt)) elapsed, \(seen.count)/\(markers.required.count) markers"
         if finished { status += ", done" } else if now - lastOutput >= 1 { status += ", console idle \(Reports.seconds(now - lastOutput))" }
-        let new = ordered(markers).map { row($0, missing: missing) } + [Terminal.paint(truncated(status, to: width - 1), "2", on: 2)]
-        var text = ""
-        if drawn == new.count {
-            for (i, r) in new.enumerated() where r != rows[i] {
-                let up = new.count - i
-                text += "\u{1B}[\(up)A\r\u{1B}[2K\(r)\r\u{1B}[\(up)B"
-            }
-        } else {
-            for r in new { text += "\u{1B}[2K\(r)\n" }
-        }
-        rows = new
-        drawn = new.count
+        let text = screen.redraw(ordered(markers).map { row($0, missing: missing) } + [Terminal.paint(truncated(status, to: width - 1), "2", on: 2)])
         if !text.isEmpty { writeErr(text) }
     }
 }
@@ -258,7 +273,7 @@ final class GateProgress: @unchecked Sendable {
     private var index: [String: Int] = [:]
     private let live: Bool
     private var width = 80
-    private var drawn: [String] = []
+    private var screen = InPlaceRows()
     private var finished = false
 
     init(_ plans: [(Lane, MarkerSet)]) {
@@ -335,17 +350,7 @@ final class GateProgress: @unchecked Sendable {
             guard plain.count < width else { return truncated(plain, to: width - 1) }
             return "  \(r.lane.padding(to: laneWidth))  \(painted)  \(markers)  \(time)"
         }
-        let new = [header] + body
-        var text = ""
-        if drawn.count == new.count {
-            for (i, row) in new.enumerated() where row != drawn[i] {
-                let up = new.count - i
-                text += "\u{1B}[\(up)A\r\u{1B}[2K\(row)\r\u{1B}[\(up)B"
-            }
-        } else {
-            for row in new { text += "\u{1B}[2K\(row)\n" }
-        }
-        drawn = new
+        let text = screen.redraw([header] + body)
         if !text.isEmpty { try? writeAll(2, Array(text.utf8)) }
     }
 }
